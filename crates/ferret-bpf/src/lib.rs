@@ -1,0 +1,7 @@
+//! BPF instructions → bytes: the instruction set, an assembler with labels and a disassembler
+//! for `-d bpf`. Pure: no kernel, no I/O.
+pub mod disasm;
+pub mod helpers;
+pub mod insn;
+
+pub use insn::{Asm, Insn, Label, Reg};

@@ -1,0 +1,247 @@
+//! Functions whose effect happens in user space: `printf print exit time`. Each sends an event
+//! record through the ring buffer; the action table tells user space how to decode it.
+use super::{arity, Builtin, CallSite};
+use crate::codegen::{Gen, GenResult, Val};
+use crate::sema::Sema;
+use crate::types::{Type, I64};
+use crate::Action;
+use ferret_syntax::ast::ExprKind;
+use ferret_syntax::Diagnostic;
+
+/// The value an argument is sent as: ints widened to 8 bytes, strings at their own size.
+fn wire_type(t: &Type) -> Type {
+    match t {
+        Type::Bool => Type::Int { bytes: 8, signed: false },
+        Type::Int { signed, .. } => Type::Int { bytes: 8, signed: *signed },
+        Type::Agg(_) | Type::None | Type::Args => I64,
+        other => other.clone(),
+    }
+}
+
+fn format_arg(s: &mut Sema, site: &CallSite) -> Option<String> {
+    match site.args.first().map(|a| &a.kind) {
+        Some(ExprKind::Str(f)) => Some(f.clone()),
+        _ => {
+            let msg = format!("{}() expects a string literal as its first argument", site.name);
+            s.error(site.span, msg);
+            None
+        }
+    }
+}
+
+fn check_printf(s: &mut Sema, site: &CallSite) -> Type {
+    if site.args.is_empty() {
+        s.error(site.span, format!("{}() requires at least 1 argument (0 provided)", site.name));
+        return Type::None;
+    }
+    let Some(fmt) = format_arg(s, site) else { return Type::None };
+    let types: Vec<Type> = site.args[1..].iter().map(|a| s.check_expr(a)).collect();
+    let wanted = match conversions(&fmt) {
+        Ok(w) => w,
+        Err(e) => {
+            s.error(site.span, format!("{}: {e}", site.name));
+            return Type::None;
+        }
+    };
+    if wanted.len() != types.len() {
+        let msg = if wanted.len() > types.len() {
+            format!(
+                "{}: Not enough arguments for format string ({} supplied, {} expected)",
+                site.name,
+                types.len(),
+                wanted.len()
+            )
+        } else {
+            format!(
+                "{}: Too many arguments for format string ({} supplied, {} expected)",
+                site.name,
+                types.len(),
+                wanted.len()
+            )
+        };
+        s.error(site.span, msg);
+        return Type::None;
+    }
+    for ((conv, t), a) in wanted.iter().zip(&types).zip(&site.args[1..]) {
+        let ok = match conv {
+            's' => t.is_str() || t.is_int() || *t == Type::None || matches!(t, Type::Tuple(_) | Type::Buffer(_)),
+            'r' => matches!(t, Type::Buffer(_) | Type::Str(_)),
+            _ => t.is_int() || *t == Type::None,
+        };
+        if !ok {
+            let want = match conv {
+                's' => "string",
+                'r' => "buffer",
+                _ => "integer",
+            };
+            let have = if t.is_str() { "string".to_string() } else { t.to_string() };
+            let msg = format!("{}: %{conv} specifier expects a value of type {want} ({have} supplied)", site.name);
+            s.error(a.span.to(site.span), msg);
+        }
+    }
+    Type::None
+}
+
+/// The conversion character of each `%` specifier of a format string (`%%` excluded).
+pub fn conversions(fmt: &str) -> Result<Vec<char>, String> {
+    let mut out = vec![];
+    let mut it = fmt.chars().peekable();
+    while let Some(c) = it.next() {
+        if c != '%' {
+            continue;
+        }
+        if it.peek() == Some(&'%') {
+            it.next();
+            continue;
+        }
+        loop {
+            match it.next() {
+                Some(c @ ('d' | 'i' | 'u' | 'x' | 'X' | 'o' | 'c' | 's' | 'p')) => {
+                    out.push(c);
+                    break;
+                }
+                Some('r') => {
+                    if matches!(it.peek(), Some('x' | 'h')) {
+                        it.next();
+                    }
+                    out.push('r');
+                    break;
+                }
+                Some('-' | '+' | ' ' | '#' | '0'..='9' | '.' | 'h' | 'l' | 'z' | 'j' | 't') => {}
+                Some(other) => return Err(format!("Invalid format specifier '%{other}'")),
+                None => return Err("Incomplete format specifier at the end of the format string".to_string()),
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn lower_args(g: &mut Gen, site: &CallSite, from: usize) -> GenResult<Vec<(Val, Type)>> {
+    let mut out = vec![];
+    for a in &site.args[from..] {
+        let v = g.expr(a)?;
+        let t = g.ty(a);
+        let wt = wire_type(&t);
+        let v = match (&t, v) {
+            (Type::Int { bytes, signed }, v) if *bytes < 8 => {
+                let _ = signed;
+                v
+            }
+            (_, v) => v,
+        };
+        out.push((v, wt));
+    }
+    Ok(out)
+}
+
+pub static PRINTF: Builtin = Builtin {
+    name: "printf",
+    doc: "formatted output: printf(\"%s %d\\n\", comm, pid)",
+    variable: false,
+    aggregate: false,
+    unsafe_only: false,
+    check: check_printf,
+    lower: |g, site| {
+        let ExprKind::Str(format) = &site.args[0].kind else { return Ok(Val::None) };
+        let args = lower_args(g, site, 1)?;
+        let types = args.iter().map(|(_, t)| t.clone()).collect();
+        g.emit_event(Action::Printf { format: format.clone(), args: types, span: site.span }, &args, false);
+        Ok(Val::None)
+    },
+};
+
+pub static PRINT: Builtin = Builtin {
+    name: "print",
+    doc: "print a value, or a map: print(@m[, top[, div]])",
+    variable: false,
+    aggregate: false,
+    unsafe_only: false,
+    check: |s, site| {
+        if !arity(s, site, 1, 3) {
+            return Type::None;
+        }
+        match &site.args[0].kind {
+            ExprKind::Map(_) => {
+                s.check_expr(&site.args[0]);
+                for a in &site.args[1..] {
+                    super::literal_int(s, a, "print() top/div");
+                }
+            }
+            _ => {
+                if site.args.len() > 1 {
+                    s.error(site.span, "Non-map print() only takes 1 argument");
+                }
+                let t = s.check_expr(&site.args[0]);
+                if t == Type::None {
+                    if let ExprKind::Call { name, .. } = &site.args[0].kind {
+                        let msg = format!("{name}() does not return a value and cannot be printed");
+                        s.error(site.args[0].span, msg);
+                    }
+                }
+            }
+        }
+        Type::None
+    },
+    lower: |g, site| {
+        if let ExprKind::Map(_) = &site.args[0].kind {
+            let (map, _) = g.map_of(&site.args[0]);
+            let top = site.args.get(1).map_or(0, |e| g.literal(e)) as u64;
+            let div = site.args.get(2).map_or(0, |e| g.literal(e)) as u64;
+            g.emit_event(Action::PrintMap { map, top, div }, &[], false);
+            return Ok(Val::None);
+        }
+        let args = lower_args(g, site, 0)?;
+        let ty = args[0].1.clone();
+        g.emit_event(Action::Print { ty }, &args, false);
+        Ok(Val::None)
+    },
+};
+
+pub static EXIT: Builtin = Builtin {
+    name: "exit",
+    doc: "stop tracing: run END, print maps and exit (exit(code) sets the exit status)",
+    variable: false,
+    aggregate: false,
+    unsafe_only: false,
+    check: |s, site| {
+        if arity(s, site, 0, 1) {
+            if let Some(a) = site.args.first() {
+                s.check_int(a, "exit() code");
+            }
+        }
+        Type::None
+    },
+    lower: |g, site| {
+        let args = lower_args(g, site, 0)?;
+        g.emit_event(Action::Exit { code: !args.is_empty() }, &args, true);
+        g.jump_to_exit();
+        Ok(Val::None)
+    },
+};
+
+pub static TIME: Builtin = Builtin {
+    name: "time",
+    doc: "print the current time with a strftime format: time(\"%H:%M:%S\\n\")",
+    variable: false,
+    aggregate: false,
+    unsafe_only: false,
+    check: |s, site| {
+        if arity(s, site, 0, 1) && !site.args.is_empty() {
+            format_arg(s, site);
+        }
+        Type::None
+    },
+    lower: |g, site| {
+        let format = match site.args.first().map(|a| &a.kind) {
+            Some(ExprKind::Str(f)) => f.clone(),
+            _ => "%H:%M:%S\n".to_string(),
+        };
+        g.emit_event(Action::Time { format }, &[], false);
+        Ok(Val::None)
+    },
+};
+
+pub static ALL: &[&Builtin] = &[&PRINTF, &PRINT, &EXIT, &TIME];
+
+#[allow(dead_code)]
+fn unused(_: Diagnostic) {}

@@ -1,0 +1,189 @@
+//! Builtin variables: `pid tid uid gid nsecs elapsed cpu comm probe args argN retval rand
+//! cgroup curtask ncpus cpid jiffies numaid`.
+use super::{Builtin, CallSite};
+use crate::codegen::{Gen, Val};
+use crate::probe::Context;
+use crate::sema::Sema;
+use crate::types::{Type, U32, U64};
+use ferret_bpf::helpers;
+use ferret_bpf::insn::*;
+use ferret_syntax::Diagnostic;
+
+fn u64_t(_: &mut Sema, _: &CallSite) -> Type {
+    U64
+}
+fn u32_t(_: &mut Sema, _: &CallSite) -> Type {
+    U32
+}
+
+/// Call a no-argument helper and keep R0, optionally shifted and masked.
+fn helper_val(g: &mut Gen, id: u32, shift: i32, mask32: bool) -> Val {
+    g.asm.call(id);
+    if shift > 0 {
+        g.asm.alu64_imm(BPF_RSH, R0, shift);
+    }
+    if mask32 {
+        g.asm.mov32(R0, R0);
+    }
+    g.spill(R0)
+}
+
+macro_rules! var {
+    ($ident:ident, $name:literal, $doc:literal, $check:expr, $lower:expr) => {
+        pub static $ident: Builtin = Builtin {
+            name: $name,
+            doc: $doc,
+            variable: true,
+            aggregate: false,
+            unsafe_only: false,
+            check: $check,
+            lower: $lower,
+        };
+    };
+}
+
+var!(PID, "pid", "process id (tgid) of the current task", u32_t, |g, _| Ok(helper_val(
+    g,
+    helpers::GET_CURRENT_PID_TGID,
+    32,
+    false
+)));
+var!(TID, "tid", "thread id of the current task", u32_t, |g, _| Ok(helper_val(
+    g,
+    helpers::GET_CURRENT_PID_TGID,
+    0,
+    true
+)));
+var!(UID, "uid", "user id of the current task", u64_t, |g, _| Ok(helper_val(g, helpers::GET_CURRENT_UID_GID, 0, true)));
+var!(GID, "gid", "group id of the current task", u64_t, |g, _| Ok(helper_val(
+    g,
+    helpers::GET_CURRENT_UID_GID,
+    32,
+    false
+)));
+var!(
+    NSECS,
+    "nsecs",
+    "nanoseconds since boot (boot clock; nsecs(monotonic) for the monotonic clock)",
+    u64_t,
+    |g, site| {
+        let id = match site.args.first().map(|a| &a.kind) {
+            Some(ferret_syntax::ast::ExprKind::Ident(c)) if c == "monotonic" => helpers::KTIME_GET_NS,
+            Some(ferret_syntax::ast::ExprKind::Ident(c)) if c == "tai" => helpers::KTIME_GET_TAI_NS,
+            _ => helpers::KTIME_GET_BOOT_NS,
+        };
+        Ok(helper_val(g, id, 0, false))
+    }
+);
+var!(ELAPSED, "elapsed", "nanoseconds since ferret started", u64_t, |g, _| {
+    g.asm.call(helpers::KTIME_GET_BOOT_NS);
+    g.asm.ld_imm64(R1, g.opts.start_boot_ns);
+    g.asm.alu64(BPF_SUB, R0, R1);
+    Ok(g.spill(R0))
+});
+var!(CPU, "cpu", "the CPU the probe fired on", u32_t, |g, _| Ok(helper_val(
+    g,
+    helpers::GET_SMP_PROCESSOR_ID,
+    0,
+    false
+)));
+var!(NUMAID, "numaid", "NUMA node of the current CPU", u32_t, |g, _| Ok(helper_val(
+    g,
+    helpers::GET_NUMA_NODE_ID,
+    0,
+    false
+)));
+var!(RAND, "rand", "a pseudo-random u32", u32_t, |g, _| Ok(helper_val(g, helpers::GET_PRANDOM_U32, 0, false)));
+var!(CGROUP, "cgroup", "cgroup v2 id of the current task", u64_t, |g, _| Ok(helper_val(
+    g,
+    helpers::GET_CURRENT_CGROUP_ID,
+    0,
+    false
+)));
+var!(CURTASK, "curtask", "address of the current task_struct", u64_t, |g, _| Ok(helper_val(
+    g,
+    helpers::GET_CURRENT_TASK,
+    0,
+    false
+)));
+var!(JIFFIES, "jiffies", "the kernel's jiffies counter", u64_t, |g, _| Ok(helper_val(g, helpers::JIFFIES64, 0, false)));
+var!(NCPUS, "ncpus", "number of online CPUs", u64_t, |_, _| {
+    Ok(Val::Imm(ferret_sys::cpus::online().map(|c| c.len()).unwrap_or(1) as i64))
+});
+var!(CPID, "cpid", "pid of the child started with -c", u32_t, |g, site| match g.opts.cpid {
+    Some(p) => Ok(Val::Imm(p as i64)),
+    None => Err(Diagnostic::error(site.span, "cpid cannot be used without child command (-c)")),
+});
+var!(COMM, "comm", "name of the current thread (16 bytes)", |_, _| Type::Str(16), |g, _| {
+    let off = g.alloc(16);
+    g.asm.mov64(R1, R10);
+    g.asm.alu64_imm(BPF_ADD, R1, off as i32);
+    g.asm.mov64_imm(R2, 16);
+    g.asm.call(helpers::GET_CURRENT_COMM);
+    Ok(Val::Mem(off))
+});
+var!(
+    PROBE,
+    "probe",
+    "the full name of the probe that fired",
+    |s, _| Type::Str(s.target.name.len() as u32 + 1),
+    |g, _| {
+        let name = g.target.name.clone();
+        Ok(g.string_lit(name.as_bytes(), name.len() as u32 + 1))
+    }
+);
+var!(
+    ARGS,
+    "args",
+    "the probe's arguments as a record (tracepoint fields)",
+    |s, site| {
+        match s.target.context {
+            Context::Tracepoint { .. } => Type::Args,
+            _ => {
+                s.error(
+                    site.span,
+                    "The args builtin can only be used with tracepoint, fentry, uprobe and rawtracepoint probes",
+                );
+                Type::None
+            }
+        }
+    },
+    |_, site| Err(Diagnostic::error(site.span, "args must be used with a field: args.name"))
+);
+var!(
+    ARGN,
+    "argN",
+    "the Nth raw argument (rawtracepoint; kprobe/uprobe registers)",
+    |s, site| {
+        match s.target.context {
+            Context::RawArgs | Context::PerfEvent => U64,
+            _ => {
+                let msg = format!(
+                    "The {} builtin can only be used with 'kprobes', 'uprobes', 'rawtracepoint' and 'usdt' probes",
+                    site.name
+                );
+                s.error(site.span, msg);
+                Type::None
+            }
+        }
+    },
+    |g, site| {
+        let n: u32 = site.name[3..].parse().unwrap_or(0);
+        g.arg(n, site.span)
+    }
+);
+var!(
+    RETVAL,
+    "retval",
+    "the return value (kretprobe/uretprobe/fexit)",
+    |s, site| {
+        s.error(site.span, "The retval builtin can only be used with 'kretprobe', 'uretprobe' and 'fexit' probes");
+        Type::None
+    },
+    |_, site| Err(Diagnostic::error(site.span, "retval is not available here"))
+);
+
+pub static ALL: &[&Builtin] = &[
+    &PID, &TID, &UID, &GID, &NSECS, &ELAPSED, &CPU, &NUMAID, &RAND, &CGROUP, &CURTASK, &JIFFIES, &NCPUS, &CPID, &COMM,
+    &PROBE, &ARGS, &ARGN, &RETVAL,
+];

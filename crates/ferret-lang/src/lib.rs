@@ -1,0 +1,164 @@
+//! AST → typed tree → BPF object: probe resolution, sema, and code generation. The whole
+//! pipeline is [`compile`]; each stage's output can be dumped with `ferret -d`.
+pub mod builtin;
+pub mod codegen;
+pub mod probe;
+pub mod sema;
+pub mod types;
+
+use ferret_bpf::Insn;
+use ferret_syntax::{ast, Diagnostic, Span};
+use probe::{Special, Target};
+use types::Type;
+
+/// Compile-time options (command-line flags and their bpftrace environment equivalents).
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Bytes of a string read from memory, NUL included (`BPFTRACE_MAX_STRLEN`, default 64).
+    pub strlen: u32,
+    /// Entries per map (`BPFTRACE_MAP_KEYS_MAX`, default 4096).
+    pub max_map_keys: u32,
+    /// Allow `system`, `signal`, `cat`.
+    pub unsafe_: bool,
+    /// `$1..$N`.
+    pub positional: Vec<String>,
+    /// `cpid` when `-c` is given.
+    pub cpid: Option<u32>,
+    /// Boot-clock time at start, for `elapsed`.
+    pub start_boot_ns: u64,
+    /// Ring buffer bytes (a power of two, multiple of the page size).
+    pub ringbuf_size: u32,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            strlen: 64,
+            max_map_keys: 4096,
+            unsafe_: false,
+            positional: vec![],
+            cpid: None,
+            start_boot_ns: 0,
+            ringbuf_size: 1 << 22,
+        }
+    }
+}
+
+/// A BPF map the program needs.
+#[derive(Debug, Clone)]
+pub struct MapSpec {
+    /// `@name` for user maps; a plain name for internal ones.
+    pub name: String,
+    pub map_type: u32,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+    /// Key type of user maps (`None` = a map without keys, stored under key 0).
+    pub key: Option<Type>,
+    pub value: Type,
+}
+
+/// Fixed indices of the internal maps in [`Object::maps`]; user maps follow.
+pub const MAP_RINGBUF: usize = 0;
+/// Per-CPU count of events the ring buffer had no room for.
+pub const MAP_LOST: usize = 1;
+/// Per-CPU count, per user map, of updates refused because the map was full.
+pub const MAP_FULL: usize = 2;
+pub const FIRST_USER_MAP: usize = 3;
+
+/// What user space does with an event record of a given id.
+#[derive(Debug, Clone)]
+pub enum Action {
+    Printf {
+        format: String,
+        args: Vec<Type>,
+        span: Span,
+    },
+    /// `print(value)`
+    Print {
+        ty: Type,
+    },
+    PrintMap {
+        map: usize,
+        top: u64,
+        div: u64,
+    },
+    Clear {
+        map: usize,
+    },
+    Zero {
+        map: usize,
+    },
+    Exit {
+        code: bool,
+    },
+    Time {
+        format: String,
+    },
+}
+
+/// One loadable program: a probe block compiled for one target (or several identical ones).
+#[derive(Debug, Clone)]
+pub struct ProgSpec {
+    pub name: String,
+    pub prog_type: u32,
+    pub insns: Vec<Insn>,
+    /// The source span of each instruction, for verifier errors.
+    pub spans: Vec<Span>,
+    pub targets: Vec<Target>,
+    pub special: Option<Special>,
+}
+
+/// Everything the runtime needs: maps to create, programs to load and attach, event decoders.
+#[derive(Debug, Clone)]
+pub struct Object {
+    pub maps: Vec<MapSpec>,
+    pub progs: Vec<ProgSpec>,
+    pub actions: Vec<Action>,
+}
+
+impl Object {
+    pub fn user_maps(&self) -> impl Iterator<Item = (usize, &MapSpec)> {
+        self.maps.iter().enumerate().skip(FIRST_USER_MAP)
+    }
+    pub fn probe_count(&self) -> usize {
+        self.progs.iter().map(|p| p.targets.len()).sum()
+    }
+}
+
+/// Stages that `-d` can print.
+pub struct Compiled {
+    pub ast: ast::Program,
+    pub object: Object,
+}
+
+/// The pipeline: text → AST → targets → typed tree → BPF object.
+pub fn compile(src: &str, opts: &Options) -> Result<Compiled, Vec<Diagnostic>> {
+    let ast = ferret_syntax::parse(src)?;
+    let instances = resolve_probes(&ast)?;
+    let (maps, tables) = sema::check_program(opts, &ast, &instances)?;
+    let object = codegen::generate(opts, &ast, &instances, &maps, &tables)?;
+    Ok(Compiled { ast, object })
+}
+
+/// Expand every attach point of every probe into (probe index, target) instances.
+pub fn resolve_probes(program: &ast::Program) -> Result<Vec<(usize, Target)>, Vec<Diagnostic>> {
+    let mut out = vec![];
+    let mut diags = vec![];
+    if program.probes.is_empty() {
+        diags.push(Diagnostic::global("No probes to attach"));
+    }
+    for (i, p) in program.probes.iter().enumerate() {
+        for ap in &p.attach_points {
+            match probe::expand(ap) {
+                Ok(ts) => out.extend(ts.into_iter().map(|t| (i, t))),
+                Err(d) => diags.push(d),
+            }
+        }
+    }
+    if diags.is_empty() {
+        Ok(out)
+    } else {
+        Err(diags)
+    }
+}

@@ -1,0 +1,191 @@
+//! Probe types: the one registry that names every provider. Adding a probe type is one file here
+//! plus one line in [`REGISTRY`]: names, target expansion, program type, context, attach, listing.
+use ferret_syntax::ast::AttachPoint;
+use ferret_syntax::Diagnostic;
+use std::os::fd::{BorrowedFd, OwnedFd};
+
+pub mod interval;
+pub mod profile;
+pub mod rawtracepoint;
+pub mod software;
+pub mod special;
+pub mod tracepoint;
+
+/// What the program's context pointer is, which decides what `args`, `argN` and `retval` read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Context {
+    /// BEGIN/END: no useful context.
+    None,
+    /// A tracepoint record laid out as its tracefs format file says.
+    Tracepoint { fields: Vec<TpField>, user_pointers: bool },
+    /// `u64 args[]` of a raw tracepoint.
+    RawArgs,
+    /// `struct bpf_perf_event_data` (pt_regs first).
+    PerfEvent,
+}
+
+/// One tracepoint field as the program reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TpField {
+    pub name: String,
+    pub c_type: String,
+    pub offset: u32,
+    pub size: u32,
+    pub signed: bool,
+    /// `char name[N]` arrays (read as strings when the element is char).
+    pub array_len: Option<u32>,
+    /// `__data_loc char[] x`: a u32 holding (len << 16 | offset) of data inside the record.
+    pub data_loc: bool,
+}
+
+/// A concrete thing to attach to, after wildcard expansion.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub kind: &'static ProbeKind,
+    /// The full probe name, as the `probe` builtin prints it (`tracepoint:syscalls:sys_enter_read`).
+    pub name: String,
+    /// Provider-specific parts (e.g. `["syscalls", "sys_enter_read"]`, `["s", "1"]`).
+    pub parts: Vec<String>,
+    pub context: Context,
+}
+
+/// Options the attach step needs from the command line.
+#[derive(Debug, Clone, Default)]
+pub struct AttachOpts {
+    /// `-p PID` / `-c` child: restrict per-task events to it where the probe type allows.
+    pub pid: Option<i32>,
+}
+
+/// The special probes that user space runs itself rather than the kernel attaching them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Special {
+    Begin,
+    End,
+}
+
+pub type AttachFn = fn(&Target, BorrowedFd<'_>, &AttachOpts) -> Result<Vec<OwnedFd>, String>;
+
+impl std::fmt::Debug for ProbeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.names[0])
+    }
+}
+
+/// A provider: everything ferret knows about one probe type, in one place.
+pub struct ProbeKind {
+    /// Canonical name (`tracepoint`), then aliases (`t`).
+    pub names: &'static [&'static str],
+    pub doc: &'static str,
+    /// Expand one attach point into targets; errors carry the attach point's span.
+    pub expand: fn(&'static ProbeKind, &AttachPoint) -> Result<Vec<Target>, Diagnostic>,
+    /// BPF program type to load the block as.
+    pub prog_type: u32,
+    /// Attach a loaded program; returns the fds that keep it attached.
+    pub attach: AttachFn,
+    /// List probes matching a glob, for `-l`.
+    pub list: fn(&str) -> Vec<String>,
+    pub special: Option<Special>,
+}
+
+/// Every probe type ferret knows. Lookup is by any of each kind's names, case-insensitive.
+pub static REGISTRY: &[&ProbeKind] = &[
+    &special::BEGIN,
+    &special::END,
+    &tracepoint::TRACEPOINT,
+    &rawtracepoint::RAWTRACEPOINT,
+    &interval::INTERVAL,
+    &profile::PROFILE,
+    &software::SOFTWARE,
+];
+
+pub fn find(name: &str) -> Option<&'static ProbeKind> {
+    REGISTRY.iter().copied().find(|k| k.names.iter().any(|n| n.eq_ignore_ascii_case(name)))
+}
+
+/// Resolve an attach point to its targets.
+pub fn expand(ap: &AttachPoint) -> Result<Vec<Target>, Diagnostic> {
+    let provider = ap.parts.first().map(String::as_str).unwrap_or("");
+    let kind = find(provider).ok_or_else(|| {
+        let hint = match provider {
+            "kprobe" | "k" | "kretprobe" | "kr" | "fentry" | "f" | "fexit" | "fr" | "kfunc" | "kretfunc" => Some(
+                "kernel function probes are not available yet in ferret; use tracepoint: or rawtracepoint: probes (ferret -l 'tracepoint:*')",
+            ),
+            "uprobe" | "u" | "uretprobe" | "ur" | "usdt" | "U" => {
+                Some("user-space probes are not available yet in ferret")
+            }
+            _ => None,
+        };
+        let d = Diagnostic::error(ap.span, format!("Invalid probe type: {provider}"));
+        match hint {
+            Some(h) => d.with_hint(h),
+            None => d,
+        }
+    })?;
+    (kind.expand)(kind, ap)
+}
+
+/// Glob match with `*` (any run) — bpftrace's wildcard for attach points and `-l`.
+pub fn glob(pattern: &str, text: &str) -> bool {
+    let (p, t) = (pattern.as_bytes(), text.as_bytes());
+    let (mut pi, mut ti) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == t[ti] || p[pi] == b'?') {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == b'*' {
+            star = Some(pi);
+            pi += 1;
+            mark = ti;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == b'*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+/// The error for a wrong number of attach point fields.
+pub fn arity_error(ap: &AttachPoint, provider: &str, want: &str) -> Diagnostic {
+    Diagnostic::error(ap.span, format!("{provider} probe type requires {want}"))
+}
+
+/// `-l PATTERN`: every probe of every type matching the glob (a bare word matches anywhere).
+pub fn list(pattern: &str) -> Vec<String> {
+    let pattern = if pattern.is_empty() { "*" } else { pattern };
+    let pattern =
+        if pattern.contains(':') || pattern.contains('*') { pattern.to_string() } else { format!("*{pattern}*") };
+    let mut out = vec![];
+    for kind in REGISTRY {
+        out.extend((kind.list)(&pattern));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob("sys_enter_*", "sys_enter_read"));
+        assert!(glob("*read*", "sys_enter_pread64"));
+        assert!(!glob("sys_enter_*", "sys_exit_read"));
+        assert!(glob("*", ""));
+        assert!(glob("a*b*c", "aXXbYYc"));
+        assert!(!glob("a*b*c", "aXXbYY"));
+    }
+
+    #[test]
+    fn finds_by_alias_case_insensitively() {
+        assert_eq!(find("t").unwrap().names[0], "tracepoint");
+        assert_eq!(find("begin").unwrap().names[0], "BEGIN");
+        assert!(find("nope").is_none());
+    }
+}

@@ -1,0 +1,80 @@
+//! `software:event[:count]` (`s:`): the kernel's software perf counters on every CPU, sampling
+//! every `count` events (bpftrace's defaults when omitted).
+use super::{glob, AttachOpts, Context, ProbeKind, Target};
+use ferret_syntax::ast::AttachPoint;
+use ferret_syntax::Diagnostic;
+use ferret_sys::{bpf, perf};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+
+/// (names, perf config, default sample period)
+const EVENTS: &[(&[&str], u64, u64)] = &[
+    (&["cpu-clock", "cpu"], perf::sw::CPU_CLOCK, 1_000_000),
+    (&["task-clock"], perf::sw::TASK_CLOCK, 1_000_000),
+    (&["page-faults", "faults"], perf::sw::PAGE_FAULTS, 100),
+    (&["context-switches", "cs"], perf::sw::CONTEXT_SWITCHES, 1_000),
+    (&["cpu-migrations"], perf::sw::CPU_MIGRATIONS, 1),
+    (&["minor-faults"], perf::sw::PAGE_FAULTS_MIN, 100),
+    (&["major-faults"], perf::sw::PAGE_FAULTS_MAJ, 1),
+    (&["alignment-faults"], perf::sw::ALIGNMENT_FAULTS, 1),
+    (&["emulation-faults"], perf::sw::EMULATION_FAULTS, 1),
+    (&["dummy"], perf::sw::DUMMY, 1),
+    (&["bpf-output"], perf::sw::BPF_OUTPUT, 1),
+];
+
+fn lookup(name: &str) -> Option<&'static (&'static [&'static str], u64, u64)> {
+    EVENTS.iter().find(|(names, _, _)| names.contains(&name))
+}
+
+fn expand(kind: &'static ProbeKind, ap: &AttachPoint) -> Result<Vec<Target>, Diagnostic> {
+    if !(2..=3).contains(&ap.parts.len()) {
+        return Err(super::arity_error(ap, "software", "1 or 2 arguments"));
+    }
+    let ev = &ap.parts[1];
+    if lookup(ev).is_none() {
+        return Err(Diagnostic::error(ap.span, format!("Invalid software event: {ev}")));
+    }
+    if let Some(c) = ap.parts.get(2) {
+        if c.parse::<u64>().map_or(true, |n| n == 0) {
+            return Err(Diagnostic::error(ap.span, format!("Invalid count for software probe: {c}")));
+        }
+    }
+    let parts = ap.parts[1..].to_vec();
+    Ok(vec![Target { kind, name: format!("software:{}", parts.join(":")), parts, context: Context::PerfEvent }])
+}
+
+fn attach(t: &Target, prog: BorrowedFd<'_>, opts: &AttachOpts) -> Result<Vec<OwnedFd>, String> {
+    let (_, config, default) = lookup(&t.parts[0]).ok_or("unknown software event")?;
+    let period = t.parts.get(1).and_then(|c| c.parse().ok()).unwrap_or(*default);
+    let cpus: Vec<i32> = match opts.pid {
+        Some(_) => vec![-1],
+        None => ferret_sys::cpus::online().map_err(|e| e.to_string())?.into_iter().map(|c| c as i32).collect(),
+    };
+    let mut fds = vec![];
+    for cpu in cpus {
+        let pfd =
+            perf::software_event(*config, period, false, opts.pid.unwrap_or(-1), cpu).map_err(|e| e.to_string())?;
+        let link =
+            bpf::link_create(prog, pfd.as_raw_fd(), bpf::attach_type::PERF_EVENT, 0).map_err(|e| e.to_string())?;
+        fds.push(link);
+        fds.push(pfd);
+    }
+    Ok(fds)
+}
+
+fn list(pattern: &str) -> Vec<String> {
+    EVENTS
+        .iter()
+        .map(|(names, _, _)| format!("software:{}:", names[0]))
+        .filter(|n| glob(pattern, n) || glob(pattern, n.trim_end_matches(':')))
+        .collect()
+}
+
+pub static SOFTWARE: ProbeKind = ProbeKind {
+    names: &["software", "s"],
+    doc: "software perf events on every CPU: software:page-faults:100",
+    expand,
+    prog_type: bpf::prog_type::PERF_EVENT,
+    attach,
+    list,
+    special: None,
+};

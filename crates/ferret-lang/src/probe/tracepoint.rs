@@ -1,0 +1,82 @@
+//! `tracepoint:category:event` (`t:`): static kernel tracepoints through perf events. `args`
+//! fields come from the tracefs format file; `*` works in both fields.
+use super::{arity_error, glob, AttachOpts, Context, ProbeKind, Target, TpField};
+use ferret_syntax::ast::AttachPoint;
+use ferret_syntax::Diagnostic;
+use ferret_sys::{bpf, perf, tracefs};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+
+fn context(category: &str, event: &str) -> Result<Context, String> {
+    let format = tracefs::format(category, event).map_err(|e| e.to_string())?;
+    let fields = format
+        .fields
+        .into_iter()
+        .filter(|f| !f.is_common)
+        .map(|f| TpField {
+            name: f.name,
+            c_type: f.c_type,
+            offset: f.offset,
+            size: f.size,
+            signed: f.signed,
+            array_len: f.array_len,
+            data_loc: f.data_loc,
+        })
+        .collect();
+    // Syscall arguments are user-space pointers; everything else points into the kernel.
+    Ok(Context::Tracepoint { fields, user_pointers: category == "syscalls" })
+}
+
+fn expand(kind: &'static ProbeKind, ap: &AttachPoint) -> Result<Vec<Target>, Diagnostic> {
+    if ap.parts.len() != 3 {
+        return Err(arity_error(ap, "tracepoint", "2 arguments"));
+    }
+    let (cat, ev) = (&ap.parts[1], &ap.parts[2]);
+    let mut pairs = vec![];
+    if cat.contains('*') || ev.contains('*') || cat.contains('?') || ev.contains('?') {
+        let all = tracefs::list_tracepoints().map_err(|e| Diagnostic::error(ap.span, e.to_string()))?;
+        pairs.extend(all.into_iter().filter(|(c, e)| glob(cat, c) && glob(ev, e)));
+    } else if tracefs::tracepoint_id(cat, ev).is_ok() {
+        pairs.push((cat.clone(), ev.clone()));
+    }
+    if pairs.is_empty() {
+        return Err(Diagnostic::error(ap.span, format!("tracepoint not found: {cat}:{ev}")));
+    }
+    pairs
+        .into_iter()
+        .map(|(c, e)| {
+            let context = context(&c, &e).map_err(|m| Diagnostic::error(ap.span, m))?;
+            Ok(Target { kind, name: format!("tracepoint:{c}:{e}"), parts: vec![c, e], context })
+        })
+        .collect()
+}
+
+fn attach(t: &Target, prog: BorrowedFd<'_>, opts: &AttachOpts) -> Result<Vec<OwnedFd>, String> {
+    let id = tracefs::tracepoint_id(&t.parts[0], &t.parts[1]).map_err(|e| e.to_string())?;
+    // A tracepoint event for all tasks must be opened on one CPU (cpu=-1 is EINVAL); it still
+    // fires on every CPU.
+    let (pid, cpu) = match opts.pid {
+        Some(p) => (p, -1),
+        None => (-1, 0),
+    };
+    let pfd = perf::tracepoint_event(id, pid, cpu).map_err(|e| e.to_string())?;
+    let link = bpf::link_create(prog, pfd.as_raw_fd(), bpf::attach_type::PERF_EVENT, 0).map_err(|e| e.to_string())?;
+    Ok(vec![link, pfd])
+}
+
+fn list(pattern: &str) -> Vec<String> {
+    let Ok(all) = tracefs::list_tracepoints() else { return vec![] };
+    all.into_iter()
+        .map(|(c, e)| format!("tracepoint:{c}:{e}"))
+        .filter(|name| glob(pattern, name) || glob(pattern, &name.replacen("tracepoint:", "t:", 1)))
+        .collect()
+}
+
+pub static TRACEPOINT: ProbeKind = ProbeKind {
+    names: &["tracepoint", "t"],
+    doc: "kernel static tracepoints; args.field from the tracefs format file",
+    expand,
+    prog_type: bpf::prog_type::TRACEPOINT,
+    attach,
+    list,
+    special: None,
+};

@@ -1,0 +1,536 @@
+//! The printf engine used by `printf`, `errorf`, `warnf`, `system` and
+//! `cat`: compile-time parsing and checking, run-time rendering.
+//!
+//! bpftrace master does **not** call C `printf`; it parses the format with
+//! a regular expression and renders each specifier with C++ iostreams. The
+//! observable consequences, all reproduced here:
+//!
+//! * Flags are only recognised in the order `-`, `+`, space, `#`, `0`, each
+//!   at most once (`%0-5d` is not a specifier and prints literally).
+//!   A `%` that does not start a valid specifier is literal text.
+//! * `%d`/`%i` convert to C `int` unless a length modifier says otherwise
+//!   (`hh` = char, `h` = short, `l`/`ll`/`j`/`z`/`t` = 64-bit), so `%d` of
+//!   `1 << 32` prints `0`; `%u %o %x %X` likewise use `unsigned int` by
+//!   default (`%x` of `-1` is `ffffffff`, `%lx` is `ffffffffffffffff`).
+//! * Padding goes on the far left of the whole number, also with `0`:
+//!   `%05d` of -5 is `000-5`, `%#06x` of 31 is `000x1f`; `-` with `0` pads
+//!   zeros on the right (`%-05d` of 5 is `50000`).
+//! * `+` only affects signed conversions; the space flag and precision are
+//!   parsed but ignored (`%.2s` does not truncate). `*` as width or
+//!   precision is accepted, ignored, and consumes no argument.
+//! * `%#x`/`%#o` of 0 print `0`; `%p` prints `0x...` (or `0` for null).
+//! * `%s` prints any value's text form; the width applies only to the
+//!   first token (`(` for a tuple), and `%+s` puts `+` on signed integers.
+//! * `%r` prints a buffer with non-printable bytes as `\xNN`, `%rx` every
+//!   byte as `\xNN`, `%rh` as space-separated hex; on non-buffers they act
+//!   like `%s`. `%gr` prints GFP flag names.
+//! * A value that cannot be converted prints `!{invalid integer conversion: <value>}`.
+
+use std::fmt;
+
+use crate::gfp;
+use crate::text::{emit, hex_buffer, Out};
+use crate::value::Value;
+
+/// The conversion character(s) of a specifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conv {
+    D,
+    I,
+    U,
+    O,
+    /// `x`
+    X,
+    /// `X`
+    UpperX,
+    C,
+    S,
+    P,
+    /// `r`: buffer, printable bytes kept.
+    R,
+    /// `rx`: buffer, every byte `\xNN`.
+    Rx,
+    /// `rh`: buffer, bytes as `NN NN NN`.
+    Rh,
+    /// `gr`: GFP flags.
+    Gr,
+    /// Recognised by the parser but rejected by [`Format::check`]:
+    /// `e E f F g G a A n`.
+    Unsupported(&'static str),
+}
+
+impl Conv {
+    /// The specifier as bpftrace names it in messages (`d`, `rx`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Conv::D => "d",
+            Conv::I => "i",
+            Conv::U => "u",
+            Conv::O => "o",
+            Conv::X => "x",
+            Conv::UpperX => "X",
+            Conv::C => "c",
+            Conv::S => "s",
+            Conv::P => "p",
+            Conv::R => "r",
+            Conv::Rx => "rx",
+            Conv::Rh => "rh",
+            Conv::Gr => "gr",
+            Conv::Unsupported(s) => s,
+        }
+    }
+}
+
+/// Length modifier; any other combination of `hlLjzt` is kept verbatim in
+/// `Other` and behaves like no modifier.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Length {
+    #[default]
+    None,
+    Hh,
+    H,
+    L,
+    Ll,
+    J,
+    Z,
+    T,
+    Other(String),
+}
+
+/// What kind of argument a specifier accepts (for the type checker).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// Integers, booleans, pointers, enums: `d i u o x X c p gr`.
+    Integer,
+    /// `buf()` values: `r rx rh`.
+    Buffer,
+    /// Anything printable: `s`.
+    Any,
+    /// A specifier bpftrace rejects (`f`, `e`, `g`, `n`, ...).
+    Unsupported,
+}
+
+/// One parsed `%...` specifier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spec {
+    /// The specifier as written, e.g. `%-08lx`.
+    pub text: String,
+    pub left_align: bool,
+    pub show_sign: bool,
+    /// The space flag; parsed, has no effect.
+    pub space: bool,
+    pub alternate: bool,
+    pub zero_pad: bool,
+    /// Field width; 0 when absent or `*`.
+    pub width: usize,
+    /// Precision; has no effect on any supported conversion.
+    pub precision: Option<usize>,
+    pub length: Length,
+    pub conv: Conv,
+}
+
+impl Spec {
+    /// The specifier name used in error messages (`d`, `rx`, ...).
+    pub fn specifier(&self) -> &'static str {
+        self.conv.as_str()
+    }
+
+    /// The argument kind this specifier accepts.
+    pub fn expects(&self) -> Expect {
+        match self.conv {
+            Conv::D | Conv::I | Conv::U | Conv::O | Conv::X | Conv::UpperX | Conv::C | Conv::P | Conv::Gr => {
+                Expect::Integer
+            }
+            Conv::R | Conv::Rx | Conv::Rh => Expect::Buffer,
+            Conv::S => Expect::Any,
+            Conv::Unsupported(_) => Expect::Unsupported,
+        }
+    }
+}
+
+/// The type class of an argument as the type checker sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArgKind {
+    /// Any integer type, including enums.
+    Integer,
+    Boolean,
+    Pointer,
+    Buffer,
+    String,
+    /// `none`/`void` (e.g. the result of a void function).
+    None,
+    /// Anything else (tuples, records, stacks, ...).
+    Other,
+}
+
+/// An argument's type for [`Format::check`]: its class plus the type's
+/// name as it should appear in messages (`string[4]`, `int64`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArgType<'a> {
+    pub kind: ArgKind,
+    pub name: &'a str,
+}
+
+/// A compile-time format error; `Display` gives bpftrace's message text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FormatError {
+    NotEnoughArguments { supplied: usize, expected: usize },
+    TooManyArguments { supplied: usize, expected: usize },
+    NoneType { specifier: &'static str },
+    UnsupportedSpecifier { specifier: &'static str },
+    TypeMismatch { type_name: String, specifier: &'static str },
+}
+
+impl fmt::Display for FormatError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FormatError::NotEnoughArguments { supplied, expected } => {
+                write!(f, "not enough arguments for format string ({supplied} supplied, {expected} expected)")
+            }
+            FormatError::TooManyArguments { supplied, expected } => {
+                write!(f, "too many arguments for format string ({supplied} supplied, {expected} expected)")
+            }
+            FormatError::NoneType { specifier } => {
+                write!(f, "unable to print none type for specifier: {specifier}")
+            }
+            FormatError::UnsupportedSpecifier { specifier } => {
+                write!(f, "unsupported format specifier: {specifier}")
+            }
+            FormatError::TypeMismatch { type_name, specifier } => {
+                write!(f, "unsupported format specifier for type '{type_name}': {specifier}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for FormatError {}
+
+/// A parsed format string: `fragments.len() == specs.len() + 1`, and the
+/// output is `fragment, spec, fragment, ..., spec, fragment`. `%%` has
+/// already been folded into the fragments as `%`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Format {
+    source: String,
+    fragments: Vec<String>,
+    specs: Vec<Spec>,
+}
+
+/// Parses `fmt` and rejects conversions bpftrace does not support. For
+/// bpftrace's exact error precedence (argument count first) use
+/// [`Format::parse`] followed by [`Format::check`].
+pub fn parse(fmt: &str) -> Result<Format, FormatError> {
+    let f = Format::parse(fmt);
+    if let Some(s) = f.specs.iter().find(|s| s.expects() == Expect::Unsupported) {
+        return Err(FormatError::UnsupportedSpecifier { specifier: s.specifier() });
+    }
+    Ok(f)
+}
+
+/// Tries to read a specifier at `b[start] == b'%'`; returns it (None for
+/// `%%`-like specifiers) and the index just past it.
+fn parse_spec(b: &[u8], start: usize) -> Option<(Option<Spec>, usize)> {
+    let mut i = start + 1;
+    let flag = |c: u8, i: &mut usize| {
+        if b.get(*i) == Some(&c) {
+            *i += 1;
+            true
+        } else {
+            false
+        }
+    };
+    let left_align = flag(b'-', &mut i);
+    let show_sign = flag(b'+', &mut i);
+    let space = flag(b' ', &mut i);
+    let alternate = flag(b'#', &mut i);
+    let zero_pad = flag(b'0', &mut i);
+
+    let digits = |i: &mut usize| -> Option<usize> {
+        let s = *i;
+        while b.get(*i).is_some_and(u8::is_ascii_digit) {
+            *i += 1;
+        }
+        (*i > s).then(|| {
+            b[s..*i]
+                .iter()
+                .fold(0usize, |a, d| a.saturating_mul(10).saturating_add(usize::from(d - b'0')).min(i32::MAX as usize))
+        })
+    };
+    let width = if b.get(i) == Some(&b'*') {
+        i += 1;
+        0
+    } else {
+        digits(&mut i).unwrap_or(0)
+    };
+    let mut precision = None;
+    if b.get(i) == Some(&b'.') {
+        match b.get(i + 1) {
+            Some(b'*') => i += 2,
+            Some(d) if d.is_ascii_digit() => {
+                i += 1;
+                precision = digits(&mut i);
+            }
+            // `.` not followed by `*` or a digit: the optional group does
+            // not match and nothing later can match a `.`, so no specifier.
+            _ => return None,
+        }
+    }
+    let len_start = i;
+    while b.get(i).is_some_and(|c| b"hlLjzt".contains(c)) {
+        i += 1;
+    }
+    let length = match &b[len_start..i] {
+        b"" => Length::None,
+        b"hh" => Length::Hh,
+        b"h" => Length::H,
+        b"l" => Length::L,
+        b"ll" => Length::Ll,
+        b"j" => Length::J,
+        b"z" => Length::Z,
+        b"t" => Length::T,
+        other => Length::Other(String::from_utf8_lossy(other).into_owned()),
+    };
+    let rest = &b[i..];
+    let (conv, n) = match rest.first()? {
+        b'%' => return Some((None, i + 1)),
+        b'd' => (Conv::D, 1),
+        b'i' => (Conv::I, 1),
+        b'o' => (Conv::O, 1),
+        b'u' => (Conv::U, 1),
+        b'x' => (Conv::X, 1),
+        b'X' => (Conv::UpperX, 1),
+        b'c' => (Conv::C, 1),
+        b's' => (Conv::S, 1),
+        b'p' => (Conv::P, 1),
+        b'e' => (Conv::Unsupported("e"), 1),
+        b'E' => (Conv::Unsupported("E"), 1),
+        b'f' => (Conv::Unsupported("f"), 1),
+        b'F' => (Conv::Unsupported("F"), 1),
+        b'G' => (Conv::Unsupported("G"), 1),
+        b'a' => (Conv::Unsupported("a"), 1),
+        b'A' => (Conv::Unsupported("A"), 1),
+        b'n' => (Conv::Unsupported("n"), 1),
+        // Two-letter forms win over their one-letter prefixes.
+        b'g' if rest.starts_with(b"gr") => (Conv::Gr, 2),
+        b'g' => (Conv::Unsupported("g"), 1),
+        b'r' if rest.starts_with(b"rh") => (Conv::Rh, 2),
+        b'r' if rest.starts_with(b"rx") => (Conv::Rx, 2),
+        b'r' => (Conv::R, 1),
+        _ => return None,
+    };
+    let end = i + n;
+    let spec = Spec {
+        text: String::from_utf8_lossy(&b[start..end]).into_owned(),
+        left_align,
+        show_sign,
+        space,
+        alternate,
+        zero_pad,
+        width,
+        precision,
+        length,
+        conv,
+    };
+    Some((Some(spec), end))
+}
+
+/// The 64 bits of a value usable as a number, if it is one.
+fn number(v: &Value) -> Option<u64> {
+    match v {
+        Value::Int(i) => Some(*i as u64),
+        Value::UInt(u) => Some(*u),
+        Value::Bool(b) => Some(u64::from(*b)),
+        Value::Symbolic { value, .. } => Some(*value),
+        _ => None,
+    }
+}
+
+fn signed_cast(bits: u64, length: &Length) -> i64 {
+    match length {
+        Length::Hh => bits as i8 as i64,
+        Length::H => bits as i16 as i64,
+        Length::L | Length::Ll | Length::J | Length::Z | Length::T => bits as i64,
+        Length::None | Length::Other(_) => bits as i32 as i64,
+    }
+}
+
+fn unsigned_cast(bits: u64, length: &Length) -> u64 {
+    match length {
+        Length::Hh => bits as u8 as u64,
+        Length::H => bits as u16 as u64,
+        Length::L | Length::Ll | Length::J | Length::Z | Length::T => bits,
+        Length::None | Length::Other(_) => bits as u32 as u64,
+    }
+}
+
+impl Format {
+    /// Splits a format string into fragments and specifiers. Never fails:
+    /// like bpftrace, anything that is not a valid specifier is literal.
+    pub fn parse(fmt: &str) -> Format {
+        let b = fmt.as_bytes();
+        let mut fragments = Vec::new();
+        let mut specs = Vec::new();
+        let mut fragment = String::new();
+        let mut last = 0;
+        let mut i = 0;
+        while let Some(off) = b[i..].iter().position(|&c| c == b'%') {
+            let pos = i + off;
+            match parse_spec(b, pos) {
+                Some((spec, end)) => {
+                    fragment.push_str(&fmt[last..pos]);
+                    match spec {
+                        None => fragment.push('%'),
+                        Some(spec) => {
+                            fragments.push(std::mem::take(&mut fragment));
+                            specs.push(spec);
+                        }
+                    }
+                    last = end;
+                    i = end;
+                }
+                None => i = pos + 1,
+            }
+        }
+        fragment.push_str(&fmt[last..]);
+        fragments.push(fragment);
+        Format { source: fmt.to_string(), fragments, specs }
+    }
+
+    /// The original format string.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    pub fn specs(&self) -> &[Spec] {
+        &self.specs
+    }
+
+    pub fn fragments(&self) -> &[String] {
+        &self.fragments
+    }
+
+    /// bpftrace's compile-time check, in its order: argument count, then
+    /// per argument a none/void type, an unsupported specifier, a type the
+    /// specifier does not accept.
+    pub fn check(&self, args: &[ArgType<'_>]) -> Result<(), FormatError> {
+        let (supplied, expected) = (args.len(), self.specs.len());
+        if supplied < expected {
+            return Err(FormatError::NotEnoughArguments { supplied, expected });
+        }
+        if supplied > expected {
+            return Err(FormatError::TooManyArguments { supplied, expected });
+        }
+        for (spec, arg) in self.specs.iter().zip(args) {
+            let specifier = spec.specifier();
+            if arg.kind == ArgKind::None {
+                return Err(FormatError::NoneType { specifier });
+            }
+            let ok = match spec.expects() {
+                Expect::Unsupported => return Err(FormatError::UnsupportedSpecifier { specifier }),
+                Expect::Any => true,
+                Expect::Integer => matches!(arg.kind, ArgKind::Integer | ArgKind::Boolean | ArgKind::Pointer),
+                Expect::Buffer => arg.kind == ArgKind::Buffer,
+            };
+            if !ok {
+                return Err(FormatError::TypeMismatch { type_name: arg.name.to_string(), specifier });
+            }
+        }
+        Ok(())
+    }
+
+    /// Renders with run-time values. Output may contain arbitrary bytes
+    /// (`%c`), so this is the exact form; see [`Format::render`].
+    pub fn render_bytes(&self, args: &[Value]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (i, (spec, arg)) in self.specs.iter().zip(args).enumerate() {
+            out.extend_from_slice(self.fragments[i].as_bytes());
+            match apply(spec, arg) {
+                Ok(bytes) => out.extend_from_slice(&bytes),
+                // Like Go, embed the error in place of the value.
+                Err(msg) => out.extend_from_slice(format!("!{{{msg}}}").as_bytes()),
+            }
+        }
+        if let Some(last) = self.fragments.last() {
+            out.extend_from_slice(last.as_bytes());
+        }
+        out
+    }
+
+    /// [`Format::render_bytes`] as a string (invalid UTF-8, only possible
+    /// through `%c`, is replaced with U+FFFD).
+    pub fn render(&self, args: &[Value]) -> String {
+        match String::from_utf8(self.render_bytes(args)) {
+            Ok(s) => s,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        }
+    }
+}
+
+fn invalid_integer(v: &Value) -> String {
+    format!("invalid integer conversion: {}", crate::text::value(v))
+}
+
+/// Renders one argument (bpftrace's `FormatSpec::apply`).
+fn apply(spec: &Spec, v: &Value) -> Result<Vec<u8>, String> {
+    let fill = if spec.zero_pad { b'0' } else { b' ' };
+    let mut out = Out::with_format(spec.width, fill, spec.left_align, spec.show_sign);
+    let as_string = |out: &mut Out| emit(out, v);
+    match spec.conv {
+        Conv::D | Conv::I => {
+            let n = number(v).ok_or_else(|| invalid_integer(v))?;
+            out.put_i64(signed_cast(n, &spec.length));
+        }
+        Conv::U | Conv::O | Conv::X | Conv::UpperX => {
+            let n = unsigned_cast(number(v).ok_or_else(|| invalid_integer(v))?, &spec.length);
+            let s = match spec.conv {
+                Conv::U => n.to_string(),
+                // `showbase` adds no prefix to zero, like C's `#`.
+                Conv::O if spec.alternate && n != 0 => format!("0{n:o}"),
+                Conv::O => format!("{n:o}"),
+                Conv::X if spec.alternate && n != 0 => format!("0x{n:x}"),
+                Conv::X => format!("{n:x}"),
+                _ if spec.alternate && n != 0 => format!("0X{n:X}"),
+                _ => format!("{n:X}"),
+            };
+            out.put_str(&s);
+        }
+        Conv::C => {
+            // Converted through the length modifier's type, then to `char`:
+            // always the low byte.
+            let n = number(v).ok_or_else(|| invalid_integer(v))?;
+            out.put(&[n as u8]);
+        }
+        Conv::P => {
+            let n = number(v).ok_or_else(|| invalid_integer(v))?;
+            // iostreams print a pointer as lowercase `0x...`, null as `0`.
+            if n == 0 {
+                out.put_str("0");
+            } else {
+                out.put_str(&format!("0x{n:x}"));
+            }
+        }
+        Conv::Gr => {
+            let n = match v {
+                Value::Int(i) => *i as u64,
+                Value::UInt(u) => *u,
+                Value::Symbolic { value, .. } => *value,
+                _ => return Err(format!("invalid GFP flags conversion: {}", crate::text::value(v))),
+            };
+            out.put_str(&gfp::format(n));
+        }
+        Conv::R | Conv::Rx | Conv::Rh => match v {
+            Value::Buffer(b) => {
+                let (keep_ascii, escape) = match spec.conv {
+                    Conv::R => (true, true),
+                    Conv::Rx => (false, true),
+                    _ => (false, false),
+                };
+                out.put_str(&hex_buffer(b, keep_ascii, escape));
+            }
+            _ => as_string(&mut out),
+        },
+        // Unsupported conversions never pass the type checker; if one gets
+        // here, print the value like `%s`.
+        Conv::S | Conv::Unsupported(_) => as_string(&mut out),
+    }
+    Ok(out.into_bytes())
+}

@@ -1,0 +1,92 @@
+//! `-c CMD`: the child is forked before compiling (so `cpid` is known) and held on a pipe until
+//! every probe is attached, so its first syscalls are traced.
+use std::ffi::CString;
+
+pub struct Child {
+    pub pid: i32,
+    release_fd: i32,
+    status: Option<i32>,
+}
+
+impl Child {
+    /// Fork `sh -c CMD`-style (split on whitespace like bpftrace, no shell) and hold it.
+    pub fn spawn_held(cmd: &str) -> Result<Child, String> {
+        let words: Vec<CString> = cmd
+            .split_whitespace()
+            .map(|w| CString::new(w).map_err(|_| "NUL in command".to_string()))
+            .collect::<Result<_, _>>()?;
+        if words.is_empty() {
+            return Err("empty command for -c".into());
+        }
+        let mut fds = [0i32; 2];
+        // SAFETY: pipe2 writes two fds into the array.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return Err(format!("pipe: {}", std::io::Error::last_os_error()));
+        }
+        let mut argv: Vec<*const libc::c_char> = words.iter().map(|w| w.as_ptr()).collect();
+        argv.push(std::ptr::null());
+        // SAFETY: after fork the child only calls async-signal-safe functions (read, close,
+        // execvp, _exit) before exec.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            return Err(format!("fork: {}", std::io::Error::last_os_error()));
+        }
+        if pid == 0 {
+            unsafe {
+                libc::close(fds[1]);
+                let mut b = [0u8; 1];
+                let n = libc::read(fds[0], b.as_mut_ptr() as *mut libc::c_void, 1);
+                if n != 1 {
+                    libc::_exit(127);
+                }
+                libc::execvp(argv[0], argv.as_ptr());
+                let msg = b"ferret: could not run the -c command\n";
+                libc::write(2, msg.as_ptr() as *const libc::c_void, msg.len());
+                libc::_exit(127);
+            }
+        }
+        // SAFETY: closing our copy of the read end.
+        unsafe { libc::close(fds[0]) };
+        Ok(Child { pid, release_fd: fds[1], status: None })
+    }
+
+    /// Let the child exec.
+    pub fn release(&mut self) {
+        if self.release_fd >= 0 {
+            // SAFETY: writing one byte to our pipe end, then closing it.
+            unsafe {
+                libc::write(self.release_fd, b"x".as_ptr() as *const libc::c_void, 1);
+                libc::close(self.release_fd);
+            }
+            self.release_fd = -1;
+        }
+    }
+
+    /// Whether the child has exited (reaps it).
+    pub fn exited(&mut self) -> bool {
+        if self.status.is_some() {
+            return true;
+        }
+        let mut st = 0;
+        // SAFETY: waitpid on our own child with WNOHANG.
+        let r = unsafe { libc::waitpid(self.pid, &mut st, libc::WNOHANG) };
+        if r == self.pid {
+            self.status = Some(st);
+            return true;
+        }
+        r < 0
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if self.status.is_none() && self.release_fd >= 0 {
+            // Never started: don't leave it waiting forever.
+            unsafe {
+                libc::kill(self.pid, libc::SIGKILL);
+                libc::close(self.release_fd);
+                libc::waitpid(self.pid, std::ptr::null_mut(), 0);
+            }
+        }
+    }
+}

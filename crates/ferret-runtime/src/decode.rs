@@ -1,0 +1,137 @@
+//! Bytes from the kernel (event records, map keys and values) → the neutral output values.
+use ferret_lang::types::{tuple_layout, AggKind, Type};
+use ferret_lang::MapSpec;
+use ferret_output::{MapDump, MapValue, Num, Value};
+use std::collections::BTreeMap;
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    b.get(at..at + 8).map_or(0, |s| u64::from_ne_bytes(s.try_into().unwrap_or([0; 8])))
+}
+
+/// A value of type `t` stored at the start of `b`.
+pub fn value(b: &[u8], t: &Type) -> Value {
+    match t {
+        Type::Int { signed: true, .. } => Value::Int(u64_at(b, 0) as i64),
+        Type::Int { signed: false, .. } | Type::Ptr { .. } | Type::Stack { .. } => Value::UInt(u64_at(b, 0)),
+        Type::Bool => Value::Bool(u64_at(b, 0) != 0),
+        Type::Str(n) => {
+            let s = &b[..(*n as usize).min(b.len())];
+            let end = s.iter().position(|&c| c == 0).unwrap_or(s.len());
+            Value::Str(String::from_utf8_lossy(&s[..end]).into_owned())
+        }
+        Type::Buffer(n) => Value::Buffer(b[..(*n as usize).min(b.len())].to_vec()),
+        Type::Tuple(ts) => {
+            let (offs, _) = tuple_layout(ts);
+            Value::Tuple(ts.iter().zip(offs).map(|(t, o)| value(b.get(o as usize..).unwrap_or(&[]), t)).collect())
+        }
+        Type::Array { elem, len } => {
+            let esz = elem.size() as usize;
+            Value::Array((0..*len as usize).map(|i| value(b.get(i * esz..).unwrap_or(&[]), elem)).collect())
+        }
+        _ => Value::None,
+    }
+}
+
+/// Values of an event record's arguments, laid out as the code generator wrote them.
+pub fn args(b: &[u8], types: &[Type]) -> Vec<Value> {
+    let (offs, _) = tuple_layout(types);
+    types.iter().zip(offs).map(|(t, o)| value(b.get(o as usize..).unwrap_or(&[]), t)).collect()
+}
+
+/// The key value of a map entry (`None` for maps without keys). Several keys print as a tuple.
+fn key(b: &[u8], spec: &MapSpec) -> Option<Value> {
+    spec.key.as_ref().map(|t| value(b, t))
+}
+
+fn num(v: u64, signed: bool) -> Num {
+    if signed {
+        Num::Signed(v as i64)
+    } else {
+        Num::Unsigned(v)
+    }
+}
+
+/// Fold per-CPU copies of an aggregation value into one.
+fn reduce(agg: AggKind, per_cpu: &[&[u8]]) -> MapValue {
+    let sum = |at: usize| per_cpu.iter().map(|b| u64_at(b, at)).fold(0u64, u64::wrapping_add);
+    match agg {
+        AggKind::Count => MapValue::Count(sum(0)),
+        AggKind::Sum { signed } => MapValue::Sum(num(sum(0), signed)),
+        AggKind::Avg { signed } => MapValue::Avg { count: sum(0), total: num(sum(8), signed) },
+        AggKind::Stats { signed } => MapValue::Stats { count: sum(0), total: num(sum(8), signed) },
+        AggKind::Min { signed } | AggKind::Max { signed } => {
+            let is_min = matches!(agg, AggKind::Min { .. });
+            let set: Vec<u64> = per_cpu.iter().filter(|b| u64_at(b, 8) != 0).map(|b| u64_at(b, 0)).collect();
+            let pick = |a: u64, b: u64| {
+                let a_wins = if signed { (a as i64) < (b as i64) } else { a < b };
+                if a_wins == is_min {
+                    a
+                } else {
+                    b
+                }
+            };
+            let v = set.into_iter().reduce(pick).unwrap_or(0);
+            if is_min {
+                MapValue::Min(num(v, signed))
+            } else {
+                MapValue::Max(num(v, signed))
+            }
+        }
+        AggKind::Hist { .. } | AggKind::LHist { .. } => MapValue::Count(sum(0)),
+    }
+}
+
+/// A whole map as read from the kernel: `(key, value)` byte pairs, per-CPU values concatenated
+/// with `stride` bytes per CPU.
+pub fn map(spec: &MapSpec, entries: &[(Vec<u8>, Vec<u8>)], stride: usize) -> MapDump {
+    let per_cpu = |v: &[u8]| -> Vec<Vec<u8>> {
+        if stride == 0 {
+            return vec![v.to_vec()];
+        }
+        v.chunks(stride).map(|c| c.to_vec()).collect()
+    };
+    match &spec.value {
+        Type::Agg(agg @ (AggKind::Hist { .. } | AggKind::LHist { .. })) => {
+            // The bucket index is the key's last 8 bytes; group buckets by the rest of the key.
+            let key_len = spec.key_size as usize - 8;
+            let mut groups: BTreeMap<Vec<u8>, Vec<u64>> = BTreeMap::new();
+            for (k, v) in entries {
+                let bucket = u64_at(k, key_len) as usize;
+                let cpus = per_cpu(v);
+                let count: u64 = cpus.iter().map(|c| u64_at(c, 0)).sum();
+                let b = groups.entry(k[..key_len].to_vec()).or_default();
+                if b.len() <= bucket {
+                    b.resize(bucket + 1, 0);
+                }
+                b[bucket] += count;
+            }
+            let entries = groups
+                .into_iter()
+                .map(|(k, buckets)| {
+                    let mv = match *agg {
+                        AggKind::Hist { k } => MapValue::Hist { k, buckets },
+                        AggKind::LHist { min, max, step } => MapValue::LHist { min, max, step, buckets },
+                        _ => unreachable!("only histograms reach here"),
+                    };
+                    (key(&k, spec), mv)
+                })
+                .collect();
+            MapDump::new(&spec.name, entries)
+        }
+        Type::Agg(agg) => {
+            let entries = entries
+                .iter()
+                .map(|(k, v)| {
+                    let cpus = per_cpu(v);
+                    let refs: Vec<&[u8]> = cpus.iter().map(|c| c.as_slice()).collect();
+                    (key(k, spec), reduce(*agg, &refs))
+                })
+                .collect();
+            MapDump::new(&spec.name, entries)
+        }
+        t => {
+            let entries = entries.iter().map(|(k, v)| (key(k, spec), MapValue::Value(value(v, t)))).collect();
+            MapDump::new(&spec.name, entries)
+        }
+    }
+}

@@ -1,0 +1,453 @@
+//! BPF object → a running session: maps created, programs loaded (verifier errors mapped back
+//! to script spans), probes attached, events read and rendered, maps printed, and teardown.
+//! Generic: it knows no probe type or builtin by name.
+pub mod child;
+pub mod decode;
+pub mod out;
+
+use ferret_bpf::insn::BPF_PSEUDO_MAP_FD;
+use ferret_lang::probe::{AttachOpts, Special};
+use ferret_lang::{Action, Object, MAP_FULL, MAP_LOST, MAP_RINGBUF};
+use ferret_output::{MapDump, Value};
+use ferret_syntax::Diagnostic;
+use ferret_sys::bpf::{self, Map};
+use ferret_sys::ringbuf::RingBuf;
+use out::Out;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+#[derive(Debug)]
+pub enum RuntimeError {
+    /// The verifier (or the kernel) refused a program: reported at the script line.
+    Load(Diagnostic),
+    /// A syscall failed while creating maps or attaching.
+    Sys(String),
+}
+
+impl std::fmt::Display for RuntimeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RuntimeError::Load(d) => write!(f, "{}", d.message),
+            RuntimeError::Sys(s) => write!(f, "{s}"),
+        }
+    }
+}
+
+pub struct RunOpts {
+    pub attach: AttachOpts,
+    /// Print `__BPFTRACE_NOTIFY_PROBES_ATTACHED` once attached (bpftrace's test-engine contract).
+    pub notify_attached: bool,
+    pub quiet: bool,
+    pub verbose: bool,
+    /// Child started with `-c`, released once every probe is attached.
+    pub child: Option<child::Child>,
+}
+
+/// A loaded program and what keeps it attached.
+struct Loaded {
+    fd: OwnedFd,
+    special: Option<Special>,
+}
+
+pub struct Session {
+    pub object: Object,
+    maps: Vec<Map>,
+    progs: Vec<Loaded>,
+    /// Links and perf events, in attach order.
+    attachments: Vec<OwnedFd>,
+    ring: RingBuf,
+    exit_code: Option<i32>,
+    exiting: bool,
+    warned_full: Vec<bool>,
+    lost_reported: u64,
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// SIGINT and SIGTERM end tracing the normal way: END runs and maps print.
+pub fn install_signal_handlers() {
+    let handler: extern "C" fn(libc::c_int) = on_signal;
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, handler as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, handler as libc::sighandler_t);
+    }
+}
+
+/// Map a verifier rejection to the span of the instruction the verifier stopped at.
+fn verifier_diagnostic(spec: &ferret_lang::ProgSpec, err: &bpf::LoadError) -> Diagnostic {
+    let reason = err.verifier_message().unwrap_or("").to_string();
+    // The last "N: (..)" line before the complaint names the failing instruction.
+    let insn = err
+        .log
+        .lines()
+        .rev()
+        .filter_map(|l| l.split_once(": (").and_then(|(n, _)| n.trim().parse::<usize>().ok()))
+        .next();
+    let span = insn.and_then(|i| spec.spans.get(i)).copied().or_else(|| spec.spans.first().copied());
+    let msg = if err.errno == libc::EPERM && err.log.trim().is_empty() {
+        format!("the kernel refused to load the program for {}: {}", spec.targets[0].name, err)
+    } else {
+        format!("the BPF verifier rejected the program for {}: {}", spec.targets[0].name, reason)
+    };
+    match span {
+        Some(s) => Diagnostic::error(s, msg),
+        None => Diagnostic::global(msg),
+    }
+}
+
+impl Session {
+    /// Create maps and load every program. Nothing is attached yet.
+    pub fn load(object: Object) -> Result<Session, RuntimeError> {
+        let mut maps = vec![];
+        for m in &object.maps {
+            let name = m.name.trim_start_matches('@');
+            let name = if name.is_empty() { "at" } else { name };
+            let map = Map::create(m.map_type, name, m.key_size, m.value_size, m.max_entries, 0)
+                .map_err(|e| RuntimeError::Sys(format!("creating map {}: {e}", m.name)))?;
+            maps.push(map);
+        }
+        let mut progs = vec![];
+        for spec in &object.progs {
+            let insns: Vec<u64> = spec
+                .insns
+                .iter()
+                .map(|i| {
+                    let mut i = *i;
+                    if i.code == 0x18 && i.src == BPF_PSEUDO_MAP_FD {
+                        i.imm = maps[i.imm as usize].raw_fd();
+                    }
+                    i.encode()
+                })
+                .collect();
+            let load =
+                bpf::ProgLoad { prog_type: spec.prog_type, insns: &insns, name: &spec.name, ..Default::default() };
+            let fd = bpf::load_program(&load).map_err(|e| RuntimeError::Load(verifier_diagnostic(spec, &e)))?;
+            progs.push(Loaded { fd, special: spec.special });
+        }
+        let ring = RingBuf::new(&maps[MAP_RINGBUF]).map_err(|e| RuntimeError::Sys(format!("ring buffer: {e}")))?;
+        let warned_full = vec![false; object.maps.len()];
+        Ok(Session {
+            object,
+            maps,
+            progs,
+            attachments: vec![],
+            ring,
+            exit_code: None,
+            exiting: false,
+            warned_full,
+            lost_reported: 0,
+        })
+    }
+
+    /// Attach every non-special program. On failure everything attached so far is released
+    /// (the session is dropped by the caller), so no probe is ever left half-attached.
+    pub fn attach(&mut self, opts: &AttachOpts) -> Result<usize, RuntimeError> {
+        let mut n = 0;
+        for (spec, loaded) in self.object.progs.iter().zip(&self.progs) {
+            if loaded.special.is_some() {
+                n += 1;
+                continue;
+            }
+            for t in &spec.targets {
+                let fds = (t.kind.attach)(t, loaded.fd.as_fd(), opts)
+                    .map_err(|e| RuntimeError::Sys(format!("Error attaching probe: {}: {e}", t.name)))?;
+                self.attachments.extend(fds);
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    fn run_special(&mut self, which: Special, out: &mut Out) {
+        for (i, p) in self.progs.iter().enumerate() {
+            if p.special == Some(which) {
+                if let Err(e) = bpf::prog_test_run(p.fd.as_fd(), &[0u8; 16], None) {
+                    eprintln!("ERROR: running {}: {e}", self.object.progs[i].targets[0].name);
+                }
+            }
+        }
+        self.drain(out);
+    }
+
+    /// Whether every probe is BEGIN/END: such a program ends right after BEGIN.
+    pub fn only_special(&self) -> bool {
+        self.progs.iter().all(|p| p.special.is_some())
+    }
+
+    /// Run BEGIN, then read events until exit(), a signal, or the child/pid ending; then detach,
+    /// run END and print the maps. Returns the exit code.
+    pub fn run(mut self, out: &mut Out, opts: &mut RunOpts) -> i32 {
+        self.run_special(Special::Begin, out);
+        if let Some(c) = opts.child.as_mut() {
+            c.release();
+        }
+        let mut last_check = Instant::now();
+        while !self.exiting && !self.only_special() {
+            if STOP.load(Ordering::SeqCst) {
+                break;
+            }
+            // The ring is polled on a short timer: programs write without waking us (cheap for
+            // the traced workload), and exit() forces a wakeup.
+            let mut pfd =
+                libc::pollfd { fd: std::os::fd::AsRawFd::as_raw_fd(&self.ring.fd()), events: libc::POLLIN, revents: 0 };
+            // SAFETY: one valid pollfd for the duration of the call.
+            unsafe { libc::poll(&mut pfd, 1, 20) };
+            self.drain(out);
+            out.flush();
+            if let Some(c) = opts.child.as_mut() {
+                if c.exited() {
+                    break;
+                }
+            }
+            if let Some(pid) = opts.attach.pid {
+                // SAFETY: kill with signal 0 only checks that the process exists.
+                if opts.child.is_none() && unsafe { libc::kill(pid, 0) } != 0 {
+                    break;
+                }
+            }
+            if last_check.elapsed() > Duration::from_millis(500) {
+                self.check_counters(out);
+                last_check = Instant::now();
+            }
+        }
+        self.drain(out);
+        // Detach before END, as bpftrace does: links first (the programs stop at once), perf
+        // events are released after the maps are printed.
+        let attachments = std::mem::take(&mut self.attachments);
+        let (links, events): (Vec<OwnedFd>, Vec<OwnedFd>) = attachments.into_iter().partition(is_bpf_link);
+        drop(links);
+        self.exiting = false;
+        self.run_special(Special::End, out);
+        self.check_counters(out);
+        self.print_maps_at_exit(out);
+        out.flush();
+        release_in_background(events);
+        self.exit_code.unwrap_or(0)
+    }
+
+    /// Read every pending event record and carry out its action.
+    fn drain(&mut self, out: &mut Out) {
+        let mut records = vec![];
+        self.ring.poll(|r| records.push(r.to_vec()));
+        for r in records {
+            if self.exiting {
+                // bpftrace stops processing output once exit() has been seen.
+                break;
+            }
+            self.handle(&r, out);
+        }
+    }
+
+    fn handle(&mut self, rec: &[u8], out: &mut Out) {
+        if rec.len() < 8 {
+            return;
+        }
+        let id = u64::from_ne_bytes(rec[..8].try_into().unwrap_or([0; 8])) as usize;
+        let body = &rec[8..];
+        let Some(action) = self.object.actions.get(id).cloned() else { return };
+        match action {
+            Action::Printf { format, args, .. } => {
+                let vals = decode::args(body, &args);
+                out.printf(&printf::render(&format, &vals));
+            }
+            Action::Print { ty } => {
+                let v = decode::value(body, &ty);
+                out.value(&v);
+            }
+            Action::PrintMap { map, top, div } => {
+                let dump = self.read_map(map);
+                let top = (top > 0).then_some(top as usize);
+                let div = (div > 0).then_some(div);
+                out.map(&dump, top, div);
+            }
+            Action::Clear { map } => {
+                let _ = self.maps[map].clear();
+            }
+            Action::Zero { map } => {
+                let _ = self.zero_map(map);
+            }
+            Action::Exit { code } => {
+                if code {
+                    self.exit_code = Some(u64::from_ne_bytes(body[..8].try_into().unwrap_or([0; 8])) as i32);
+                }
+                self.exiting = true;
+            }
+            Action::Time { format } => {
+                let now = chrono_like_now(&format);
+                out.time(&now);
+            }
+        }
+    }
+
+    fn zero_map(&self, idx: usize) -> Result<(), ferret_sys::SysError> {
+        let m = &self.maps[idx];
+        let len = m.value_buf_len()?;
+        let zeros = vec![0u8; len];
+        for k in m.keys()? {
+            m.update(&k, &zeros, 0)?;
+        }
+        Ok(())
+    }
+
+    pub fn read_map(&self, idx: usize) -> MapDump {
+        let spec = &self.object.maps[idx];
+        let m = &self.maps[idx];
+        let entries = m.entries().unwrap_or_default();
+        let stride = if m.is_percpu() { m.percpu_stride() } else { 0 };
+        decode::map(spec, &entries, stride)
+    }
+
+    fn print_maps_at_exit(&self, out: &mut Out) {
+        let dumps: Vec<MapDump> = self.object.user_maps().map(|(i, _)| self.read_map(i)).collect();
+        out.maps_at_exit(&dumps);
+    }
+
+    /// Report events the ring had no room for, and maps that refused an update, once each.
+    fn check_counters(&mut self, out: &mut Out) {
+        let sum = |m: &Map, key: u32| -> u64 {
+            m.lookup(&key.to_ne_bytes())
+                .ok()
+                .flatten()
+                .map(|v| v.chunks(8).map(|c| u64::from_ne_bytes(c.try_into().unwrap_or([0; 8]))).sum())
+                .unwrap_or(0)
+        };
+        let lost = sum(&self.maps[MAP_LOST], 0);
+        if lost > self.lost_reported {
+            out.lost_events(lost - self.lost_reported);
+            self.lost_reported = lost;
+        }
+        let user: Vec<(usize, String)> = self.object.user_maps().map(|(i, m)| (i, m.name.clone())).collect();
+        for (i, name) in user {
+            if !self.warned_full[i] && sum(&self.maps[MAP_FULL], (i - ferret_lang::FIRST_USER_MAP) as u32) > 0 {
+                self.warned_full[i] = true;
+                eprintln!(
+                    "WARNING: Map full; can't update element. Try increasing max_map_keys ({name} holds {} entries; ferret --max-map-keys N)",
+                    self.object.maps[i].max_entries
+                );
+            }
+        }
+    }
+
+    pub fn print_value(out: &mut Out, v: &Value) {
+        out.value(v);
+    }
+}
+
+/// Whether an fd is a BPF link (vs a perf event), from its /proc/self/fdinfo... cheaply: links
+/// and raw tracepoints are anon inodes named "bpf-link".
+fn is_bpf_link(fd: &OwnedFd) -> bool {
+    let path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(fd));
+    std::fs::read_link(path).map(|p| p.to_string_lossy().contains("bpf")).unwrap_or(false)
+}
+
+/// Closing a tracepoint perf event waits ~60 ms for an RCU grace period, serially per event.
+/// The programs are already detached, so the closes are handed to a forked child that holds
+/// the last references, and this process exits at once.
+fn release_in_background(events: Vec<OwnedFd>) {
+    if events.len() <= 1 {
+        return;
+    }
+    // SAFETY: the child only closes fds and exits; it never returns into Rust code that could
+    // observe the parent's threads' state.
+    unsafe {
+        let pid = libc::fork();
+        if pid == 0 {
+            // Don't hold the parent's stdout/stderr open: readers wait for EOF on them.
+            let devnull = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+            libc::dup2(devnull, 0);
+            libc::dup2(devnull, 1);
+            libc::dup2(devnull, 2);
+            libc::setsid();
+            drop(events);
+            libc::_exit(0);
+        }
+    }
+    // In the parent the fds drop here: cheap, the child holds the last references.
+}
+
+/// `time()` output: the local wall-clock time through strftime.
+fn chrono_like_now(format: &str) -> String {
+    let Ok(cfmt) = std::ffi::CString::new(format) else { return String::new() };
+    let mut buf = vec![0u8; 256];
+    // SAFETY: time/localtime_r/strftime with valid pointers and buffer length.
+    unsafe {
+        let t = libc::time(std::ptr::null_mut());
+        let mut tm: libc::tm = std::mem::zeroed();
+        libc::localtime_r(&t, &mut tm);
+        let n = libc::strftime(buf.as_mut_ptr() as *mut libc::c_char, buf.len(), cfmt.as_ptr(), &tm);
+        buf.truncate(n);
+    }
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+mod printf {
+    //! Placeholder until ferret_output's printf engine lands.
+    use ferret_output::Value;
+
+    pub fn render(fmt: &str, args: &[Value]) -> String {
+        let mut out = String::new();
+        let mut it = fmt.chars().peekable();
+        let mut argi = 0;
+        while let Some(c) = it.next() {
+            if c != '%' {
+                out.push(c);
+                continue;
+            }
+            if it.peek() == Some(&'%') {
+                it.next();
+                out.push('%');
+                continue;
+            }
+            let mut spec = String::new();
+            let conv = loop {
+                match it.next() {
+                    Some(c) if "-+ #0123456789.hlzjt".contains(c) => spec.push(c),
+                    Some(c) => break c,
+                    None => break 's',
+                }
+            };
+            let left = spec.starts_with('-');
+            let zero = spec.trim_start_matches('-').starts_with('0');
+            let width: usize = spec
+                .trim_start_matches(['-', '+', ' ', '#', '0'])
+                .chars()
+                .take_while(|c| c.is_ascii_digit())
+                .collect::<String>()
+                .parse()
+                .unwrap_or(0);
+            let a = args.get(argi).cloned().unwrap_or(Value::None);
+            argi += 1;
+            let s = match (conv, &a) {
+                ('d' | 'i', Value::Int(v)) => v.to_string(),
+                ('d' | 'i', Value::UInt(v)) => (*v as i64).to_string(),
+                ('u', Value::Int(v)) => (*v as u64).to_string(),
+                ('u', Value::UInt(v)) => v.to_string(),
+                ('x', Value::Int(v)) => format!("{:x}", v),
+                ('x', Value::UInt(v)) => format!("{:x}", v),
+                ('X', Value::Int(v)) => format!("{:X}", v),
+                ('X', Value::UInt(v)) => format!("{:X}", v),
+                ('o', Value::UInt(v)) => format!("{:o}", v),
+                ('c', Value::UInt(v)) => ((*v as u8) as char).to_string(),
+                ('c', Value::Int(v)) => ((*v as u8) as char).to_string(),
+                ('p', Value::UInt(v)) => format!("0x{:x}", v),
+                (_, v) => ferret_output::text::value(v),
+            };
+            if s.len() >= width {
+                out.push_str(&s);
+            } else if left {
+                out.push_str(&format!("{s:<width$}"));
+            } else if zero && conv != 's' {
+                out.push_str(&format!("{s:0>width$}"));
+            } else {
+                out.push_str(&format!("{s:>width$}"));
+            }
+        }
+        out
+    }
+}

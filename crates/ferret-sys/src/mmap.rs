@@ -1,0 +1,53 @@
+//! Shared kernel mappings behind the ring and perf buffer readers: an owned `mmap` region.
+
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::ptr::NonNull;
+
+use crate::{last_errno, Result, SysError};
+
+/// An owned `MAP_SHARED` mapping of a kernel object, unmapped on drop.
+pub(crate) struct Mmap {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the mapping is plain memory owned by this value; the readers that use it synchronise
+// with the kernel through atomics, and no thread-local state is involved.
+unsafe impl Send for Mmap {}
+
+impl Mmap {
+    /// Maps `len` bytes of `fd` at `offset` (a multiple of the page size).
+    pub(crate) fn new(fd: BorrowedFd<'_>, len: usize, offset: usize, writable: bool, what: &str) -> Result<Mmap> {
+        let prot = if writable { libc::PROT_READ | libc::PROT_WRITE } else { libc::PROT_READ };
+        let off =
+            libc::off_t::try_from(offset).map_err(|_| SysError::Invalid(format!("mmap offset {offset} too large")))?;
+        // SAFETY: a fresh mapping at an address of the kernel's choosing aliases no Rust object;
+        // the fd is valid for the duration of the call (borrowed).
+        let p = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, libc::MAP_SHARED, fd.as_raw_fd(), off) };
+        if p == libc::MAP_FAILED {
+            return Err(SysError::syscall("mmap", last_errno(), what));
+        }
+        let ptr = NonNull::new(p.cast::<u8>()).ok_or_else(|| SysError::syscall("mmap", libc::EINVAL, what))?;
+        Ok(Mmap { ptr, len })
+    }
+
+    /// The start of the mapping.
+    pub(crate) fn as_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    /// The mapped length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+}
+
+impl Drop for Mmap {
+    fn drop(&mut self) {
+        // SAFETY: ptr/len are exactly what mmap returned and nothing borrows the region past
+        // the owner's lifetime (readers hand out slices only inside their poll callbacks).
+        unsafe {
+            libc::munmap(self.ptr.as_ptr().cast(), self.len);
+        }
+    }
+}

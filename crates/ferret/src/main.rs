@@ -1,0 +1,159 @@
+//! The `ferret` binary: flags → compile → load/attach → run → exit code.
+mod flags;
+
+use ferret_lang::Options;
+use ferret_runtime::out::{Format, Out};
+use ferret_runtime::{RunOpts, RuntimeError, Session};
+use ferret_syntax::Source;
+use flags::{Dump, Flags, Mode};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let f = match flags::parse(&args) {
+        Ok(f) => f,
+        Err(msg) => {
+            eprintln!("ERROR: {msg}");
+            eprint!("{}", flags::USAGE);
+            return ExitCode::from(1);
+        }
+    };
+    ExitCode::from(run(f) as u8)
+}
+
+fn run(f: Flags) -> i32 {
+    match &f.mode {
+        Mode::Help => {
+            print!("{}", flags::USAGE);
+            return 0;
+        }
+        Mode::Version => {
+            println!("ferret v{}", env!("CARGO_PKG_VERSION"));
+            return 0;
+        }
+        Mode::List(pattern) => return list(pattern, f.verbose),
+        Mode::Program { .. } => {}
+    }
+    let Mode::Program { name, text } = &f.mode else { return 1 };
+    let src = Source { name, text };
+
+    let mut child = None;
+    if let Some(cmd) = &f.cmd {
+        match ferret_runtime::child::Child::spawn_held(cmd) {
+            Ok(c) => child = Some(c),
+            Err(e) => {
+                eprintln!("ERROR: {e}");
+                return 1;
+            }
+        }
+    }
+    let opts = Options {
+        strlen: f.strlen,
+        max_map_keys: f.max_map_keys,
+        unsafe_: f.unsafe_,
+        positional: f.positional.clone(),
+        cpid: child.as_ref().map(|c| c.pid as u32),
+        start_boot_ns: boot_ns(),
+        ..Options::default()
+    };
+    let compiled = match ferret_lang::compile(text, &opts) {
+        Ok(c) => c,
+        Err(diags) => {
+            eprint!("{}", src.render_all(&diags));
+            return 1;
+        }
+    };
+    match f.dump {
+        Some(Dump::Ast) => {
+            print!("{:#?}", compiled.ast);
+            return 0;
+        }
+        Some(Dump::Bpf) => {
+            for p in &compiled.object.progs {
+                println!("{} ({} insns):", p.targets[0].name, p.insns.len());
+                print!("{}", ferret_bpf::disasm::program(&p.insns));
+            }
+            return 0;
+        }
+        Some(Dump::Types) => {
+            for (i, m) in compiled.object.user_maps() {
+                let key = m.key.as_ref().map_or(String::new(), |k| format!("[{k}]"));
+                println!("map {i}: {}{key}: {}", m.name, m.value);
+            }
+            return 0;
+        }
+        None => {}
+    }
+
+    let w: Box<dyn std::io::Write> = match &f.output {
+        Some(path) => match std::fs::File::create(path) {
+            Ok(file) => Box::new(std::io::BufWriter::new(file)),
+            Err(e) => {
+                eprintln!("ERROR: failed to open output file '{path}': {e}");
+                return 1;
+            }
+        },
+        None => Box::new(std::io::LineWriter::new(std::io::stdout())),
+    };
+    let mut out = Out { format: f.format, w };
+
+    ferret_runtime::install_signal_handlers();
+    let mut session = match Session::load(compiled.object) {
+        Ok(s) => s,
+        Err(RuntimeError::Load(d)) => {
+            eprint!("{}", src.render(&d));
+            return 1;
+        }
+        Err(e) => {
+            eprintln!("ERROR: {e}");
+            return 1;
+        }
+    };
+    let attach = ferret_lang::probe::AttachOpts { pid: f.pid.or(child.as_ref().map(|c| c.pid)) };
+    if f.dry_run {
+        return 0;
+    }
+    let n = match session.attach(&attach) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("ERROR: {e}");
+            return 1;
+        }
+    };
+    if !f.quiet {
+        out.attached(n as u64);
+    }
+    if std::env::var_os("__BPFTRACE_NOTIFY_PROBES_ATTACHED").is_some() {
+        println!("__BPFTRACE_NOTIFY_PROBES_ATTACHED");
+    }
+    let mut ropts = RunOpts { attach, notify_attached: false, quiet: f.quiet, verbose: f.verbose, child };
+    session.run(&mut out, &mut ropts)
+}
+
+fn list(pattern: &str, verbose: bool) -> i32 {
+    for name in ferret_lang::probe::list(pattern) {
+        println!("{name}");
+        if verbose {
+            if let Some(rest) = name.strip_prefix("tracepoint:") {
+                if let Some((c, e)) = rest.split_once(':') {
+                    if let Ok(fmt) = ferret_sys::tracefs::format(c, e) {
+                        for fld in fmt.args() {
+                            println!("    {} {};", fld.c_type, fld.name);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    0
+}
+
+fn boot_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime fills the timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+#[allow(dead_code)]
+fn unused(_: Format) {}
