@@ -28,6 +28,7 @@ pub const KTIME_GET_TAI_NS: u32 = 208;
 pub const GET_STACK: u32 = 67;
 pub const JIFFIES64: u32 = 118;
 pub const GET_NUMA_NODE_ID: u32 = 42;
+pub const MAP_LOOKUP_PERCPU_ELEM: u32 = 195;
 
 /// Name of a helper for the disassembler.
 pub fn name(id: u32) -> &'static str {
@@ -60,6 +61,7 @@ pub fn name(id: u32) -> &'static str {
         GET_STACK => "get_stack",
         JIFFIES64 => "jiffies64",
         GET_NUMA_NODE_ID => "get_numa_node_id",
+        MAP_LOOKUP_PERCPU_ELEM => "map_lookup_percpu_elem",
         _ => "helper",
     }
 }

@@ -291,7 +291,9 @@ impl Asm {
             }
             self.insns[at].off = off as i16;
         }
-        Ok(Program { insns: self.insns, tags: self.tags })
+        let mut p = Program { insns: self.insns, tags: self.tags };
+        p.prune_unreachable();
+        Ok(p)
     }
 }
 
@@ -303,6 +305,75 @@ pub struct Program {
 }
 
 impl Program {
+    /// Drop instructions no path reaches (code after a `break`, `continue` or `exit()` jump):
+    /// the verifier rejects programs containing any.
+    pub fn prune_unreachable(&mut self) {
+        let n = self.insns.len();
+        let mut reach = vec![false; n];
+        let mut work = vec![0usize];
+        while let Some(i) = work.pop() {
+            if i >= n || reach[i] {
+                continue;
+            }
+            reach[i] = true;
+            let ins = self.insns[i];
+            if ins.code == (BPF_LD | BPF_DW | BPF_IMM) {
+                if i + 1 < n {
+                    reach[i + 1] = true;
+                }
+                work.push(i + 2);
+                continue;
+            }
+            let class = ins.class();
+            if class == BPF_JMP || class == BPF_JMP32 {
+                let op = ins.code & 0xf0;
+                let target = (i as i64 + 1 + ins.off as i64) as usize;
+                match op {
+                    BPF_EXIT => {}
+                    BPF_CALL => work.push(i + 1),
+                    BPF_JA => work.push(target),
+                    _ => {
+                        work.push(i + 1);
+                        work.push(target);
+                    }
+                }
+            } else {
+                work.push(i + 1);
+            }
+        }
+        if reach.iter().all(|&r| r) {
+            return;
+        }
+        let mut new_idx = vec![0usize; n + 1];
+        let mut k = 0;
+        for i in 0..n {
+            new_idx[i] = k;
+            if reach[i] {
+                k += 1;
+            }
+        }
+        new_idx[n] = k;
+        for i in 0..n {
+            let ins = &mut self.insns[i];
+            let class = ins.class();
+            let op = ins.code & 0xf0;
+            if reach[i] && (class == BPF_JMP || class == BPF_JMP32) && op != BPF_CALL && op != BPF_EXIT {
+                let target = (i as i64 + 1 + ins.off as i64) as usize;
+                ins.off = (new_idx[target] as i64 - new_idx[i] as i64 - 1) as i16;
+            }
+        }
+        let mut j = 0;
+        self.insns.retain(|_| {
+            j += 1;
+            reach[j - 1]
+        });
+        let mut j = 0;
+        self.tags.retain(|_| {
+            j += 1;
+            reach[j - 1]
+        });
+    }
+
     pub fn encode(&self) -> Vec<u64> {
         self.insns.iter().map(Insn::encode).collect()
     }
@@ -335,5 +406,23 @@ mod tests {
         assert_eq!(p.insns[0].off, 1);
         assert_eq!(p.insns[1].off, -2);
         assert_eq!(Insn::decode(p.insns[1].encode()), p.insns[1]);
+    }
+
+    #[test]
+    fn prunes_code_after_unconditional_jumps() {
+        let mut a = Asm::new();
+        let end = a.new_label();
+        a.jmp_imm(Cond::Eq, R1, 0, end);
+        a.ja(end);
+        a.mov64_imm(R0, 1); // unreachable
+        a.ld_imm64(R2, 1 << 40); // unreachable, two slots
+        a.bind(end);
+        a.mov64_imm(R0, 0);
+        a.exit();
+        let p = a.finish().unwrap();
+        assert_eq!(p.insns.len(), 4);
+        assert_eq!(p.insns[0].off, 1);
+        assert_eq!(p.insns[1].off, 0);
+        assert_eq!(p.tags.len(), 4);
     }
 }

@@ -832,7 +832,7 @@ impl<'a> Gen<'a> {
             // Direct context loads, each aligned to its size as the tracepoint verifier demands.
             let mut at = 0u32;
             while at < n {
-                let w = [8u32, 4, 2, 1].into_iter().find(|w| at + w <= n && (f.offset + at) % w == 0).unwrap_or(1);
+                let w = [8u32, 4, 2, 1].into_iter().find(|w| at + w <= n && (f.offset + at).is_multiple_of(*w)).unwrap_or(1);
                 self.asm.ldx(w, R0, R6, (f.offset + at) as i16);
                 self.asm.stx(w, R10, out + at as i16, R0);
                 at += w;
@@ -1057,13 +1057,17 @@ impl<'a> Gen<'a> {
         let t = self.ty(e);
         let out = if t.is_aggregate_value() { self.alloc(t.size()) } else { self.new_slot() };
         self.zero(out, t.size().max(8));
-        self.asm.ld_map_fd(R1, idx as i32);
-        self.asm.mov64(R2, R10);
-        self.asm.alu64_imm(BPF_ADD, R2, key as i32);
         if matches!(spec.value, Type::Agg(a) if a.is_hist()) {
             // Reading a histogram as a value is meaningless; yields 0.
             return Ok(Val::Imm(0));
         }
+        if let Type::Agg(agg @ (AggKind::Count | AggKind::Sum { .. } | AggKind::Avg { .. })) = spec.value {
+            self.percpu_sum(idx, key, out, agg);
+            return Ok(Val::Slot(out));
+        }
+        self.asm.ld_map_fd(R1, idx as i32);
+        self.asm.mov64(R2, R10);
+        self.asm.alu64_imm(BPF_ADD, R2, key as i32);
         self.asm.call(helpers::MAP_LOOKUP_ELEM);
         let miss = self.asm.new_label();
         self.asm.jmp_imm(Cond::Eq, R0, 0, miss);
@@ -1095,6 +1099,46 @@ impl<'a> Gen<'a> {
         }
         self.asm.bind(miss);
         Ok(if t.is_aggregate_value() { Val::Mem(out) } else { Val::Slot(out) })
+    }
+
+    /// Read a per-CPU count/sum/avg as its total over every CPU (bpf_map_lookup_percpu_elem),
+    /// so END and other probes see what the map will print, not one CPU's share.
+    fn percpu_sum(&mut self, idx: usize, key: i16, out: i16, agg: AggKind) {
+        let ncpus = ferret_sys::cpus::possible_count().unwrap_or(1) as i32;
+        let (top, next, done) = (self.asm.new_label(), self.asm.new_label(), self.asm.new_label());
+        self.asm.mov64_imm(R7, 0);
+        self.asm.mov64_imm(R8, 0);
+        self.asm.mov64_imm(R9, 0);
+        self.asm.bind(top);
+        self.asm.jmp_imm(Cond::Ge, R8, ncpus, done);
+        self.asm.ld_map_fd(R1, idx as i32);
+        self.asm.mov64(R2, R10);
+        self.asm.alu64_imm(BPF_ADD, R2, key as i32);
+        self.asm.mov64(R3, R8);
+        self.asm.call(helpers::MAP_LOOKUP_PERCPU_ELEM);
+        self.asm.jmp_imm(Cond::Eq, R0, 0, next);
+        self.asm.ldx(8, R1, R0, 0);
+        self.asm.alu64(BPF_ADD, R7, R1);
+        if matches!(agg, AggKind::Avg { .. }) {
+            self.asm.ldx(8, R1, R0, 8);
+            self.asm.alu64(BPF_ADD, R9, R1);
+        }
+        self.asm.bind(next);
+        self.asm.alu64_imm(BPF_ADD, R8, 1);
+        self.asm.ja(top);
+        self.asm.bind(done);
+        if matches!(agg, AggKind::Avg { .. }) {
+            // total / count (R9 / R7), 0 when empty
+            let empty = self.asm.new_label();
+            self.asm.mov64_imm(R0, 0);
+            self.asm.jmp_imm(Cond::Eq, R7, 0, empty);
+            self.asm.mov64(R0, R9);
+            self.asm.alu64(BPF_DIV, R0, R7);
+            self.asm.bind(empty);
+            self.asm.stx(8, R10, out, R0);
+        } else {
+            self.asm.stx(8, R10, out, R7);
+        }
     }
 
     /// `@m[k] = v` for plain (non-aggregation) maps.

@@ -1,0 +1,227 @@
+//! Runs tests/runtime/*.test against the real kernel: each test starts `ferret`, waits until its
+//! probes are attached, drives a workload from this process, and checks the output.
+//! Format: tests/runtime/README.md. Without root every test prints a SKIP line with the reason.
+use regex::Regex;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(Default, Debug)]
+struct Case {
+    file: String,
+    name: String,
+    prog: String,
+    args: Vec<String>,
+    workload: Vec<String>,
+    expect: Vec<String>,
+    expect_regex: Vec<String>,
+    expect_none: Vec<String>,
+    exit: i32,
+    self_exit: bool,
+}
+
+/// Split on spaces not escaped with a backslash.
+fn split_args(s: &str) -> Vec<String> {
+    let mut out = vec![];
+    let mut cur = String::new();
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => cur.extend(chars.next()),
+            ' ' => {
+                if !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+            }
+            c => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+fn parse(file: &Path) -> Vec<Case> {
+    let text = std::fs::read_to_string(file).expect("read test file");
+    let fname = file.file_stem().unwrap().to_string_lossy().to_string();
+    let mut cases = vec![];
+    for block in text.split("\n\n") {
+        let mut c = Case { file: fname.clone(), ..Default::default() };
+        for line in block.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
+            let (key, rest) = line.split_once(' ').unwrap_or((line, ""));
+            match key {
+                "NAME" => c.name = rest.to_string(),
+                "PROG" => c.prog = rest.to_string(),
+                "ARGS" => c.args = split_args(rest),
+                "WORKLOAD" => c.workload = rest.split_whitespace().map(String::from).collect(),
+                "EXPECT" => c.expect.push(rest.trim().to_string()),
+                "EXPECT_REGEX" => c.expect_regex.push(rest.to_string()),
+                "EXPECT_NONE" => c.expect_none.push(rest.to_string()),
+                "EXIT" => c.exit = rest.trim().parse().expect("EXIT n"),
+                "SELF_EXIT" => c.self_exit = true,
+                other => panic!("{}: unknown directive {other}", file.display()),
+            }
+        }
+        if !c.name.is_empty() {
+            cases.push(c);
+        }
+    }
+    cases
+}
+
+fn run_workload(w: &[String]) {
+    match w.first().map(String::as_str) {
+        Some("getppid") => {
+            let n: usize = w.get(1).and_then(|n| n.parse().ok()).unwrap_or(1000);
+            for _ in 0..n {
+                // SAFETY: getppid has no arguments and cannot fail.
+                unsafe { libc::syscall(libc::SYS_getppid) };
+            }
+        }
+        Some("sh") => {
+            let _ = Command::new("sh").arg("-c").arg(w[1..].join(" ")).stdout(Stdio::null()).status();
+        }
+        Some("tcp") => {
+            use std::io::Write;
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = l.local_addr().unwrap();
+            let t = std::thread::spawn(move || {
+                let (mut s, _) = l.accept().unwrap();
+                let mut b = [0u8; 5];
+                s.read_exact(&mut b).unwrap();
+                s.write_all(b"world").unwrap();
+            });
+            let mut c = std::net::TcpStream::connect(addr).unwrap();
+            c.write_all(b"hello").unwrap();
+            let mut b = [0u8; 5];
+            c.read_exact(&mut b).unwrap();
+            t.join().unwrap();
+        }
+        _ => {}
+    }
+}
+
+/// Run one case; Err carries the reason and the output.
+fn run(bin: &Path, c: &Case) -> Result<(), String> {
+    let mut cmd = Command::new(bin);
+    cmd.args(&c.args).arg("-e").arg(&c.prog).arg(std::process::id().to_string());
+    cmd.env("__BPFTRACE_NOTIFY_PROBES_ATTACHED", "1");
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(|e| format!("spawn: {e}"))?;
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    // Collect stdout on a thread, watching for the attach marker.
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let out_t = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        let mut buf = [0u8; 4096];
+        let mut told = false;
+        loop {
+            match stdout.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    all.extend_from_slice(&buf[..n]);
+                    if !told && String::from_utf8_lossy(&all).contains("__BPFTRACE_NOTIFY_PROBES_ATTACHED") {
+                        told = true;
+                        let _ = tx.send(());
+                    }
+                }
+            }
+        }
+        all
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = stderr.read_to_end(&mut v);
+        v
+    });
+    let attached = rx.recv_timeout(Duration::from_secs(10)).is_ok();
+    if attached {
+        run_workload(&c.workload);
+        if !c.self_exit {
+            // SAFETY: signalling our own child.
+            unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().map_err(|e| e.to_string())? {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break child.wait().map_err(|e| e.to_string())?;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let out = String::from_utf8_lossy(&out_t.join().unwrap()).to_string()
+        + &String::from_utf8_lossy(&err_t.join().unwrap());
+    let fail = |why: String| Err(format!("{why}\n--- output ---\n{out}--------------"));
+    let code = status.code().unwrap_or(-1);
+    if code != c.exit {
+        return fail(format!("exit code {code}, expected {}", c.exit));
+    }
+    for e in &c.expect {
+        if !out.lines().any(|l| l.trim() == e) {
+            return fail(format!("no line equal to {e:?}"));
+        }
+    }
+    for r in &c.expect_regex {
+        let re = Regex::new(&format!("(?m){r}")).map_err(|e| e.to_string())?;
+        if !re.is_match(&out) {
+            return fail(format!("no match for /{r}/"));
+        }
+    }
+    for r in &c.expect_none {
+        let re = Regex::new(&format!("(?m){r}")).map_err(|e| e.to_string())?;
+        if re.is_match(&out) {
+            return fail(format!("unexpected match for /{r}/"));
+        }
+    }
+    Ok(())
+}
+
+fn main() {
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_ferret"));
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/runtime");
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("tests/runtime")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "test"))
+        .collect();
+    files.sort();
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+    for f in files {
+        for c in parse(&f) {
+            let full = format!("{}: {}", c.file, c.name);
+            if filter.as_ref().is_some_and(|flt| !full.contains(flt.as_str())) {
+                continue;
+            }
+            if !root {
+                println!("SKIP {full}: needs root to load BPF programs");
+                skipped += 1;
+                continue;
+            }
+            let t0 = Instant::now();
+            match run(&bin, &c) {
+                Ok(()) => {
+                    println!("PASS {full} ({} ms)", t0.elapsed().as_millis());
+                    passed += 1;
+                }
+                Err(why) => {
+                    println!("FAIL {full}: {why}");
+                    failed += 1;
+                }
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed, {skipped} skipped");
+    if failed > 0 {
+        std::process::exit(1);
+    }
+}
