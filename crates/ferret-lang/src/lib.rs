@@ -64,7 +64,10 @@ pub const MAP_RINGBUF: usize = 0;
 pub const MAP_LOST: usize = 1;
 /// Per-CPU count, per user map, of updates refused because the map was full.
 pub const MAP_FULL: usize = 2;
-pub const FIRST_USER_MAP: usize = 3;
+/// One u64 that user space sets to 1 when tracing stops: every probe then returns at once, so
+/// END and the exit-time map print see final values while the slow detach happens afterwards.
+pub const MAP_STOPPED: usize = 3;
+pub const FIRST_USER_MAP: usize = 4;
 
 /// What user space does with an event record of a given id.
 #[derive(Debug, Clone)]

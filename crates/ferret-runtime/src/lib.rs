@@ -7,7 +7,7 @@ pub mod out;
 
 use ferret_bpf::insn::BPF_PSEUDO_MAP_FD;
 use ferret_lang::probe::{AttachOpts, Special};
-use ferret_lang::{Action, Object, MAP_FULL, MAP_LOST, MAP_RINGBUF};
+use ferret_lang::{Action, Object, MAP_FULL, MAP_LOST, MAP_RINGBUF, MAP_STOPPED};
 use ferret_output::{MapDump, Value};
 use ferret_syntax::Diagnostic;
 use ferret_sys::bpf::{self, Map};
@@ -217,17 +217,17 @@ impl Session {
             }
         }
         self.drain(out);
-        // Detach before END, as bpftrace does: links first (the programs stop at once), perf
-        // events are released after the maps are printed.
-        let attachments = std::mem::take(&mut self.attachments);
-        let (links, events): (Vec<OwnedFd>, Vec<OwnedFd>) = attachments.into_iter().partition(is_bpf_link);
-        drop(links);
+        // Stop every probe (they check MAP_STOPPED first), as bpftrace detaches before END; the
+        // real detach is slow (each perf-event link waits for an RCU grace period) and happens
+        // after the maps are printed, off the critical path.
+        let _ = self.maps[MAP_STOPPED].update(&0u32.to_ne_bytes(), &1u64.to_ne_bytes(), 0);
+        self.drain(out);
         self.exiting = false;
         self.run_special(Special::End, out);
         self.check_counters(out);
         self.print_maps_at_exit(out);
         out.flush();
-        release_in_background(events);
+        release_in_background(std::mem::take(&mut self.attachments));
         self.exit_code.unwrap_or(0)
     }
 
@@ -339,18 +339,11 @@ impl Session {
     }
 }
 
-/// Whether an fd is a BPF link (vs a perf event), from its /proc/self/fdinfo... cheaply: links
-/// and raw tracepoints are anon inodes named "bpf-link".
-fn is_bpf_link(fd: &OwnedFd) -> bool {
-    let path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(fd));
-    std::fs::read_link(path).map(|p| p.to_string_lossy().contains("bpf")).unwrap_or(false)
-}
-
-/// Closing a tracepoint perf event waits ~60 ms for an RCU grace period, serially per event.
-/// The programs are already detached, so the closes are handed to a forked child that holds
-/// the last references, and this process exits at once.
+/// Closing a perf-event link or tracepoint waits ~40-60 ms for an RCU grace period, serially.
+/// The probes are already stopped (MAP_STOPPED), so the closes are handed to a forked child
+/// that holds the last references, and this process exits at once.
 fn release_in_background(events: Vec<OwnedFd>) {
-    if events.len() <= 1 {
+    if events.len() <= 2 {
         return;
     }
     // SAFETY: the child only closes fds and exits; it never returns into Rust code that could

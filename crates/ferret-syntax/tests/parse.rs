@@ -86,6 +86,9 @@ fn attach_points() {
         "kprobe:f\n/ pid == 1 /\n{\n}",
         "kprobe:f // comment\n{ }",
         "kprobe:f /* comment */ { }",
+        "kprobe:f/pid==1/{ }",
+        "kprobe:f/ $x / 2 /{ }",
+        "*:vfs_read, k*:foo {}",
     ]));
 }
 
@@ -107,6 +110,7 @@ fn expressions() {
         "k:f { offsetof(struct foo, a); offsetof(struct foo, a.b.c); offsetof(foo_t, x); }",
         "k:f { $x = { let $y = 1; $y + 1 }; $z = { 5 }; }",
         "k:f { $x = if $a > 1 { 1 } else { 2 }; $y = if ($a) { f(); 1 } else if $b { 2 } else { 3 }; }",
+        "k:f { $x = { if 1 { 2 } else { 3 } }; $y = { f(); if $a { g(); 1 } else if $b { 2 } else { 3 } }; }",
         "k:f { true; false; true && !false; }",
         "k:f { 1 ==\n 2; }",
     ]));
@@ -209,6 +213,7 @@ fn syntax_errors() {
         "BEGIN { if 1 { } else print(1); }",
         "BEGIN { $x = if 1 { 2 }; }",
         "BEGIN { $x = { f(); }; }",
+        "BEGIN { $x = { if 1 { 2 } }; }",
         "BEGIN { let x = 1; }",
         "BEGIN { let $x: = 1; }",
         "BEGIN { $x.; }",
@@ -290,4 +295,109 @@ fn lexical_errors() {
         "k:f { print(18446744073709551616); }",
         "k:f { print(4294967296u); }",
     ]));
+}
+
+/// Spans: probes cover their attach points, statements exclude the `;`, expressions
+/// cover their operands, a grouped expression covers its parentheses.
+#[test]
+fn spans() {
+    use ferret_syntax::ast::*;
+    let src = "kprobe:a, kprobe:b /pid/ { $x = (1 + 2) * 3; @m[1, 2]++; }";
+    let p = parse(src).unwrap();
+    let text = |s: ferret_syntax::Span| &src[s.range()];
+    let probe = &p.probes[0];
+    assert_eq!(text(probe.span), "kprobe:a, kprobe:b");
+    assert_eq!(text(probe.attach_points[1].span), "kprobe:b");
+    assert_eq!(text(probe.predicate.as_ref().unwrap().span), "pid");
+    assert_eq!(text(probe.body.span), "{ $x = (1 + 2) * 3; @m[1, 2]++; }");
+    let s0 = &probe.body.stmts[0];
+    assert_eq!(text(s0.span), "$x = (1 + 2) * 3");
+    let StmtKind::Assign { target, value: Some(value), .. } = &s0.kind else { panic!("{s0:?}") };
+    assert_eq!(text(target.span), "$x");
+    assert_eq!(text(value.span), "(1 + 2) * 3");
+    let ExprKind::Binary { lhs, .. } = &value.kind else { panic!() };
+    assert_eq!(text(lhs.span), "(1 + 2)");
+    let s1 = &probe.body.stmts[1];
+    assert_eq!(text(s1.span), "@m[1, 2]++");
+    let StmtKind::Expr(Expr { kind: ExprKind::Unary { expr, .. }, .. }) = &s1.kind else { panic!() };
+    assert_eq!(text(expr.span), "@m[1, 2]");
+
+    let src = "#define X 1  \nstruct s { int a; };\nconfig = { a = 1 }\nlet @h = hash(2);\nmacro m($a) { $a }\nBEGIN { (struct s *)0; }";
+    let p = parse(src).unwrap();
+    assert_eq!(text2(src, p.c_definitions[0].span), "#define X 1");
+    assert_eq!(text2(src, p.c_definitions[1].span), "struct s { int a; };");
+    assert_eq!(text2(src, p.config[0].span), "a = 1");
+    assert_eq!(text2(src, p.map_decls[0].span), "let @h = hash(2)");
+    assert_eq!(text2(src, p.macros[0].span), "macro m");
+    let StmtKind::Expr(e) = &p.probes[0].body.stmts[0].kind else { panic!() };
+    assert_eq!(text2(src, e.span), "(struct s *)0");
+    let ExprKind::Cast { ty, .. } = &e.kind else { panic!() };
+    assert_eq!(text2(src, ty.span), "struct s *");
+}
+
+fn text2(src: &str, s: ferret_syntax::Span) -> &str {
+    &src[s.range()]
+}
+
+/// A sample of every construct, to cut into pieces for the no-panic test.
+const CORPUS: &[&str] = &[
+    include_str!("scripts/opensnoop.bt"),
+    include_str!("scripts/runqlat.bt"),
+    include_str!("scripts/tcpstates.bt"),
+    include_str!("scripts/histo.bt"),
+    r#"uprobe:/bin/x:cpp:"ns::fn(int)", BEGIN/1/{ $x = "a\x41\101\n"; @[1e6, 1s, 0x1f, 010] = (uint8[4])$x; }"#,
+    "k:f { $x = if $a { let $b: struct s * = 0; $b } else { (a = 1, b = (2,)) }; for $i : 0..$x.a { } }",
+    "k:f { sizeof(unsigned long); offsetof(struct x, a.b); $x ?: -~!*&$y; ++@m[1]; _ = $1 + $#; }",
+];
+
+/// Every prefix and every one-character deletion of the corpus parses without panicking.
+#[test]
+fn never_panics_on_mangled_input() {
+    for src in CORPUS {
+        let bounds: Vec<usize> = src.char_indices().map(|(i, _)| i).chain([src.len()]).collect();
+        for &end in &bounds {
+            let _ = parse(&src[..end]);
+        }
+        for w in bounds.windows(2) {
+            let mangled = format!("{}{}", &src[..w[0]], &src[w[1]..]);
+            if let Err(diags) = parse(&mangled) {
+                // Rendering must cope with every span the parser produced.
+                let _ = Source { name: "stdin", text: &mangled }.render_all(&diags);
+            }
+        }
+    }
+    for junk in
+        ["", "{", "}", "/", "//", "/*", "\"", "$", "@", "#", "(", "k:f {", "k:f /", "k:f { (", "ä", "\0", "k:f{é}"]
+    {
+        let _ = parse(junk);
+    }
+}
+
+/// Deep nesting is refused with an error instead of overflowing the stack (test threads
+/// have 2 MiB of stack, and this runs unoptimised).
+#[test]
+fn deep_nesting_is_an_error() {
+    let exprs = [
+        ("(", ")"),
+        ("- ", ""),
+        ("!", ""),
+        ("f(", ")"),
+        ("@m[", "]"),
+        ("1 + (", ")"),
+        ("1 ? ", " : 2"),
+        ("(uint8)", ""),
+    ];
+    let stmts =
+        [("{ ", " }"), ("if 1 { ", " }"), ("while 1 { ", " }"), ("for $i : 0..1 { ", " }"), ("if 1 { } else ", "")];
+    let cases = exprs
+        .iter()
+        .map(|(o, c)| format!("k:f {{ $x = {}1{}; }}", o.repeat(5_000), c.repeat(5_000)))
+        .chain(stmts.iter().map(|(o, c)| format!("k:f {{ {} $x = 1; {} }}", o.repeat(5_000), c.repeat(5_000))));
+    for src in cases {
+        let err = parse(&src).unwrap_err();
+        assert!(err.iter().any(|d| d.message.contains("nested too deeply")), "{}: {err:?}", &src[..20]);
+    }
+    // Reasonable nesting is fine.
+    parse(&format!("k:f {{ $x = {}1{}; }}", "(".repeat(40), ")".repeat(40))).unwrap();
+    parse(&format!("k:f {{ {} $x = 1; {} }}", "if 1 { ".repeat(20), " }".repeat(20))).unwrap();
 }

@@ -65,7 +65,7 @@ fn run(f: Flags) -> i32 {
     };
     match f.dump {
         Some(Dump::Ast) => {
-            print!("{:#?}", compiled.ast);
+            print!("{}", ferret_syntax::dump(&compiled.ast));
             return 0;
         }
         Some(Dump::Bpf) => {

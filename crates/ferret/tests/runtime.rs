@@ -156,8 +156,8 @@ fn run(bin: &Path, c: &Case) -> Result<(), String> {
         }
         std::thread::sleep(Duration::from_millis(5));
     };
-    let out = String::from_utf8_lossy(&out_t.join().unwrap()).to_string()
-        + &String::from_utf8_lossy(&err_t.join().unwrap());
+    let out =
+        String::from_utf8_lossy(&out_t.join().unwrap()).to_string() + &String::from_utf8_lossy(&err_t.join().unwrap());
     let fail = |why: String| Err(format!("{why}\n--- output ---\n{out}--------------"));
     let code = status.code().unwrap_or(-1);
     if code != c.exit {

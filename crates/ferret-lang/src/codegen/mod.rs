@@ -6,7 +6,7 @@ use crate::builtin::{self, CallSite};
 use crate::probe::{Context, Target};
 use crate::sema::{key_of, MapInfo, TypeTable};
 use crate::types::{tuple_layout, AggKind, Type, I64};
-use crate::{Action, MapSpec, Object, Options, ProgSpec, FIRST_USER_MAP, MAP_FULL, MAP_LOST, MAP_RINGBUF};
+use crate::{Action, MapSpec, Object, Options, ProgSpec, FIRST_USER_MAP, MAP_FULL, MAP_LOST, MAP_RINGBUF, MAP_STOPPED};
 use ferret_bpf::insn::*;
 use ferret_bpf::{helpers, Asm, Label};
 use ferret_syntax::ast::*;
@@ -83,6 +83,15 @@ pub fn generate(
             key_size: 4,
             value_size: 8,
             max_entries: infos.len().max(1) as u32,
+            key: None,
+            value: Type::None,
+        },
+        MapSpec {
+            name: "stopped".into(),
+            map_type: map_type::ARRAY,
+            key_size: 4,
+            value_size: 8,
+            max_entries: 1,
             key: None,
             value: Type::None,
         },
@@ -192,6 +201,17 @@ impl<'a> Gen<'a> {
     fn gen_probe(&mut self, probe: &Probe) -> GenResult<()> {
         self.exit = self.asm.new_label();
         self.asm.mov64(R6, R1);
+        if self.target.kind.special.is_none() {
+            // Return at once once user space has stopped tracing (see MAP_STOPPED).
+            let k = self.new_slot();
+            self.asm.st_imm(8, R10, k, 0);
+            self.lookup(MAP_STOPPED, k);
+            let running = self.asm.new_label();
+            self.asm.jmp_imm(Cond::Eq, R0, 0, running);
+            self.asm.ldx(8, R1, R0, 0);
+            self.asm.jmp_imm(Cond::Ne, R1, 0, self.exit);
+            self.asm.bind(running);
+        }
         self.alloc_vars(&probe.body)?;
         if let Some(pred) = &probe.predicate {
             let prev = self.tag(pred.span);
@@ -832,7 +852,10 @@ impl<'a> Gen<'a> {
             // Direct context loads, each aligned to its size as the tracepoint verifier demands.
             let mut at = 0u32;
             while at < n {
-                let w = [8u32, 4, 2, 1].into_iter().find(|w| at + w <= n && (f.offset + at).is_multiple_of(*w)).unwrap_or(1);
+                let w = [8u32, 4, 2, 1]
+                    .into_iter()
+                    .find(|w| at + w <= n && (f.offset + at).is_multiple_of(*w))
+                    .unwrap_or(1);
                 self.asm.ldx(w, R0, R6, (f.offset + at) as i16);
                 self.asm.stx(w, R10, out + at as i16, R0);
                 at += w;

@@ -60,9 +60,9 @@ fn is_lvalue(e: &Expr) -> bool {
 
 impl Parser<'_> {
     pub(crate) fn parse_expression(&mut self) -> PResult<Expr> {
-        self.enter()?;
+        self.enter(1)?;
         let r = self.parse_ternary();
-        self.leave();
+        self.leave(1);
         r
     }
 
@@ -91,8 +91,7 @@ impl Parser<'_> {
     /// Precedence climbing: all binary operators are left associative.
     fn parse_binary(&mut self, min_prec: u8) -> PResult<Expr> {
         let mut lhs = self.parse_unary()?;
-        loop {
-            let Some((op, prec)) = binop(self.peek_kind()) else { break };
+        while let Some((op, prec)) = binop(self.peek_kind()) {
             if prec < min_prec {
                 break;
             }
@@ -101,9 +100,9 @@ impl Parser<'_> {
                 break;
             }
             self.bump();
-            self.enter()?;
+            self.enter(1)?;
             let rhs = self.parse_binary(prec + 1);
-            self.leave();
+            self.leave(1);
             let rhs = rhs?;
             let span = lhs.span.to(rhs.span);
             lhs = Expr { kind: ExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }, span };
@@ -113,9 +112,9 @@ impl Parser<'_> {
 
     /// Prefix operators, then a postfix expression. Casts are primaries (see `parse_paren`).
     pub(crate) fn parse_unary(&mut self) -> PResult<Expr> {
-        self.enter()?;
+        self.enter(1)?;
         let r = self.parse_unary_inner();
-        self.leave();
+        self.leave(1);
         r
     }
 
@@ -320,11 +319,13 @@ impl Parser<'_> {
         Ok(Expr { kind: ExprKind::Record(fields), span: self.span_from(open) })
     }
 
-    /// `(e)` is `e` itself (its span excludes the parentheses); `(a, b)`, `(a,)` are tuples.
+    /// `(e)` is `e` itself, its span widened over the parentheses so that the spans of
+    /// enclosing expressions stay contiguous; `(a, b)`, `(a,)` are tuples.
     fn parse_tuple_or_group(&mut self, open: Span) -> PResult<Expr> {
-        let first = self.parse_expression()?;
+        let mut first = self.parse_expression()?;
         if !self.eat(&TokenKind::Comma) {
             self.expect(&TokenKind::RParen, ")")?;
+            first.span = self.span_from(open);
             return Ok(first);
         }
         let mut elems = vec![first];
@@ -338,12 +339,19 @@ impl Parser<'_> {
         Ok(Expr { kind: ExprKind::Tuple(elems), span: self.span_from(open) })
     }
 
-    /// `{ stmts; value }` where an expression is expected.
+    /// `{ stmts; value }` where an expression is expected. A final `if`/`else` statement
+    /// whose branches end in expressions is the value too: `{ if c { 1 } else { 2 } }`.
     fn parse_block_expr(&mut self) -> PResult<Expr> {
-        let parts = self.parse_block_parts()?;
-        let Some(value) = parts.trailing else {
-            let close = Span { start: parts.span.end.saturating_sub(1), end: parts.span.end };
-            return Err(self.error_at(close, "expected expression: a block expression ends with its value"));
+        let mut parts = self.parse_block_parts()?;
+        let value = match parts.trailing {
+            Some(value) => value,
+            None => match parts.stmts.pop().and_then(if_stmt_value) {
+                Some(value) => value,
+                None => {
+                    let close = Span { start: parts.span.end.saturating_sub(1), end: parts.span.end };
+                    return Err(self.error_at(close, "expected expression: a block expression ends with its value"));
+                }
+            },
         };
         Ok(Expr { kind: ExprKind::BlockExpr { stmts: parts.stmts, value: Box::new(value) }, span: parts.span })
     }
@@ -365,9 +373,9 @@ impl Parser<'_> {
 
     /// `if c { a } else { b }` used as a value becomes `c ? a : b`; `else` is required.
     fn parse_if_expr(&mut self) -> PResult<Expr> {
-        self.enter()?;
+        self.enter(1)?;
         let r = self.parse_if_expr_inner();
-        self.leave();
+        self.leave(1);
         r
     }
 
@@ -416,4 +424,29 @@ impl Parser<'_> {
         self.expect(&TokenKind::RParen, ")")?;
         Ok(Expr { kind: ExprKind::Offsetof { ty, fields }, span: self.span_from(start) })
     }
+}
+
+/// An `if`/`else` statement used as a block's value, as the ternary it means; `None` if it
+/// is not an `if`, has no `else`, or a branch does not end in an expression.
+fn if_stmt_value(stmt: Stmt) -> Option<Expr> {
+    fn branch_value(mut block: Block) -> Option<Expr> {
+        match block.stmts.pop()? {
+            Stmt { kind: StmtKind::Expr(value), .. } if block.stmts.is_empty() => Some(value),
+            Stmt { kind: StmtKind::Expr(value), .. } => Some(Expr {
+                kind: ExprKind::BlockExpr { stmts: block.stmts, value: Box::new(value) },
+                span: block.span,
+            }),
+            last @ Stmt { kind: StmtKind::If { .. }, .. } if block.stmts.is_empty() => if_stmt_value(last),
+            _ => None,
+        }
+    }
+    let StmtKind::If { cond, then, otherwise: Some(otherwise) } = stmt.kind else { return None };
+    Some(Expr {
+        kind: ExprKind::Ternary {
+            cond: Box::new(cond),
+            then: Box::new(branch_value(then)?),
+            otherwise: Box::new(branch_value(otherwise)?),
+        },
+        span: stmt.span,
+    })
 }

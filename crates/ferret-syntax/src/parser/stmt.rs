@@ -1,5 +1,5 @@
 //! Blocks and statements: assignments, `let`, `if`/`while`/`unroll`/`for`, jumps.
-use super::{PResult, Parser};
+use super::{PResult, Parser, BLOCK_COST};
 use crate::ast::*;
 use crate::span::Span;
 use crate::token::TokenKind;
@@ -24,9 +24,9 @@ impl Parser<'_> {
     }
 
     pub(crate) fn parse_block_parts(&mut self) -> PResult<BlockParts> {
-        self.enter()?;
+        self.enter(BLOCK_COST)?;
         let r = self.parse_block_parts_inner();
-        self.leave();
+        self.leave(BLOCK_COST);
         r
     }
 
@@ -159,9 +159,9 @@ impl Parser<'_> {
 
     /// `if c { } else if c { } else { }`; parentheses around the condition are optional.
     fn parse_if(&mut self) -> PResult<Stmt> {
-        self.enter()?;
+        self.enter(1)?;
         let r = self.parse_if_inner();
-        self.leave();
+        self.leave(1);
         r
     }
 
