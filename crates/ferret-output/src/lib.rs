@@ -17,6 +17,7 @@ pub mod hist;
 pub mod json;
 pub mod printf;
 mod shape;
+mod stlsort;
 pub mod text;
 pub mod value;
 

@@ -534,3 +534,132 @@ fn apply(spec: &Spec, v: &Value) -> Result<Vec<u8>, String> {
     }
     Ok(out.into_bytes())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(fmt: &str, v: Value) -> String {
+        Format::parse(fmt).render(&[v])
+    }
+
+    /// Expected strings produced by g++/libstdc++ running bpftrace's
+    /// iostream formatting logic (a 1125-case corpus matched exactly; these
+    /// are the instructive ones).
+    #[test]
+    fn iostream_semantics() {
+        let i = Value::Int;
+        let cases: Vec<(&str, Value, &str)> = vec![
+            ("%05d", i(-5), "000-5"),
+            ("%05d", i(4294967296), "00000"),
+            ("%05d", Value::UInt(u64::MAX), "000-1"),
+            ("%-05d|", i(-5), "-5000|"),
+            ("%+05d", i(255), "0+255"),
+            ("%+d", i(0), "+0"),
+            ("%+u", i(5), "5"),
+            ("%+x", i(5), "5"),
+            ("%hhu", i(-5), "251"),
+            ("%hhd", i(255), "-1"),
+            ("%hd", Value::UInt(u64::MAX), "-1"),
+            ("%zd", i(4294967296), "4294967296"),
+            ("%tu", i(-5), "18446744073709551611"),
+            ("%Ld", i(4294967296), "0"),
+            ("%#X", i(-5), "0XFFFFFFFB"),
+            ("%#X", i(0), "0"),
+            ("%#o", i(255), "0377"),
+            ("%#08x", i(255), "00000xff"),
+            ("%#08x", i(-5), "0xfffffffb"),
+            ("%p", i(0), "0"),
+            ("%p", i(255), "0xff"),
+            ("%010p", i(255), "0000000xff"),
+            ("%10s", Value::Bool(true), "      true"),
+            ("%-10s|", Value::str("ab"), "ab        |"),
+            ("%010s", Value::str("ab"), "00000000ab"),
+            ("%+s", i(5), "+5"),
+            ("%+s", Value::UInt(5), "5"),
+            ("%.3s", Value::str("abcdef"), "abcdef"),
+            ("%5.2d", i(7), "    7"),
+            ("%*d", i(7), "7"),
+            ("%-+ #012lld", i(0), "+00000000000"),
+            ("%5c", i(65), "    A"),
+            ("%d", Value::str("ab"), "!{invalid integer conversion: ab}"),
+            ("%gr", Value::Bool(true), "!{invalid GFP flags conversion: true}"),
+        ];
+        for (fmt, v, want) in cases {
+            assert_eq!(r(fmt, v.clone()), want, "{fmt} {v:?}");
+        }
+    }
+
+    #[test]
+    fn width_applies_to_first_token_only() {
+        let t = Value::Tuple(vec![Value::Int(1), Value::Int(-2)]);
+        assert_eq!(r("%8s|", t.clone()), "       (1, -2)|");
+        assert_eq!(r("%+s", t), "(+1, -2)");
+    }
+
+    #[test]
+    fn literal_percent_and_non_specifiers() {
+        let f = |s: &str| Format::parse(s).render(&[Value::Int(7), Value::Int(8)]);
+        assert_eq!(f("100%% sure %d%%"), "100% sure 7%");
+        assert_eq!(f("%5%"), "%");
+        assert_eq!(f("%0-5d"), "%0-5d");
+        assert_eq!(f("%.d"), "%.d");
+        assert_eq!(f("abc%"), "abc%");
+        assert_eq!(f("%q%d"), "%q7");
+        assert_eq!(f("%rhh"), "7h");
+        assert_eq!(f("%d%d%d"), "78");
+    }
+
+    #[test]
+    fn parse_structure() {
+        let f = Format::parse("a%-08lxb%%c%rxd%gr");
+        assert_eq!(f.fragments(), ["a", "b%c", "d", ""]);
+        let s = &f.specs()[0];
+        assert_eq!(s.text, "%-08lx");
+        assert!(s.left_align && s.zero_pad && !s.show_sign);
+        assert_eq!((s.width, &s.length, s.conv), (8, &Length::L, Conv::X));
+        assert_eq!(f.specs()[1].conv, Conv::Rx);
+        assert_eq!(f.specs()[2].conv, Conv::Gr);
+        assert_eq!(f.specs()[2].expects(), Expect::Integer);
+        assert_eq!(f.specs()[1].expects(), Expect::Buffer);
+        assert_eq!(Format::parse("%s").specs()[0].expects(), Expect::Any);
+        assert_eq!(Format::parse("%hlld").specs()[0].length, Length::Other("hll".into()));
+        assert_eq!(Format::parse("%.5d").specs()[0].precision, Some(5));
+        assert!(matches!(parse("%f"), Err(FormatError::UnsupportedSpecifier { specifier: "f" })));
+        assert!(parse("%d %s").is_ok());
+    }
+
+    #[test]
+    fn check_messages() {
+        let int = ArgType { kind: ArgKind::Integer, name: "int64" };
+        let s = ArgType { kind: ArgKind::String, name: "string[6]" };
+        let none = ArgType { kind: ArgKind::None, name: "none" };
+        let f = Format::parse("%d %s");
+        assert_eq!(
+            f.check(&[int]).unwrap_err().to_string(),
+            "not enough arguments for format string (1 supplied, 2 expected)"
+        );
+        assert_eq!(
+            f.check(&[int, s, int]).unwrap_err().to_string(),
+            "too many arguments for format string (3 supplied, 2 expected)"
+        );
+        assert_eq!(f.check(&[int, s]), Ok(()));
+        assert_eq!(f.check(&[int, int]), Ok(()));
+        assert_eq!(f.check(&[s, s]).unwrap_err().to_string(), "unsupported format specifier for type 'string[6]': d");
+        assert_eq!(f.check(&[none, s]).unwrap_err().to_string(), "unable to print none type for specifier: d");
+        assert_eq!(Format::parse("%f").check(&[int]).unwrap_err().to_string(), "unsupported format specifier: f");
+        assert_eq!(
+            Format::parse("%r").check(&[s]).unwrap_err().to_string(),
+            "unsupported format specifier for type 'string[6]': r"
+        );
+        let b = ArgType { kind: ArgKind::Boolean, name: "bool" };
+        let p = ArgType { kind: ArgKind::Pointer, name: "int32 *" };
+        assert_eq!(Format::parse("%c %p").check(&[b, p]), Ok(()));
+    }
+
+    #[test]
+    fn raw_bytes_from_char() {
+        assert_eq!(Format::parse("%c").render_bytes(&[Value::Int(0xc3)]), vec![0xc3]);
+        assert_eq!(Format::parse("%c").render(&[Value::Int(0xc3)]), "\u{fffd}");
+    }
+}

@@ -6,10 +6,10 @@
 use std::cmp::Ordering;
 
 use crate::hist::{build_hist, build_lhist, HistRows};
+use crate::stlsort;
 use crate::value::{MapDump, MapValue, Num, Value};
 
-/// How the JSON renderer tags the map (`"map"`, `"stats"`, `"hist"`); the
-/// text renderer uses it to decide between inline and multi-line values.
+/// How the JSON renderer tags the map (`"map"`, `"stats"`, `"hist"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
     Plain,
@@ -44,8 +44,10 @@ enum SortBy {
     UnsignedValue,
     /// avg/stats: ascending average.
     Average,
-    /// Everything else (strings, tuples, records, booleans, pointers,
-    /// stacks...): ascending key, see [`key_order`].
+    /// Everything else (strings, tuples, records, booleans, symbolic
+    /// values, stacks...): ascending key, see [`key_order`]. `Symbolic`
+    /// values are treated as pointers here; bpftrace would sort an
+    /// enum-valued map by value, which we cannot tell apart.
     Key,
 }
 
@@ -179,16 +181,27 @@ pub(crate) fn shape<'a>(map: &'a MapDump, top: Option<usize>, div: Option<u64>) 
         None => Kind::Plain,
     };
 
-    let mut order: Vec<&(Option<Value>, MapValue)> = map.entries.iter().collect();
+    // Each entry with its sort key, computed once (a histogram's total
+    // walks all of its buckets).
+    let mut order: Vec<(i128, &(Option<Value>, MapValue))> = map.entries.iter().map(|e| (sort_key(&e.1), e)).collect();
     if let Some((_, first)) = map.entries.first() {
         match sort_by(first) {
-            SortBy::Key => order.sort_by(|a, b| match (&a.0, &b.0) {
+            SortBy::Key => order.sort_by(|(_, a), (_, b)| match (&a.0, &b.0) {
                 (Some(x), Some(y)) => key_order(x, y),
                 _ => Ordering::Equal,
             }),
+            // Histogram keys arrive in memcmp order and are then sorted
+            // with libstdc++'s unstable std::sort, which decides the order
+            // of equal totals; replay it exactly.
+            SortBy::Total => {
+                order.sort_by(|(_, a), (_, b)| opt_key_bytes_order(a.0.as_ref(), b.0.as_ref()));
+                stlsort::sort(&mut order, |a, b| a.0 < b.0);
+            }
+            // bpftrace's input order here is the kernel's hash order, so
+            // ties are arbitrary there; order them by key bytes instead.
             _ => {
-                order.sort_by(|a, b| opt_key_bytes_order(a.0.as_ref(), b.0.as_ref()));
-                order.sort_by_key(|e| sort_key(&e.1));
+                order.sort_by(|(_, a), (_, b)| opt_key_bytes_order(a.0.as_ref(), b.0.as_ref()));
+                order.sort_by_key(|e| e.0);
             }
         }
     }
@@ -198,7 +211,7 @@ pub(crate) fn shape<'a>(map: &'a MapDump, top: Option<usize>, div: Option<u64>) 
         _ => 0,
     };
 
-    let entries = order.into_iter().skip(skip).map(|(key, value)| (key.as_ref(), reduce(value, div))).collect();
+    let entries = order.into_iter().skip(skip).map(|(_, (key, value))| (key.as_ref(), reduce(value, div))).collect();
     ShapedMap { kind, entries }
 }
 

@@ -41,12 +41,7 @@ fn introsort_loop<T: Copy>(
 
 /// Median of `v[first+1]`, `v[mid]`, `v[last-1]` is swapped to `v[first]`
 /// and used as the pivot for an unguarded Hoare partition of the rest.
-fn partition_pivot<T: Copy>(
-    v: &mut [T],
-    first: usize,
-    last: usize,
-    less: &impl Fn(&T, &T) -> bool,
-) -> usize {
+fn partition_pivot<T: Copy>(v: &mut [T], first: usize, last: usize, less: &impl Fn(&T, &T) -> bool) -> usize {
     let mid = first + (last - first) / 2;
     let (a, b, c) = (first + 1, mid, last - 1);
     let median = if less(&v[a], &v[b]) {
@@ -139,13 +134,7 @@ fn heap_sort<T: Copy>(v: &mut [T], less: &impl Fn(&T, &T) -> bool) {
     }
 }
 
-fn adjust_heap<T: Copy>(
-    v: &mut [T],
-    mut hole: usize,
-    len: usize,
-    val: T,
-    less: &impl Fn(&T, &T) -> bool,
-) {
+fn adjust_heap<T: Copy>(v: &mut [T], mut hole: usize, len: usize, val: T, less: &impl Fn(&T, &T) -> bool) {
     let top = hole;
     let mut child = hole;
     while child < (len.saturating_sub(1)) / 2 {
@@ -156,7 +145,7 @@ fn adjust_heap<T: Copy>(
         v[hole] = v[child];
         hole = child;
     }
-    if len % 2 == 0 && len >= 2 && child == (len - 2) / 2 {
+    if len & 1 == 0 && len >= 2 && child == (len - 2) / 2 {
         child = 2 * (child + 1);
         v[hole] = v[child - 1];
         hole = child - 1;

@@ -35,11 +35,11 @@ impl Out {
         let pad = self.width.saturating_sub(s.len());
         self.width = 0;
         if !self.left {
-            self.buf.extend(std::iter::repeat_n(self.fill, pad));
+            self.buf.resize(self.buf.len() + pad, self.fill);
         }
         self.buf.extend_from_slice(s);
         if self.left {
-            self.buf.extend(std::iter::repeat_n(self.fill, pad));
+            self.buf.resize(self.buf.len() + pad, self.fill);
         }
     }
 

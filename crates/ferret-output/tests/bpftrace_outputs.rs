@@ -837,3 +837,18 @@ fn printf_stacks() {
     let s = Value::Stack(Stack::from_symbols(["a+1", "b+2"]));
     assert_eq!(pf("%s\n", &[s]), "\n        a+1\n        b+2\n\n");
 }
+
+#[test]
+fn hist_map_tie_order_follows_libstdcxx_sort() {
+    // 20 keys (0..20, already in memcmp order) with totals (i*7)%3+1: the
+    // order g++'s std::ranges::sort produces for that input.
+    let entries = (0..20i64).map(|i| (key(i), hist_of(&vec![1; ((i * 7) % 3 + 1) as usize], 0))).rev().collect();
+    let m = MapDump::new("@", entries);
+    let got: Vec<String> =
+        text::map(&m, None, None).lines().filter(|l| l.starts_with("@[")).map(|l| l.to_string()).collect();
+    let want: Vec<String> = [18, 3, 15, 6, 12, 9, 0, 10, 19, 16, 13, 7, 4, 1, 11, 8, 14, 5, 17, 2]
+        .iter()
+        .map(|i| format!("@[{i}]:"))
+        .collect();
+    assert_eq!(got, want);
+}

@@ -61,6 +61,8 @@ pub struct Session {
     exiting: bool,
     warned_full: Vec<bool>,
     lost_reported: u64,
+    /// Parsed printf formats by action id, parsed on first use.
+    formats: std::collections::HashMap<usize, ferret_output::printf::Format>,
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -142,6 +144,7 @@ impl Session {
             exiting: false,
             warned_full,
             lost_reported: 0,
+            formats: Default::default(),
         })
     }
 
@@ -254,7 +257,8 @@ impl Session {
         match action {
             Action::Printf { format, args, .. } => {
                 let vals = decode::args(body, &args);
-                out.printf(&printf::render(&format, &vals));
+                let f = self.formats.entry(id).or_insert_with(|| ferret_output::printf::Format::parse(&format));
+                out.printf(&f.render(&vals));
             }
             Action::Print { ty } => {
                 let v = decode::value(body, &ty);
@@ -377,70 +381,4 @@ fn chrono_like_now(format: &str) -> String {
         buf.truncate(n);
     }
     String::from_utf8_lossy(&buf).into_owned()
-}
-
-mod printf {
-    //! Placeholder until ferret_output's printf engine lands.
-    use ferret_output::Value;
-
-    pub fn render(fmt: &str, args: &[Value]) -> String {
-        let mut out = String::new();
-        let mut it = fmt.chars().peekable();
-        let mut argi = 0;
-        while let Some(c) = it.next() {
-            if c != '%' {
-                out.push(c);
-                continue;
-            }
-            if it.peek() == Some(&'%') {
-                it.next();
-                out.push('%');
-                continue;
-            }
-            let mut spec = String::new();
-            let conv = loop {
-                match it.next() {
-                    Some(c) if "-+ #0123456789.hlzjt".contains(c) => spec.push(c),
-                    Some(c) => break c,
-                    None => break 's',
-                }
-            };
-            let left = spec.starts_with('-');
-            let zero = spec.trim_start_matches('-').starts_with('0');
-            let width: usize = spec
-                .trim_start_matches(['-', '+', ' ', '#', '0'])
-                .chars()
-                .take_while(|c| c.is_ascii_digit())
-                .collect::<String>()
-                .parse()
-                .unwrap_or(0);
-            let a = args.get(argi).cloned().unwrap_or(Value::None);
-            argi += 1;
-            let s = match (conv, &a) {
-                ('d' | 'i', Value::Int(v)) => v.to_string(),
-                ('d' | 'i', Value::UInt(v)) => (*v as i64).to_string(),
-                ('u', Value::Int(v)) => (*v as u64).to_string(),
-                ('u', Value::UInt(v)) => v.to_string(),
-                ('x', Value::Int(v)) => format!("{:x}", v),
-                ('x', Value::UInt(v)) => format!("{:x}", v),
-                ('X', Value::Int(v)) => format!("{:X}", v),
-                ('X', Value::UInt(v)) => format!("{:X}", v),
-                ('o', Value::UInt(v)) => format!("{:o}", v),
-                ('c', Value::UInt(v)) => ((*v as u8) as char).to_string(),
-                ('c', Value::Int(v)) => ((*v as u8) as char).to_string(),
-                ('p', Value::UInt(v)) => format!("0x{:x}", v),
-                (_, v) => ferret_output::text::value(v),
-            };
-            if s.len() >= width {
-                out.push_str(&s);
-            } else if left {
-                out.push_str(&format!("{s:<width$}"));
-            } else if zero && conv != 's' {
-                out.push_str(&format!("{s:0>width$}"));
-            } else {
-                out.push_str(&format!("{s:>width$}"));
-            }
-        }
-        out
-    }
 }
