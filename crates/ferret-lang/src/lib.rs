@@ -39,7 +39,7 @@ impl Default for Options {
             positional: vec![],
             cpid: None,
             start_boot_ns: 0,
-            ringbuf_size: 1 << 22,
+            ringbuf_size: 1 << 20,
         }
     }
 }
