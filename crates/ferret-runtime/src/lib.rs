@@ -8,7 +8,7 @@ pub mod out;
 use ferret_bpf::insn::BPF_PSEUDO_MAP_FD;
 use ferret_lang::probe::{AttachOpts, Special};
 use ferret_lang::{Action, Object, MAP_FULL, MAP_LOST, MAP_RINGBUF, MAP_STOPPED};
-use ferret_output::{MapDump, Value};
+use ferret_output::MapDump;
 use ferret_syntax::Diagnostic;
 use ferret_sys::bpf::{self, Map};
 use ferret_sys::ringbuf::RingBuf;
@@ -36,8 +36,6 @@ impl std::fmt::Display for RuntimeError {
 
 pub struct RunOpts {
     pub attach: AttachOpts,
-    /// Print `__BPFTRACE_NOTIFY_PROBES_ATTACHED` once attached (bpftrace's test-engine contract).
-    pub notify_attached: bool,
     pub quiet: bool,
     pub verbose: bool,
     /// Child started with `-c`, released once every probe is attached.
@@ -336,10 +334,6 @@ impl Session {
                 );
             }
         }
-    }
-
-    pub fn print_value(out: &mut Out, v: &Value) {
-        out.value(v);
     }
 }
 

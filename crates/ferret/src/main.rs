@@ -2,7 +2,7 @@
 mod flags;
 
 use ferret_lang::Options;
-use ferret_runtime::out::{Format, Out};
+use ferret_runtime::out::Out;
 use ferret_runtime::{RunOpts, RuntimeError, Session};
 use ferret_syntax::Source;
 use flags::{Dump, Flags, Mode};
@@ -126,7 +126,7 @@ fn run(f: Flags) -> i32 {
     if std::env::var_os("__BPFTRACE_NOTIFY_PROBES_ATTACHED").is_some() {
         println!("__BPFTRACE_NOTIFY_PROBES_ATTACHED");
     }
-    let mut ropts = RunOpts { attach, notify_attached: false, quiet: f.quiet, verbose: f.verbose, child };
+    let mut ropts = RunOpts { attach, quiet: f.quiet, verbose: f.verbose, child };
     session.run(&mut out, &mut ropts)
 }
 
@@ -154,6 +154,3 @@ fn boot_ns() -> u64 {
     unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
-
-#[allow(dead_code)]
-fn unused(_: Format) {}

@@ -360,10 +360,7 @@ mapop!(
         }
         let (idx, _) = g.map_of(&site.args[0]);
         let key = g.map_key_with(idx, &key_list(&site.args[1]))?;
-        g.asm.ld_map_fd(R1, idx as i32);
-        g.asm.mov64(R2, R10);
-        g.asm.alu64_imm(BPF_ADD, R2, key as i32);
-        g.asm.call(helpers::MAP_LOOKUP_ELEM);
+        g.lookup(idx, key);
         let l = g.asm.new_label();
         g.asm.mov64_imm(R1, 0);
         g.asm.jmp_imm(Cond::Eq, R0, 0, l);

@@ -6,7 +6,6 @@ use crate::sema::Sema;
 use crate::types::{Type, I64};
 use crate::Action;
 use ferret_syntax::ast::ExprKind;
-use ferret_syntax::Diagnostic;
 
 /// The value an argument is sent as: ints widened to 8 bytes, strings at their own size.
 fn wire_type(t: &Type) -> Type {
@@ -121,15 +120,7 @@ fn lower_args(g: &mut Gen, site: &CallSite, from: usize) -> GenResult<Vec<(Val, 
     for a in &site.args[from..] {
         let v = g.expr(a)?;
         let t = g.ty(a);
-        let wt = wire_type(&t);
-        let v = match (&t, v) {
-            (Type::Int { bytes, signed }, v) if *bytes < 8 => {
-                let _ = signed;
-                v
-            }
-            (_, v) => v,
-        };
-        out.push((v, wt));
+        out.push((v, wire_type(&t)));
     }
     Ok(out)
 }
@@ -242,6 +233,3 @@ pub static TIME: Builtin = Builtin {
 };
 
 pub static ALL: &[&Builtin] = &[&PRINTF, &PRINT, &EXIT, &TIME];
-
-#[allow(dead_code)]
-fn unused(_: Diagnostic) {}

@@ -56,8 +56,6 @@ pub fn generate(
     infos: &BTreeMap<String, MapInfo>,
     tables: &[TypeTable],
 ) -> Result<Object, Vec<Diagnostic>> {
-    let cpus_possible = 1; // per-CPU maps need no sizing here; the kernel multiplies.
-    let _ = cpus_possible;
     let mut maps = vec![
         MapSpec {
             name: "ringbuf".into(),
@@ -1088,10 +1086,7 @@ impl<'a> Gen<'a> {
             self.percpu_sum(idx, key, out, agg);
             return Ok(Val::Slot(out));
         }
-        self.asm.ld_map_fd(R1, idx as i32);
-        self.asm.mov64(R2, R10);
-        self.asm.alu64_imm(BPF_ADD, R2, key as i32);
-        self.asm.call(helpers::MAP_LOOKUP_ELEM);
+        self.lookup(idx, key);
         let miss = self.asm.new_label();
         self.asm.jmp_imm(Cond::Eq, R0, 0, miss);
         match spec.value {
@@ -1199,10 +1194,7 @@ impl<'a> Gen<'a> {
     pub fn count_in(&mut self, map: usize, index: i32) {
         let k = self.new_slot();
         self.asm.st_imm(4, R10, k, index);
-        self.asm.ld_map_fd(R1, map as i32);
-        self.asm.mov64(R2, R10);
-        self.asm.alu64_imm(BPF_ADD, R2, k as i32);
-        self.asm.call(helpers::MAP_LOOKUP_ELEM);
+        self.lookup(map, k);
         let skip = self.asm.new_label();
         self.asm.jmp_imm(Cond::Eq, R0, 0, skip);
         self.asm.ldx(8, R1, R0, 0);
@@ -1277,7 +1269,8 @@ impl<'a> Gen<'a> {
         Ok(())
     }
 
-    fn lookup(&mut self, idx: usize, key: i16) {
+    /// R0 = map_lookup_elem(map `idx`, r10 + key).
+    pub fn lookup(&mut self, idx: usize, key: i16) {
         self.asm.ld_map_fd(R1, idx as i32);
         self.asm.mov64(R2, R10);
         self.asm.alu64_imm(BPF_ADD, R2, key as i32);
