@@ -1,0 +1,618 @@
+//! Expressions: operators, casts, indexing, probe context fields, strings.
+use super::*;
+
+impl Gen<'_> {
+    // ------------------------------------------------------------------ expressions
+
+    pub fn expr(&mut self, e: &Expr) -> GenResult<Val> {
+        let prev = self.tag(e.span);
+        let r = self.expr_inner(e);
+        self.asm.tag = prev;
+        r
+    }
+
+    fn expr_inner(&mut self, e: &Expr) -> GenResult<Val> {
+        match &e.kind {
+            ExprKind::Int(n) => Ok(Val::Imm(*n as i64)),
+            ExprKind::Bool(b) => Ok(Val::Imm(*b as i64)),
+            ExprKind::Str(s) => Ok(self.string_lit(s.as_bytes(), s.len() as u32 + 1)),
+            ExprKind::Positional(n) => {
+                let v = self.opts.positional.get(*n as usize - 1).cloned().unwrap_or_default();
+                match parse_int_literal(&v) {
+                    Some(i) => Ok(Val::Imm(i)),
+                    None if v.is_empty() => Ok(Val::Imm(0)),
+                    None => Ok(self.string_lit(v.as_bytes(), v.len() as u32 + 1)),
+                }
+            }
+            ExprKind::PositionalCount => Ok(Val::Imm(self.opts.positional.len() as i64)),
+            ExprKind::Var(name) => {
+                let (off, t) = self
+                    .vars
+                    .get(name)
+                    .cloned()
+                    .ok_or_else(|| Diagnostic::error(e.span, format!("Undefined variable ${name}")))?;
+                Ok(if t.is_aggregate_value() { Val::Mem(off) } else { Val::Slot(off) })
+            }
+            ExprKind::Map(_) | ExprKind::MapElem { .. } => self.map_read(e),
+            ExprKind::Ident(name) => {
+                let b = builtin::find(name)
+                    .ok_or_else(|| Diagnostic::error(e.span, format!("Unknown identifier: '{name}'")))?;
+                (b.lower)(self, &CallSite { name, args: &[], span: e.span, expr: e })
+            }
+            ExprKind::Call { name, args } => {
+                let b = builtin::find(name)
+                    .ok_or_else(|| Diagnostic::error(e.span, format!("Unknown function: '{name}'")))?;
+                (b.lower)(self, &CallSite { name, args, span: e.span, expr: e })
+            }
+            ExprKind::Unary { op, expr } => self.unary(e, *op, expr),
+            ExprKind::Binary { op, lhs, rhs } => self.binary(*op, lhs, rhs),
+            ExprKind::Ternary { cond, then, otherwise } => {
+                let t = self.ty(e);
+                let c = self.expr(cond)?;
+                let (l_else, l_end) = (self.asm.new_label(), self.asm.new_label());
+                let out =
+                    if t.is_aggregate_value() { Val::Mem(self.alloc(t.size())) } else { Val::Slot(self.new_slot()) };
+                let out_off = self.addr_of(out);
+                self.load(R1, c);
+                self.asm.jmp_imm(Cond::Eq, R1, 0, l_else);
+                let a = self.expr(then)?;
+                let at = self.ty(then);
+                self.store_val(out_off, &t, a, &at);
+                self.asm.ja(l_end);
+                self.asm.bind(l_else);
+                let b = self.expr(otherwise)?;
+                let bt = self.ty(otherwise);
+                self.store_val(out_off, &t, b, &bt);
+                self.asm.bind(l_end);
+                Ok(out)
+            }
+            ExprKind::Field { expr, field, .. } => {
+                let base_t = self.ty(expr);
+                match base_t {
+                    Type::Args => self.args_field(e, field),
+                    Type::Tuple(ts) => {
+                        let base = self.expr(expr)?;
+                        let i: usize = field.parse().unwrap_or(0);
+                        let (offs, _) = tuple_layout(&ts);
+                        let Val::Mem(off) = base else { return Ok(Val::Imm(0)) };
+                        let at = off + offs[i] as i16;
+                        Ok(if ts[i].is_aggregate_value() { Val::Mem(at) } else { Val::Slot(at) })
+                    }
+                    _ => Err(Diagnostic::error(e.span, format!("Can not access field '{field}'"))),
+                }
+            }
+            ExprKind::Index { expr, index } => self.index(e, expr, index),
+            ExprKind::Cast { expr, .. } => {
+                let v = self.expr(expr)?;
+                let t = self.ty(e);
+                Ok(self.cast(v, &t))
+            }
+            ExprKind::Tuple(items) => {
+                let t = self.ty(e);
+                let Type::Tuple(ts) = &t else { return Ok(Val::None) };
+                let (offs, size) = tuple_layout(ts);
+                let base = self.alloc(size);
+                self.zero(base, size);
+                for ((item, it), o) in items.iter().zip(ts).zip(offs) {
+                    let v = self.expr(item)?;
+                    self.store_val(base + o as i16, it, v, it);
+                }
+                Ok(Val::Mem(base))
+            }
+            ExprKind::Sizeof(arg) => {
+                let t = match arg {
+                    SizeofArg::Expr(x) => self.ty(x),
+                    SizeofArg::Type(_) => self.ty(e),
+                };
+                let n = match t {
+                    Type::Int { bytes, .. } => bytes as u32,
+                    Type::Bool => 1,
+                    other => other.size(),
+                };
+                Ok(Val::Imm(n as i64))
+            }
+            ExprKind::BlockExpr { stmts, value } => {
+                for s in stmts {
+                    self.stmt(s)?;
+                }
+                self.expr(value)
+            }
+            ExprKind::Record(_) | ExprKind::Offsetof { .. } => Err(Diagnostic::error(e.span, "not supported yet")),
+        }
+    }
+
+    fn unary(&mut self, e: &Expr, op: UnOp, inner: &Expr) -> GenResult<Val> {
+        match op {
+            UnOp::Not => {
+                let v = self.expr(inner)?;
+                self.load(R1, v);
+                let l = self.asm.new_label();
+                self.asm.mov64_imm(R0, 1);
+                self.asm.jmp_imm(Cond::Eq, R1, 0, l);
+                self.asm.mov64_imm(R0, 0);
+                self.asm.bind(l);
+                Ok(self.spill(R0))
+            }
+            UnOp::Neg => {
+                let v = self.expr(inner)?;
+                if let Val::Imm(i) = v {
+                    return Ok(Val::Imm(i.wrapping_neg()));
+                }
+                self.load(R0, v);
+                self.asm.neg64(R0);
+                Ok(self.spill(R0))
+            }
+            UnOp::BitNot => {
+                let v = self.expr(inner)?;
+                self.load(R0, v);
+                self.asm.alu64_imm(BPF_XOR, R0, -1);
+                let t = self.ty(e);
+                let r = self.spill(R0);
+                Ok(self.cast(r, &t))
+            }
+            UnOp::PreInc | UnOp::PreDec | UnOp::PostInc | UnOp::PostDec => {
+                let delta = if matches!(op, UnOp::PreInc | UnOp::PostInc) { 1 } else { -1 };
+                let old = self.expr(inner)?;
+                self.load(R1, old);
+                let before = self.spill(R1);
+                self.asm.alu64_imm(BPF_ADD, R1, delta);
+                let after = self.spill(R1);
+                let t = self.ty(inner);
+                match &inner.kind {
+                    ExprKind::Var(name) => {
+                        let (off, vt) = self
+                            .vars
+                            .get(name)
+                            .cloned()
+                            .ok_or_else(|| Diagnostic::error(e.span, "unknown variable"))?;
+                        self.store_val(off, &vt, after, &t);
+                    }
+                    _ => self.map_store(inner, after, &t)?,
+                }
+                Ok(if matches!(op, UnOp::PostInc | UnOp::PostDec) { before } else { after })
+            }
+            UnOp::Deref | UnOp::AddrOf => Err(Diagnostic::error(e.span, "not supported yet")),
+        }
+    }
+
+    fn binary(&mut self, op: BinOp, lhs: &Expr, rhs: &Expr) -> GenResult<Val> {
+        use BinOp::*;
+        let (lt, rt) = (self.ty(lhs), self.ty(rhs));
+        if matches!(op, LogAnd | LogOr) {
+            let out = self.new_slot();
+            let (short, end) = (self.asm.new_label(), self.asm.new_label());
+            let a = self.expr(lhs)?;
+            self.load(R1, a);
+            self.asm.jmp_imm(if op == LogAnd { Cond::Eq } else { Cond::Ne }, R1, 0, short);
+            let b = self.expr(rhs)?;
+            self.load(R1, b);
+            self.asm.mov64_imm(R0, 1);
+            let t = self.asm.new_label();
+            self.asm.jmp_imm(Cond::Ne, R1, 0, t);
+            self.asm.mov64_imm(R0, 0);
+            self.asm.bind(t);
+            self.asm.stx(8, R10, out, R0);
+            self.asm.ja(end);
+            self.asm.bind(short);
+            self.asm.st_imm(8, R10, out, (op == LogOr) as i32);
+            self.asm.bind(end);
+            return Ok(Val::Slot(out));
+        }
+        let a = self.expr(lhs)?;
+        let b = self.expr(rhs)?;
+        if lt.is_str() && rt.is_str() {
+            return Ok(self.str_compare(op == Ne, a, &lt, b, &rt, rhs, lhs));
+        }
+        let signed = lt.is_signed() && (rt.is_signed() || matches!(b, Val::Imm(i) if i >= 0))
+            || rt.is_signed() && matches!(a, Val::Imm(i) if i >= 0);
+        if let Some(c) = cmp_cond(op, signed) {
+            self.load(R1, a);
+            self.load(R2, b);
+            let l = self.asm.new_label();
+            self.asm.mov64_imm(R0, 1);
+            self.asm.jmp_reg(c, R1, R2, l);
+            self.asm.mov64_imm(R0, 0);
+            self.asm.bind(l);
+            return Ok(self.spill(R0));
+        }
+        let signed = lt.is_signed() || rt.is_signed();
+        Ok(self.arith(op, a, b, signed))
+    }
+
+    /// `a op b` on 64-bit integers.
+    pub fn arith(&mut self, op: BinOp, a: Val, b: Val, signed: bool) -> Val {
+        use BinOp::*;
+        if let (Val::Imm(x), Val::Imm(y)) = (a, b) {
+            if let Some(v) = fold(op, x, y, signed) {
+                return Val::Imm(v);
+            }
+        }
+        self.load(R0, a);
+        self.load(R1, b);
+        let code = match op {
+            Add => BPF_ADD,
+            Sub => BPF_SUB,
+            Mul => BPF_MUL,
+            Div => BPF_DIV,
+            Mod => BPF_MOD,
+            BitAnd => BPF_AND,
+            BitOr => BPF_OR,
+            BitXor => BPF_XOR,
+            Shl => BPF_LSH,
+            Shr => {
+                if signed {
+                    BPF_ARSH
+                } else {
+                    BPF_RSH
+                }
+            }
+            _ => BPF_ADD,
+        };
+        if signed && matches!(op, Div | Mod) {
+            self.signed_divmod(op == Div);
+        } else {
+            self.asm.alu64(code, R0, R1);
+        }
+        self.spill(R0)
+    }
+
+    /// R0 = R0 s/ R1 or R0 s% R1, without the v4 signed instructions: divide magnitudes, fix signs.
+    fn signed_divmod(&mut self, div: bool) {
+        // r2 = sign flag of the result
+        let (a_pos, b_pos, done) = (self.asm.new_label(), self.asm.new_label(), self.asm.new_label());
+        self.asm.mov64_imm(R2, 0);
+        self.asm.jmp_imm(Cond::SGe, R0, 0, a_pos);
+        self.asm.neg64(R0);
+        self.asm.mov64_imm(R2, 1);
+        self.asm.bind(a_pos);
+        self.asm.jmp_imm(Cond::SGe, R1, 0, b_pos);
+        self.asm.neg64(R1);
+        if div {
+            self.asm.alu64_imm(BPF_XOR, R2, 1);
+        }
+        self.asm.bind(b_pos);
+        self.asm.alu64(if div { BPF_DIV } else { BPF_MOD }, R0, R1);
+        self.asm.jmp_imm(Cond::Eq, R2, 0, done);
+        self.asm.neg64(R0);
+        self.asm.bind(done);
+    }
+
+    /// Truncate or sign-extend a scalar to a cast's type.
+    pub fn cast(&mut self, v: Val, t: &Type) -> Val {
+        let (bytes, signed) = match t {
+            Type::Int { bytes, signed } => (*bytes, *signed),
+            Type::Bool => {
+                self.load(R1, v);
+                let l = self.asm.new_label();
+                self.asm.mov64_imm(R0, 1);
+                self.asm.jmp_imm(Cond::Ne, R1, 0, l);
+                self.asm.mov64_imm(R0, 0);
+                self.asm.bind(l);
+                return self.spill(R0);
+            }
+            _ => return v,
+        };
+        if bytes >= 8 {
+            return v;
+        }
+        if let Val::Imm(i) = v {
+            let sh = 64 - bytes as u32 * 8;
+            return Val::Imm(if signed { (i << sh) >> sh } else { ((i as u64) << sh >> sh) as i64 });
+        }
+        self.load(R0, v);
+        self.extend(R0, bytes, signed);
+        self.spill(R0)
+    }
+
+    /// Zero- or sign-extend the low `bytes` of `r` to 64 bits.
+    pub fn extend(&mut self, r: Reg, bytes: u8, signed: bool) {
+        if bytes >= 8 {
+            return;
+        }
+        let sh = 64 - bytes as i32 * 8;
+        self.asm.alu64_imm(BPF_LSH, r, sh);
+        self.asm.alu64_imm(if signed { BPF_ARSH } else { BPF_RSH }, r, sh);
+    }
+
+    fn index(&mut self, e: &Expr, base: &Expr, index: &Expr) -> GenResult<Val> {
+        let bt = self.ty(base);
+        match bt {
+            Type::Tuple(ts) => {
+                let b = self.expr(base)?;
+                let i = match index.kind {
+                    ExprKind::Int(i) => i as usize,
+                    _ => 0,
+                };
+                let (offs, _) = tuple_layout(&ts);
+                let Val::Mem(off) = b else { return Ok(Val::Imm(0)) };
+                let at = off + offs[i] as i16;
+                Ok(if ts[i].is_aggregate_value() { Val::Mem(at) } else { Val::Slot(at) })
+            }
+            Type::Ptr { space, pointee } => {
+                // p[i]: read element i through the pointer.
+                let p = self.expr(base)?;
+                let i = self.expr(index)?;
+                let size = match *pointee {
+                    Type::Int { bytes, .. } => bytes as u32,
+                    _ => 8,
+                };
+                self.load(R3, p);
+                self.load(R1, i);
+                self.asm.alu64_imm(BPF_MUL, R1, size as i32);
+                self.asm.alu64(BPF_ADD, R3, R1);
+                let out = self.new_slot();
+                self.asm.st_imm(8, R10, out, 0);
+                self.asm.mov64(R1, R10);
+                self.asm.alu64_imm(BPF_ADD, R1, out as i32);
+                self.asm.mov64_imm(R2, size as i32);
+                self.asm.call(read_helper(space));
+                let t = self.ty(e);
+                if let Type::Int { bytes, signed } = t {
+                    if signed && bytes < 8 {
+                        self.asm.ldx(8, R0, R10, out);
+                        self.extend(R0, bytes, true);
+                        return Ok(self.spill(R0));
+                    }
+                }
+                Ok(Val::Slot(out))
+            }
+            Type::Array { elem, len } => {
+                let b = self.expr(base)?;
+                let Val::Mem(off) = b else { return Ok(Val::Imm(0)) };
+                let esz = elem.size().max(1);
+                match index.kind {
+                    ExprKind::Int(i) if (i as u32) < len => {
+                        let at = off + (i as u32 * esz) as i16;
+                        self.asm.ldx(esz.min(8), R0, R10, at);
+                        if let Type::Int { bytes, signed: true } = *elem {
+                            self.extend(R0, bytes, true);
+                        }
+                        Ok(self.spill(R0))
+                    }
+                    _ => Err(Diagnostic::error(index.span, "array index must be a constant within the array")),
+                }
+            }
+            _ => Err(Diagnostic::error(e.span, "cannot index this value")),
+        }
+    }
+
+    // ------------------------------------------------------------------ probe context
+
+    fn args_field(&mut self, e: &Expr, field: &str) -> GenResult<Val> {
+        let Context::Tracepoint { fields, .. } = &self.target.context else {
+            return Err(Diagnostic::error(e.span, "args is not available for this probe type yet"));
+        };
+        let f = fields
+            .iter()
+            .find(|f| f.name == field)
+            .cloned()
+            .ok_or_else(|| Diagnostic::error(e.span, format!("Can't find field '{field}'")))?;
+        let t = self.ty(e);
+        if f.data_loc {
+            // u32 (len << 16 | offset) → read the string at ctx + offset.
+            let n = t.size();
+            let out = self.alloc(n);
+            self.zero(out, n);
+            self.asm.ldx(4, R3, R6, f.offset as i16);
+            self.asm.alu64_imm(BPF_AND, R3, 0xffff);
+            self.asm.alu64(BPF_ADD, R3, R6);
+            self.asm.mov64(R1, R10);
+            self.asm.alu64_imm(BPF_ADD, R1, out as i32);
+            self.asm.mov64_imm(R2, n as i32);
+            self.asm.call(helpers::PROBE_READ_KERNEL_STR);
+            return Ok(Val::Mem(out));
+        }
+        if t.is_aggregate_value() {
+            let n = f.size.min(t.size());
+            let out = self.alloc(t.size());
+            self.zero(out, t.size());
+            // Direct context loads, each aligned to its size as the tracepoint verifier demands.
+            let mut at = 0u32;
+            while at < n {
+                let w = [8u32, 4, 2, 1]
+                    .into_iter()
+                    .find(|w| at + w <= n && (f.offset + at).is_multiple_of(*w))
+                    .unwrap_or(1);
+                self.asm.ldx(w, R0, R6, (f.offset + at) as i16);
+                self.asm.stx(w, R10, out + at as i16, R0);
+                at += w;
+            }
+            return Ok(Val::Mem(out));
+        }
+        let size = f.size.clamp(1, 8);
+        self.asm.ldx(size, R0, R6, f.offset as i16);
+        if f.signed {
+            self.extend(R0, size as u8, true);
+        }
+        Ok(self.spill(R0))
+    }
+
+    /// `argN`: raw tracepoint args are `u64 ctx[N]`; perf events read pt_regs (x86-64 ABI).
+    pub fn arg(&mut self, n: u32, span: Span) -> GenResult<Val> {
+        match &self.target.context {
+            Context::RawArgs => {
+                self.asm.ldx(8, R0, R6, (n * 8) as i16);
+                Ok(self.spill(R0))
+            }
+            Context::PerfEvent => {
+                // pt_regs offsets of rdi, rsi, rdx, rcx, r8, r9.
+                const REGS: [i16; 6] = [112, 104, 96, 88, 72, 64];
+                let off =
+                    *REGS.get(n as usize).ok_or_else(|| Diagnostic::error(span, "only arg0..arg5 are in registers"))?;
+                self.asm.ldx(8, R0, R6, off);
+                Ok(self.spill(R0))
+            }
+            _ => Err(Diagnostic::error(
+                span,
+                format!(
+                    "The arg{n} builtin can only be used with 'kprobes', 'uprobes', 'rawtracepoint' and 'usdt' probes"
+                ),
+            )),
+        }
+    }
+
+    // ------------------------------------------------------------------ strings
+
+    /// A string literal in a zeroed stack area of `size` bytes.
+    pub fn string_lit(&mut self, bytes: &[u8], size: u32) -> Val {
+        let off = self.alloc(size);
+        let padded = size.div_ceil(8) * 8;
+        for chunk in 0..padded / 8 {
+            let mut w = [0u8; 8];
+            for (i, b) in w.iter_mut().enumerate() {
+                *b = bytes.get((chunk * 8) as usize + i).copied().unwrap_or(0);
+            }
+            let lo = u32::from_le_bytes(w[..4].try_into().unwrap()) as i32;
+            let hi = u32::from_le_bytes(w[4..].try_into().unwrap()) as i32;
+            self.asm.st_imm(4, R10, off + (chunk * 8) as i16, lo);
+            self.asm.st_imm(4, R10, off + (chunk * 8) as i16 + 4, hi);
+        }
+        Val::Mem(off)
+    }
+
+    /// `a == b` / `a != b` on strings: compare up to the first NUL.
+    #[allow(clippy::too_many_arguments)]
+    fn str_compare(&mut self, negate: bool, a: Val, at: &Type, b: Val, bt: &Type, b_expr: &Expr, a_expr: &Expr) -> Val {
+        let out = self.new_slot();
+        let (ne, end) = (self.asm.new_label(), self.asm.new_label());
+        let (Val::Mem(ao), Val::Mem(bo)) = (a, b) else { return Val::Imm(0) };
+        // A literal on either side bounds the compare by its length, NUL included.
+        let lit = match (&a_expr.kind, &b_expr.kind) {
+            (_, ExprKind::Str(s)) => Some((ao, s.as_bytes().to_vec(), at.size())),
+            (ExprKind::Str(s), _) => Some((bo, s.as_bytes().to_vec(), bt.size())),
+            _ => None,
+        };
+        match lit {
+            Some((other, bytes, other_size)) => {
+                let n = (bytes.len() as u32 + 1).min(other_size);
+                for i in 0..n {
+                    let c = bytes.get(i as usize).copied().unwrap_or(0);
+                    self.asm.ldx(1, R1, R10, other + i as i16);
+                    self.asm.jmp_imm(Cond::Ne, R1, c as i32, ne);
+                }
+                if bytes.len() as u32 + 1 > other_size {
+                    // The literal is longer than the buffer can hold: never equal.
+                    self.asm.ja(ne);
+                }
+            }
+            None => {
+                let n = at.size().min(bt.size());
+                let eq = self.asm.new_label();
+                for i in 0..n {
+                    self.asm.ldx(1, R1, R10, ao + i as i16);
+                    self.asm.ldx(1, R2, R10, bo + i as i16);
+                    self.asm.jmp_reg(Cond::Ne, R1, R2, ne);
+                    self.asm.jmp_imm(Cond::Eq, R1, 0, eq);
+                }
+                self.asm.bind(eq);
+            }
+        }
+        self.asm.st_imm(8, R10, out, !negate as i32);
+        self.asm.ja(end);
+        self.asm.bind(ne);
+        self.asm.st_imm(8, R10, out, negate as i32);
+        self.asm.bind(end);
+        Val::Slot(out)
+    }
+
+    /// Copy `n` bytes between stack areas.
+    pub fn copy_stack(&mut self, dst: i16, src: i16, n: u32) {
+        let mut at = 0u32;
+        while at < n {
+            let w = [8u32, 4, 2, 1].into_iter().find(|w| at + w <= n).unwrap_or(1);
+            self.asm.ldx(w, R0, R10, src + at as i16);
+            self.asm.stx(w, R10, dst + at as i16, R0);
+            at += w;
+        }
+    }
+
+    /// Write value `v` of type `vt` into a stack area of type `t` at `dst` (already zeroed where
+    /// `t` is larger than `vt`).
+    pub fn store_val(&mut self, dst: i16, t: &Type, v: Val, vt: &Type) {
+        match (t, vt) {
+            (Type::Str(n), Type::Str(m)) | (Type::Buffer(n), Type::Buffer(m)) => {
+                let Val::Mem(src) = v else { return };
+                if m < n {
+                    self.zero(dst, *n);
+                }
+                self.copy_stack(dst, src, (*n).min(*m));
+            }
+            (Type::Tuple(ts), Type::Tuple(vs)) if ts.len() == vs.len() => {
+                let Val::Mem(src) = v else { return };
+                if ts == vs {
+                    self.copy_stack(dst, src, t.size());
+                    return;
+                }
+                let (doffs, _) = tuple_layout(ts);
+                let (soffs, _) = tuple_layout(vs);
+                self.zero(dst, t.size());
+                for i in 0..ts.len() {
+                    let sv = if vs[i].is_aggregate_value() {
+                        Val::Mem(src + soffs[i] as i16)
+                    } else {
+                        Val::Slot(src + soffs[i] as i16)
+                    };
+                    self.store_val(dst + doffs[i] as i16, &ts[i], sv, &vs[i]);
+                }
+            }
+            _ if t.is_aggregate_value() => {}
+            _ => {
+                self.load(R1, v);
+                self.asm.stx(8, R10, dst, R1);
+            }
+        }
+    }
+}
+
+pub fn read_helper(space: crate::types::AddrSpace) -> u32 {
+    match space {
+        crate::types::AddrSpace::User => helpers::PROBE_READ_USER,
+        crate::types::AddrSpace::Kernel => helpers::PROBE_READ_KERNEL,
+    }
+}
+
+pub fn read_str_helper(space: crate::types::AddrSpace) -> u32 {
+    match space {
+        crate::types::AddrSpace::User => helpers::PROBE_READ_USER_STR,
+        crate::types::AddrSpace::Kernel => helpers::PROBE_READ_KERNEL_STR,
+    }
+}
+
+fn cmp_cond(op: BinOp, signed: bool) -> Option<Cond> {
+    use BinOp::*;
+    Some(match (op, signed) {
+        (Eq, _) => Cond::Eq,
+        (Ne, _) => Cond::Ne,
+        (Lt, false) => Cond::Lt,
+        (Le, false) => Cond::Le,
+        (Gt, false) => Cond::Gt,
+        (Ge, false) => Cond::Ge,
+        (Lt, true) => Cond::SLt,
+        (Le, true) => Cond::SLe,
+        (Gt, true) => Cond::SGt,
+        (Ge, true) => Cond::SGe,
+        _ => return None,
+    })
+}
+
+fn fold(op: BinOp, x: i64, y: i64, signed: bool) -> Option<i64> {
+    use BinOp::*;
+    Some(match op {
+        Add => x.wrapping_add(y),
+        Sub => x.wrapping_sub(y),
+        Mul => x.wrapping_mul(y),
+        Div if y == 0 => 0,
+        Div if signed => x.wrapping_div(y),
+        Div => ((x as u64) / (y as u64)) as i64,
+        Mod if y == 0 => x,
+        Mod if signed => x.wrapping_rem(y),
+        Mod => ((x as u64) % (y as u64)) as i64,
+        BitAnd => x & y,
+        BitOr => x | y,
+        BitXor => x ^ y,
+        Shl => x.wrapping_shl(y as u32),
+        Shr if signed => x.wrapping_shr(y as u32),
+        Shr => ((x as u64).wrapping_shr(y as u32)) as i64,
+        _ => return None,
+    })
+}
