@@ -75,6 +75,8 @@ pub fn insn(i: &Insn, next: Option<&Insn>) -> String {
         BPF_LD if i.code == (BPF_LD | BPF_DW | BPF_IMM) => {
             if s == BPF_PSEUDO_MAP_FD {
                 format!("r{d} = map_fd({})", i.imm)
+            } else if s == BPF_PSEUDO_FUNC {
+                format!("r{d} = func {:+}", i.imm)
             } else {
                 let hi = next.map_or(0, |n| n.imm as u32 as u64);
                 format!("r{d} = {:#x} ll", (hi << 32) | i.imm as u32 as u64)

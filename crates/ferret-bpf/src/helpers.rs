@@ -1,6 +1,10 @@
 //! Kernel helper function ids (include/uapi/linux/bpf.h `__BPF_FUNC_MAPPER`).
 
 pub const MAP_LOOKUP_ELEM: u32 = 1;
+/// `long bpf_for_each_map_elem(map, callback, ctx, flags)`
+pub const FOR_EACH_MAP_ELEM: u32 = 164;
+/// `long bpf_loop(nr_loops, callback, ctx, flags)`
+pub const LOOP: u32 = 181;
 pub const MAP_UPDATE_ELEM: u32 = 2;
 pub const MAP_DELETE_ELEM: u32 = 3;
 pub const PROBE_READ: u32 = 4;
@@ -62,6 +66,8 @@ pub fn name(id: u32) -> &'static str {
         JIFFIES64 => "jiffies64",
         GET_NUMA_NODE_ID => "get_numa_node_id",
         MAP_LOOKUP_PERCPU_ELEM => "map_lookup_percpu_elem",
+        FOR_EACH_MAP_ELEM => "for_each_map_elem",
+        LOOP => "loop",
         _ => "helper",
     }
 }

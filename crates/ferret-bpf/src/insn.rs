@@ -70,6 +70,8 @@ pub const BPF_JSLT: u8 = 0xc0;
 pub const BPF_JSLE: u8 = 0xd0;
 
 pub const BPF_PSEUDO_MAP_FD: u8 = 1;
+/// `ld_imm64` src_reg: the immediate is the relative offset of a subprogram (callbacks).
+pub const BPF_PSEUDO_FUNC: u8 = 4;
 
 /// One 8-byte instruction (`ld_imm64` takes two).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -163,6 +165,8 @@ pub struct Asm {
     pub tag: u32,
     labels: Vec<Option<usize>>,
     fixups: Vec<(usize, Label)>,
+    /// `ld_imm64` of a subprogram address: the immediate, not the offset, is patched.
+    func_fixups: Vec<(usize, Label)>,
 }
 
 impl Asm {
@@ -280,6 +284,41 @@ impl Asm {
     pub fn exit(&mut self) {
         self.raw(BPF_JMP | BPF_EXIT, R0, R0, 0, 0);
     }
+    /// `dst = &subprogram at label` (a callback for bpf_for_each_map_elem and friends).
+    pub fn ld_func(&mut self, dst: Reg, l: Label) {
+        self.func_fixups.push((self.insns.len(), l));
+        self.raw(BPF_LD | BPF_DW | BPF_IMM, dst, Reg(BPF_PSEUDO_FUNC), 0, 0);
+        self.raw(0, R0, R0, 0, 0);
+    }
+
+    // ---- subprograms
+    /// A new assembler for a subprogram, sharing this one's label numbering: labels made in
+    /// either never collide once [`Asm::adopt_labels`] has run. Subprograms must follow the
+    /// main program (the verifier forbids jumps across them), so they are generated apart and
+    /// [`Asm::append`]ed at the end.
+    pub fn fork(&self) -> Asm {
+        Asm { labels: vec![None; self.labels.len()], tag: self.tag, ..Asm::default() }
+    }
+    /// After generating `sub` (from [`Asm::fork`]), reserve the labels it created.
+    pub fn adopt_labels(&mut self, sub: &Asm) {
+        if sub.labels.len() > self.labels.len() {
+            self.labels.resize(sub.labels.len(), None);
+        }
+    }
+    /// Place a forked subprogram's code after this one's.
+    pub fn append(&mut self, sub: Asm) {
+        let base = self.insns.len();
+        self.adopt_labels(&sub);
+        for (i, pos) in sub.labels.iter().enumerate() {
+            if let Some(p) = pos {
+                self.labels[i] = Some(base + p);
+            }
+        }
+        self.fixups.extend(sub.fixups.iter().map(|(at, l)| (at + base, *l)));
+        self.func_fixups.extend(sub.func_fixups.iter().map(|(at, l)| (at + base, *l)));
+        self.insns.extend(sub.insns);
+        self.tags.extend(sub.tags);
+    }
 
     /// Resolve labels. Returns an error naming an unbound label or an out-of-range jump.
     pub fn finish(mut self) -> Result<Program, String> {
@@ -290,6 +329,10 @@ impl Asm {
                 return Err(format!("jump too far ({off} instructions)"));
             }
             self.insns[at].off = off as i16;
+        }
+        for (at, l) in std::mem::take(&mut self.func_fixups) {
+            let target = self.labels[l.0 as usize].ok_or_else(|| format!("label {} never bound", l.0))?;
+            self.insns[at].imm = (target as i64 - at as i64 - 1) as i32;
         }
         let mut p = Program { insns: self.insns, tags: self.tags };
         p.prune_unreachable();
@@ -318,6 +361,9 @@ impl Program {
             reach[i] = true;
             let ins = self.insns[i];
             if ins.code == (BPF_LD | BPF_DW | BPF_IMM) {
+                if ins.src == BPF_PSEUDO_FUNC {
+                    work.push((i as i64 + 1 + ins.imm as i64) as usize);
+                }
                 if i + 1 < n {
                     reach[i + 1] = true;
                 }
@@ -361,6 +407,10 @@ impl Program {
                 let target = (i as i64 + 1 + ins.off as i64) as usize;
                 ins.off = (new_idx[target] as i64 - new_idx[i] as i64 - 1) as i16;
             }
+            if reach[i] && ins.code == (BPF_LD | BPF_DW | BPF_IMM) && ins.src == BPF_PSEUDO_FUNC {
+                let target = (i as i64 + 1 + ins.imm as i64) as usize;
+                ins.imm = (new_idx[target] as i64 - new_idx[i] as i64 - 1) as i32;
+            }
         }
         let mut j = 0;
         self.insns.retain(|_| {
@@ -372,6 +422,19 @@ impl Program {
             j += 1;
             reach[j - 1]
         });
+    }
+
+    /// Where each function starts: 0, then every subprogram a `ld_func` refers to, in order.
+    pub fn func_starts(&self) -> Vec<usize> {
+        let mut starts = vec![0];
+        for (i, ins) in self.insns.iter().enumerate() {
+            if ins.code == (BPF_LD | BPF_DW | BPF_IMM) && ins.src == BPF_PSEUDO_FUNC {
+                starts.push((i as i64 + 1 + ins.imm as i64) as usize);
+            }
+        }
+        starts.sort_unstable();
+        starts.dedup();
+        starts
     }
 
     pub fn encode(&self) -> Vec<u64> {

@@ -2,6 +2,7 @@
 //! pipeline is [`compile`]; each stage's output can be dumped with `ferret -d`.
 pub mod builtin;
 pub mod codegen;
+mod macros;
 pub mod probe;
 pub mod sema;
 pub mod types;
@@ -106,6 +107,8 @@ pub struct ProgSpec {
     pub name: String,
     pub prog_type: u32,
     pub insns: Vec<Insn>,
+    /// First instruction of each function (the entry, then callbacks): > 1 needs BTF func_info.
+    pub func_starts: Vec<u32>,
     /// The source span of each instruction, for verifier errors.
     pub spans: Vec<Span>,
     pub targets: Vec<Target>,
@@ -137,7 +140,8 @@ pub struct Compiled {
 
 /// The pipeline: text → AST → targets → typed tree → BPF object.
 pub fn compile(src: &str, opts: &Options) -> Result<Compiled, Vec<Diagnostic>> {
-    let ast = ferret_syntax::parse(src)?;
+    let mut ast = ferret_syntax::parse(src)?;
+    macros::expand(&mut ast)?;
     let instances = resolve_probes(&ast)?;
     let (maps, tables) = sema::check_program(opts, &ast, &instances)?;
     let object = codegen::generate(opts, &ast, &instances, &maps, &tables)?;

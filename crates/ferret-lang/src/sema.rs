@@ -101,7 +101,15 @@ impl<'a> Sema<'a> {
                     self.check_block(body);
                     self.loop_depth -= 1;
                 }
-                ForIter::Map(m) => self.error(m.span, "for loops over maps are not supported yet"),
+                ForIter::Map(m) => {
+                    let t = self.for_map_var(m);
+                    // Codegen finds the loop variable's type under the iterable's key.
+                    self.types.insert(key_of(m), t.clone());
+                    self.vars.insert(var.clone(), t);
+                    self.loop_depth += 1;
+                    self.check_block(body);
+                    self.loop_depth -= 1;
+                }
             },
             StmtKind::Return(e) => {
                 if let Some(e) = e {
@@ -115,6 +123,34 @@ impl<'a> Sema<'a> {
             }
             StmtKind::Block(b) => self.check_block(b),
         }
+    }
+
+    /// The type of `$kv` in `for ($kv : @m)`: a `(key, value)` tuple, aggregations read as
+    /// their printed value.
+    fn for_map_var(&mut self, m: &Expr) -> Type {
+        let ExprKind::Map(name) = &m.kind else {
+            self.error(m.span, "expected map or range in for loop");
+            return Type::None;
+        };
+        let name = format!("@{name}");
+        let Some(info) = self.maps.get(&name).cloned() else {
+            self.error(m.span, format!("Undefined map: {name}"));
+            return Type::None;
+        };
+        let Some(key) = info.key else {
+            self.error(m.span, format!("{name} has no keys to iterate over: for loops need a map with keys"));
+            return Type::None;
+        };
+        let value = match info.value {
+            Type::Agg(AggKind::Count) => U64,
+            Type::Agg(AggKind::Sum { signed } | AggKind::Avg { signed }) => Type::Int { bytes: 8, signed },
+            Type::Agg(a) => {
+                self.error(m.span, format!("for loops over {}() maps are not supported", a.name()));
+                return Type::None;
+            }
+            v => v,
+        };
+        Type::Tuple(vec![key, value])
     }
 
     fn check_cond(&mut self, e: &Expr) {
@@ -220,7 +256,6 @@ impl<'a> Sema<'a> {
     fn assign_map(&mut self, target: &Expr, value: Type, span: Span) {
         let (name, key) = self.map_key(target);
         let value = match value {
-            Type::Bool => U64,
             Type::Int { signed, .. } => Type::Int { bytes: 8, signed },
             Type::Str(_) => Type::Str(self.opts.strlen),
             t => t,
@@ -268,7 +303,6 @@ impl<'a> Sema<'a> {
                 for (t, k) in raw.iter().zip(keys) {
                     ts.push(match t {
                         Type::Int { signed, .. } => Type::Int { bytes: 8, signed: *signed },
-                        Type::Bool => U64,
                         Type::Str(_) => Type::Str(self.opts.strlen),
                         Type::Agg(_) => {
                             self.error(k.span, "an aggregation cannot be used as a map key");
@@ -458,6 +492,7 @@ impl<'a> Sema<'a> {
                 let (a, b) = (self.check_expr(then), self.check_expr(otherwise));
                 match (&a, &b) {
                     (Type::Str(x), Type::Str(y)) => Type::Str((*x).max(*y)),
+                    (Type::Bool, Type::Bool) => Type::Bool,
                     (x, y) if x.is_int() && y.is_int() => {
                         Type::Int { bytes: 8, signed: x.is_signed() || y.is_signed() }
                     }

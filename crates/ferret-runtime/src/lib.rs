@@ -125,8 +125,23 @@ impl Session {
                     i.encode()
                 })
                 .collect();
-            let load =
-                bpf::ProgLoad { prog_type: spec.prog_type, insns: &insns, name: &spec.name, ..Default::default() };
+            // Subprograms (for-loop callbacks) need BTF describing every function.
+            let (btf, func_info) = if spec.func_starts.len() > 1 {
+                let (blob, ids) = ferret_bpf::btf::func_info_btf(spec.func_starts.len());
+                let fd = bpf::load_btf(&blob).map_err(|e| RuntimeError::Sys(format!("loading program BTF: {e}")))?;
+                let info: Vec<[u32; 2]> = spec.func_starts.iter().zip(ids).map(|(s, id)| [*s, id]).collect();
+                (Some(fd), info)
+            } else {
+                (None, vec![])
+            };
+            let load = bpf::ProgLoad {
+                prog_type: spec.prog_type,
+                insns: &insns,
+                name: &spec.name,
+                btf_fd: btf.as_ref().map(|f| f.as_fd()),
+                func_info: &func_info,
+                ..Default::default()
+            };
             let fd = bpf::load_program(&load).map_err(|e| RuntimeError::Load(verifier_diagnostic(spec, &e)))?;
             progs.push(Loaded { fd, special: spec.special });
         }

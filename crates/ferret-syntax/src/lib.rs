@@ -6,6 +6,7 @@ pub mod lexer;
 pub mod parser;
 pub mod span;
 pub mod token;
+pub mod visit;
 
 pub use ast_dump::dump;
 pub use diag::{Diagnostic, Level, Source};

@@ -26,6 +26,7 @@ pub fn probe_load(prog_type: u32, expected_attach_type: u32, attach_btf_id: u32)
         expected_attach_type,
         attach_btf_id,
         log_level: 0,
+        ..Default::default()
     })
     .map(drop)
 }

@@ -36,6 +36,7 @@ pub static REGISTRY: &[&[&Builtin]] = &[vars::ALL, aggregates::ALL, output::ALL,
 
 /// Find a builtin by name; `arg0`..`argN` share one entry.
 pub fn find(name: &str) -> Option<&'static Builtin> {
+    let name = name.strip_prefix("__builtin_").unwrap_or(name);
     let key = match name.strip_prefix("arg") {
         Some(n) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => "argN",
         _ => name,

@@ -181,9 +181,13 @@ pub static PRINT: Builtin = Builtin {
             g.emit_event(Action::PrintMap { map, top, div }, &[], false);
             return Ok(Val::None);
         }
-        let args = lower_args(g, site, 0)?;
-        let ty = args[0].1.clone();
-        g.emit_event(Action::Print { ty }, &args, false);
+        let v = g.expr(&site.args[0])?;
+        let ty = match g.ty(&site.args[0]) {
+            // print() shows booleans as true/false, unlike printf's %d.
+            Type::Bool => Type::Bool,
+            t => wire_type(&t),
+        };
+        g.emit_event(Action::Print { ty: ty.clone() }, &[(v, ty)], false);
         Ok(Val::None)
     },
 };

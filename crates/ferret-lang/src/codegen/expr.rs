@@ -31,7 +31,13 @@ impl Gen<'_> {
                     .get(name)
                     .cloned()
                     .ok_or_else(|| Diagnostic::error(e.span, format!("Undefined variable ${name}")))?;
-                Ok(if t.is_aggregate_value() { Val::Mem(off) } else { Val::Slot(off) })
+                if t.is_aggregate_value() {
+                    return Ok(Val::Mem(off));
+                }
+                // A snapshot, not the variable's own slot: a later side effect in the same
+                // expression (`$a + inc($a)`) must not change a value already read.
+                self.asm.ldx(8, R0, R10, off);
+                Ok(self.spill(R0))
             }
             ExprKind::Map(_) | ExprKind::MapElem { .. } => self.map_read(e),
             ExprKind::Ident(name) => {

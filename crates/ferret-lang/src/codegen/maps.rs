@@ -119,7 +119,7 @@ impl Gen<'_> {
 
     /// Read a per-CPU count/sum/avg as its total over every CPU (bpf_map_lookup_percpu_elem),
     /// so END and other probes see what the map will print, not one CPU's share.
-    fn percpu_sum(&mut self, idx: usize, key: i16, out: i16, agg: AggKind) {
+    pub(super) fn percpu_sum(&mut self, idx: usize, key: i16, out: i16, agg: AggKind) {
         let ncpus = ferret_sys::cpus::possible_count().unwrap_or(1) as i32;
         let (top, next, done) = (self.asm.new_label(), self.asm.new_label(), self.asm.new_label());
         self.asm.mov64_imm(R7, 0);

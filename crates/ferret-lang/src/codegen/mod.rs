@@ -10,11 +10,13 @@ use crate::{Action, MapSpec, Object, Options, ProgSpec, FIRST_USER_MAP, MAP_FULL
 use ferret_bpf::insn::*;
 use ferret_bpf::{helpers, Asm, Label};
 use ferret_syntax::ast::*;
+use ferret_syntax::visit::{walk_stmt, Visit};
 use ferret_syntax::{Diagnostic, Span};
 use ferret_sys::bpf::{map_type, prog_type};
 use std::collections::{BTreeMap, HashMap};
 
 mod expr;
+mod forloop;
 mod maps;
 
 pub use expr::{read_helper, read_str_helper};
@@ -51,6 +53,15 @@ pub struct Gen<'a> {
     vars: HashMap<String, (i16, Type)>,
     loops: Vec<(Label, Label)>,
     exit: Label,
+    /// Bytes at the top of the frame holding variables and the slots below; copied into and out
+    /// of for-loop callbacks, which run in their own frames.
+    vars_size: i32,
+    /// Where the program context (R6) is spilled, for callbacks to reload it.
+    ctx_slot: i16,
+    /// Set when a callback ends the probe (`return`, `exit()`), so its caller stops too.
+    ret_flag: i16,
+    /// Subprograms (for-loop callbacks), placed after the main program.
+    pending: Vec<Asm>,
 }
 
 /// Build the object: internal maps, user maps, and one program per probe instance.
@@ -123,6 +134,10 @@ pub fn generate(
             vars: HashMap::new(),
             loops: vec![],
             exit: Label(0),
+            vars_size: 0,
+            ctx_slot: 0,
+            ret_flag: 0,
+            pending: vec![],
         };
         match g.gen_probe(probe) {
             Ok(()) => {}
@@ -146,6 +161,7 @@ pub fn generate(
         progs.push(ProgSpec {
             name: prog_name(target),
             prog_type: if special.is_some() { prog_type::RAW_TRACEPOINT } else { target.kind.prog_type },
+            func_starts: finished.func_starts().into_iter().map(|s| s as u32).collect(),
             insns: finished.insns,
             spans,
             targets: vec![target.clone()],
@@ -216,6 +232,11 @@ impl<'a> Gen<'a> {
             self.asm.bind(running);
         }
         self.alloc_vars(&probe.body)?;
+        self.ctx_slot = self.new_slot();
+        self.asm.stx(8, R10, self.ctx_slot, R6);
+        self.ret_flag = self.new_slot();
+        self.asm.st_imm(8, R10, self.ret_flag, 0);
+        self.vars_size = self.sp;
         if let Some(pred) = &probe.predicate {
             let prev = self.tag(pred.span);
             let v = self.expr(pred)?;
@@ -227,6 +248,9 @@ impl<'a> Gen<'a> {
         self.asm.bind(self.exit);
         self.asm.mov64_imm(R0, 0);
         self.asm.exit();
+        for sub in std::mem::take(&mut self.pending) {
+            self.asm.append(sub);
+        }
         if self.max_sp > STACK_LIMIT {
             return Err(Diagnostic::error(
                 probe.span,
@@ -376,28 +400,8 @@ impl<'a> Gen<'a> {
                     self.asm.bind(end);
                 }
             }
-            StmtKind::For { var, iterable: ForIter::Range(a, b), body } => {
-                let (start, end_v) = (self.expr(a)?, self.expr(b)?);
-                let end_slot = self.addr_of(end_v);
-                let (off, _) = self.vars.get(var).cloned().unwrap_or((self.new_slot(), I64));
-                self.load(R1, start);
-                self.asm.stx(8, R10, off, R1);
-                let (top, cont, end) = (self.asm.new_label(), self.asm.new_label(), self.asm.new_label());
-                self.asm.bind(top);
-                self.asm.ldx(8, R1, R10, off);
-                self.asm.ldx(8, R2, R10, end_slot);
-                self.asm.jmp_reg(Cond::SGe, R1, R2, end);
-                self.loops.push((cont, end));
-                self.block(body)?;
-                self.loops.pop();
-                self.asm.bind(cont);
-                self.asm.ldx(8, R1, R10, off);
-                self.asm.alu64_imm(BPF_ADD, R1, 1);
-                self.asm.stx(8, R10, off, R1);
-                self.asm.ja(top);
-                self.asm.bind(end);
-            }
-            StmtKind::For { .. } => return Err(Diagnostic::error(s.span, "for loops over maps are not supported yet")),
+            StmtKind::For { var, iterable: ForIter::Range(a, b), body } => self.for_range(var, a, b, body)?,
+            StmtKind::For { var, iterable: ForIter::Map(m), body } => self.for_map(var, m, body)?,
             StmtKind::Return(_) => self.asm.ja(self.exit),
             StmtKind::Break => {
                 let (_, end) = *self.loops.last().ok_or_else(|| Diagnostic::error(s.span, "break outside a loop"))?;
@@ -457,59 +461,32 @@ pub fn parse_int_literal(s: &str) -> Option<i64> {
     s.parse::<i64>().ok()
 }
 
-/// Every `$var` assigned in a block, with the type sema gave its first assignment.
+/// Every `$var` assigned or declared anywhere in a block (nested blocks and block expressions
+/// included), with the type sema gave it.
 fn collect_vars(b: &Block, types: &TypeTable, out: &mut Vec<(String, Type)>) {
-    for s in &b.stmts {
-        collect_stmt(s, types, out);
+    struct Vars<'a> {
+        types: &'a TypeTable,
+        out: &'a mut Vec<(String, Type)>,
     }
-}
-
-fn collect_stmt(s: &Stmt, types: &TypeTable, out: &mut Vec<(String, Type)>) {
-    match &s.kind {
-        StmtKind::Assign { target, .. } => {
-            if let ExprKind::Var(name) = &target.kind {
-                if let Some(t) = types.get(&key_of(target)) {
-                    out.push((name.clone(), t.clone()));
+    impl Visit for Vars<'_> {
+        fn stmt(&mut self, s: &Stmt) {
+            match &s.kind {
+                StmtKind::Assign { target, .. } => {
+                    if let ExprKind::Var(name) = &target.kind {
+                        if let Some(t) = self.types.get(&key_of(target)) {
+                            self.out.push((name.clone(), t.clone()));
+                        }
+                    }
                 }
+                StmtKind::For { var, iterable: ForIter::Map(m), .. } => {
+                    let t = self.types.get(&key_of(m)).cloned().unwrap_or(Type::None);
+                    self.out.push((var.clone(), t));
+                }
+                StmtKind::For { var, .. } => self.out.push((var.clone(), I64)),
+                _ => {}
             }
-            walk_exprs_stmt(s, types, out);
-        }
-        StmtKind::If { then, otherwise, .. } => {
-            walk_exprs_stmt(s, types, out);
-            collect_vars(then, types, out);
-            if let Some(o) = otherwise {
-                collect_vars(o, types, out);
-            }
-        }
-        StmtKind::While { body, .. } | StmtKind::Unroll { body, .. } => collect_vars(body, types, out),
-        StmtKind::For { var, body, .. } => {
-            out.push((var.clone(), I64));
-            collect_vars(body, types, out);
-        }
-        StmtKind::Block(b) => collect_vars(b, types, out),
-        _ => walk_exprs_stmt(s, types, out),
-    }
-}
-
-/// Variables assigned inside block expressions.
-fn walk_exprs_stmt(s: &Stmt, types: &TypeTable, out: &mut Vec<(String, Type)>) {
-    fn walk(e: &Expr, types: &TypeTable, out: &mut Vec<(String, Type)>) {
-        if let ExprKind::BlockExpr { stmts, value } = &e.kind {
-            for s in stmts {
-                collect_stmt(s, types, out);
-            }
-            walk(value, types, out);
-        }
-        if let ExprKind::Call { args, .. } = &e.kind {
-            for a in args {
-                walk(a, types, out);
-            }
+            walk_stmt(self, s);
         }
     }
-    match &s.kind {
-        StmtKind::Expr(e) => walk(e, types, out),
-        StmtKind::Assign { value: Some(v), .. } => walk(v, types, out),
-        StmtKind::If { cond, .. } => walk(cond, types, out),
-        _ => {}
-    }
+    Vars { types, out }.block(b);
 }

@@ -9,7 +9,7 @@ mod map;
 mod prog;
 
 pub use map::Map;
-pub use prog::{link_create, load_program, prog_test_run, raw_tracepoint_open, LoadError, ProgLoad};
+pub use prog::{link_create, load_btf, load_program, prog_test_run, raw_tracepoint_open, LoadError, ProgLoad};
 
 use crate::last_errno;
 
@@ -115,6 +115,7 @@ pub(crate) enum Cmd {
     ProgLoad = 5,
     ProgTestRun = 10,
     RawTracepointOpen = 17,
+    BtfLoad = 18,
     MapLookupBatch = 24,
     LinkCreate = 28,
 }
@@ -131,6 +132,7 @@ impl Cmd {
             Cmd::ProgLoad => "bpf(BPF_PROG_LOAD)",
             Cmd::ProgTestRun => "bpf(BPF_PROG_TEST_RUN)",
             Cmd::RawTracepointOpen => "bpf(BPF_RAW_TRACEPOINT_OPEN)",
+            Cmd::BtfLoad => "bpf(BPF_BTF_LOAD)",
             Cmd::MapLookupBatch => "bpf(BPF_MAP_LOOKUP_BATCH)",
             Cmd::LinkCreate => "bpf(BPF_LINK_CREATE)",
         }

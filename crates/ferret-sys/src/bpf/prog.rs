@@ -112,6 +112,10 @@ pub struct ProgLoad<'a> {
     pub expected_attach_type: u32,
     /// In-kernel BTF id to attach to (fentry/fexit: FUNC, tp_btf: `btf_trace_*` TYPEDEF), or 0.
     pub attach_btf_id: u32,
+    /// Program BTF (from [`load_btf`]) and its `func_info` records as (insn offset, FUNC type
+    /// id) pairs: required once a program has subprograms.
+    pub btf_fd: Option<BorrowedFd<'a>>,
+    pub func_info: &'a [[u32; 2]],
     /// Verifier log level for the first attempt; 0 is fastest (a log is fetched on failure
     /// anyway). Use 2 to get per-instruction states for a successful load.
     pub log_level: u32,
@@ -126,6 +130,8 @@ impl Default for ProgLoad<'_> {
             license: "GPL",
             expected_attach_type: 0,
             attach_btf_id: 0,
+            btf_fd: None,
+            func_info: &[],
             log_level: 0,
         }
     }
@@ -189,6 +195,12 @@ pub fn load_program(p: &ProgLoad<'_>) -> std::result::Result<OwnedFd, LoadError>
         attach_btf_id: p.attach_btf_id,
         ..Default::default()
     };
+    if let Some(btf) = p.btf_fd {
+        a.prog_btf_fd = btf.as_raw_fd() as u32;
+        a.func_info_rec_size = 8;
+        a.func_info = p.func_info.as_ptr() as u64;
+        a.func_info_cnt = p.func_info.len() as u32;
+    }
     let mut log: Vec<u8> = Vec::new();
     if p.log_level != 0 {
         log = vec![0u8; LOG_START];
@@ -342,5 +354,42 @@ mod tests {
         })
         .unwrap_err();
         assert_eq!(e.errno, libc::EINVAL);
+    }
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct BtfLoadAttr {
+    btf: u64,
+    btf_log_buf: u64,
+    btf_size: u32,
+    btf_log_size: u32,
+    btf_log_level: u32,
+    btf_log_true_size: u32,
+}
+// SAFETY: repr(C), no implicit padding (size checked); load_btf keeps the blob and the log alive
+// across the call.
+unsafe impl BpfAttr for BtfLoadAttr {}
+const _: () = assert!(std::mem::size_of::<BtfLoadAttr>() == 32);
+
+/// `BPF_BTF_LOAD`: hand a BTF blob (e.g. a program's func_info types) to the kernel. On
+/// failure the error carries the kernel's BTF log.
+pub fn load_btf(data: &[u8]) -> std::result::Result<OwnedFd, LoadError> {
+    let mut a = BtfLoadAttr { btf: data.as_ptr() as u64, btf_size: data.len() as u32, ..Default::default() };
+    // SAFETY: data outlives the call; no log buffer on the first attempt.
+    if let Ok(fd) = unsafe { sys_bpf(Cmd::BtfLoad, &mut a) } {
+        return Ok(owned_fd(fd));
+    }
+    let mut log = vec![0u8; 64 * 1024];
+    a.btf_log_buf = log.as_mut_ptr() as u64;
+    a.btf_log_size = log.len() as u32;
+    a.btf_log_level = 1;
+    // SAFETY: data and log outlive the call; log_size matches the buffer.
+    match unsafe { sys_bpf(Cmd::BtfLoad, &mut a) } {
+        Ok(fd) => Ok(owned_fd(fd)),
+        Err(errno) => {
+            let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
+            Err(LoadError { errno, log: String::from_utf8_lossy(&log[..end]).into_owned() })
+        }
     }
 }

@@ -1,0 +1,255 @@
+//! Macro expansion: `macro name($v, @m, e) { ...; value }` calls are replaced by the macro's
+//! body before sema, as bpftrace does.
+//!
+//! - `$v` parameters take a variable and alias it (the macro can mutate the caller's variable);
+//! - `@m` parameters take a map and alias it;
+//! - bare-identifier parameters take any expression, substituted wherever the name appears
+//!   (re-evaluated at each use, like bpftrace);
+//! - the macro's own variables are renamed `$$name_x` (with the call depth) so they never clash
+//!   with the caller's;
+//! - a call used as a value becomes a block expression whose value is the body's last
+//!   expression; a call used as a statement becomes a block of the body's statements.
+//!
+//! Macros are looked up by name and argument count, so a user macro `cpu(x)` does not hide the
+//! `cpu` builtin.
+use crate::builtin;
+use ferret_syntax::ast::*;
+use ferret_syntax::visit::{walk_expr_mut, walk_stmt_mut, VisitMut};
+use ferret_syntax::{Diagnostic, Span};
+use std::collections::HashMap;
+
+/// Expand every macro call in the program's probes; the macro definitions stay in the AST.
+pub fn expand(program: &mut Program) -> Result<(), Vec<Diagnostic>> {
+    if program.macros.is_empty() {
+        return Ok(());
+    }
+    let mut diags = vec![];
+    let mut defs: HashMap<(String, usize), Macro> = HashMap::new();
+    for m in &program.macros {
+        if defs.insert((m.name.clone(), m.params.len()), m.clone()).is_some() {
+            diags.push(Diagnostic::error(m.span, format!("Redefinition of macro: {}", m.name)));
+        }
+    }
+    let mut x = Expander { defs: &defs, stack: vec![], diags: &mut diags };
+    for p in &mut program.probes {
+        if let Some(pred) = &mut p.predicate {
+            x.expr(pred);
+        }
+        x.block(&mut p.body);
+    }
+    if diags.is_empty() {
+        Ok(())
+    } else {
+        Err(diags)
+    }
+}
+
+struct Expander<'a> {
+    defs: &'a HashMap<(String, usize), Macro>,
+    /// The macros being expanded, outermost first (recursion is an error).
+    stack: Vec<String>,
+    diags: &'a mut Vec<Diagnostic>,
+}
+
+/// A macro call found in the tree: its name, arguments and location.
+struct Site {
+    name: String,
+    args: Vec<Expr>,
+    span: Span,
+}
+
+impl Expander<'_> {
+    /// If `e` calls a macro, take its name and arguments (arguments already expanded).
+    fn site(&mut self, e: &mut Expr) -> Option<Site> {
+        let (name, nargs) = match &e.kind {
+            ExprKind::Call { name, args } => (name.clone(), args.len()),
+            ExprKind::Ident(name) => (name.clone(), 0),
+            _ => return None,
+        };
+        if !self.defs.contains_key(&(name.clone(), nargs)) {
+            if let ExprKind::Call { args, .. } = &e.kind {
+                let other = self.defs.keys().find(|(n, _)| *n == name).map(|(_, k)| *k);
+                if let Some(want) = other.filter(|_| builtin::find(&name).is_none()) {
+                    self.diags.push(Diagnostic::error(
+                        e.span,
+                        format!(
+                            "Call to {name}() has arguments that do not match any definition. The definition of {name}() has {want} argument{}, got {}",
+                            if want == 1 { "" } else { "s" },
+                            args.len()
+                        ),
+                    ));
+                }
+            }
+            return None;
+        }
+        let args = match &mut e.kind {
+            ExprKind::Call { args, .. } => {
+                for a in args.iter_mut() {
+                    self.expr(a);
+                }
+                std::mem::take(args)
+            }
+            _ => vec![],
+        };
+        Some(Site { name, args, span: e.span })
+    }
+
+    /// The macro's body for this call, parameters bound and variables renamed, with nested
+    /// calls expanded. None after reporting an error.
+    fn instantiate(&mut self, site: Site) -> Option<Vec<Stmt>> {
+        let def = &self.defs[&(site.name.clone(), site.args.len())];
+        if let Some(i) = self.stack.iter().position(|n| *n == site.name) {
+            let chain: Vec<&str> = self.stack[i..].iter().map(String::as_str).collect();
+            self.diags.push(Diagnostic::error(
+                site.span,
+                format!("Recursive macro call detected. Call chain: {} > {}", chain.join(" > "), site.name),
+            ));
+            return None;
+        }
+        let mut r = Renamer {
+            prefix: if self.stack.is_empty() {
+                format!("${}", def.name)
+            } else {
+                format!("${}_{}", def.name, self.stack.len() + 1)
+            },
+            vars: HashMap::new(),
+            maps: HashMap::new(),
+            exprs: HashMap::new(),
+            diags: vec![],
+        };
+        for (param, arg) in def.params.iter().zip(site.args) {
+            match (&param.kind, &arg.kind) {
+                (ExprKind::Var(p), ExprKind::Var(a)) => {
+                    r.vars.insert(p.clone(), a.clone());
+                }
+                (ExprKind::Map(p), ExprKind::Map(a)) => {
+                    r.maps.insert(p.clone(), a.clone());
+                }
+                (ExprKind::Ident(p), ExprKind::Var(_) | ExprKind::Map(_)) => {
+                    // Wrapped so the macro cannot assign through it.
+                    let span = arg.span;
+                    r.exprs.insert(
+                        p.clone(),
+                        Expr { kind: ExprKind::BlockExpr { stmts: vec![], value: Box::new(arg) }, span },
+                    );
+                }
+                (ExprKind::Ident(p), _) => {
+                    r.exprs.insert(p.clone(), arg);
+                }
+                (ExprKind::Var(p), other) | (ExprKind::Map(p), other) => {
+                    let (want, sigil) =
+                        if matches!(param.kind, ExprKind::Var(_)) { ("variable", "$") } else { ("map", "@") };
+                    let got = match other {
+                        ExprKind::Var(_) => "a variable",
+                        ExprKind::Map(_) => "a map",
+                        _ => "an expression",
+                    };
+                    self.diags.push(Diagnostic::error(
+                        arg.span,
+                        format!("Mismatched arg. {}() expects a {want} for arg {sigil}{p} but got {got}.", def.name),
+                    ));
+                    return None;
+                }
+                _ => return None,
+            }
+        }
+        let mut body = def.body.clone();
+        r.block(&mut body);
+        if !r.diags.is_empty() {
+            self.diags.append(&mut r.diags);
+            return None;
+        }
+        self.stack.push(site.name);
+        self.block(&mut body);
+        self.stack.pop();
+        Some(body.stmts)
+    }
+}
+
+impl VisitMut for Expander<'_> {
+    fn expr(&mut self, e: &mut Expr) {
+        let Some(site) = self.site(e) else {
+            walk_expr_mut(self, e);
+            return;
+        };
+        let (name, span) = (site.name.clone(), site.span);
+        let Some(mut stmts) = self.instantiate(site) else { return };
+        let value = match stmts.pop() {
+            Some(Stmt { kind: StmtKind::Expr(v), .. }) => v,
+            other => {
+                stmts.extend(other);
+                self.diags.push(Diagnostic::error(span, format!("Macro '{name}' does not return a value")));
+                return;
+            }
+        };
+        e.kind = if stmts.is_empty() { value.kind } else { ExprKind::BlockExpr { stmts, value: Box::new(value) } };
+    }
+
+    fn stmt(&mut self, s: &mut Stmt) {
+        if let StmtKind::Expr(e) = &mut s.kind {
+            if let Some(site) = self.site(e) {
+                let span = site.span;
+                if let Some(stmts) = self.instantiate(site) {
+                    s.kind = StmtKind::Block(Block { stmts, span });
+                }
+                return;
+            }
+        }
+        walk_stmt_mut(self, s);
+    }
+}
+
+/// Binds a macro's parameters and renames its own variables in a copy of its body.
+struct Renamer {
+    prefix: String,
+    vars: HashMap<String, String>,
+    maps: HashMap<String, String>,
+    exprs: HashMap<String, Expr>,
+    diags: Vec<Diagnostic>,
+}
+
+impl Renamer {
+    fn var(&self, name: &str) -> String {
+        match self.vars.get(name) {
+            Some(v) => v.clone(),
+            None => format!("{}_{name}", self.prefix),
+        }
+    }
+
+    fn map(&mut self, name: &mut String, span: Span) {
+        match self.maps.get(name.as_str()) {
+            Some(m) => *name = m.clone(),
+            None => self.diags.push(Diagnostic::error(
+                span,
+                format!("Unhygienic access to map: @{name}. Maps must be passed into the macro as arguments."),
+            )),
+        }
+    }
+}
+
+impl VisitMut for Renamer {
+    fn expr(&mut self, e: &mut Expr) {
+        match &mut e.kind {
+            ExprKind::Var(name) => *name = self.var(name),
+            ExprKind::Map(name) => self.map(name, e.span),
+            ExprKind::MapElem { name, .. } => {
+                self.map(name, e.span);
+                walk_expr_mut(self, e);
+            }
+            ExprKind::Ident(name) => {
+                if let Some(arg) = self.exprs.get(name.as_str()) {
+                    e.kind = arg.kind.clone();
+                    e.span = arg.span;
+                }
+            }
+            _ => walk_expr_mut(self, e),
+        }
+    }
+
+    fn stmt(&mut self, s: &mut Stmt) {
+        if let StmtKind::For { var, .. } = &mut s.kind {
+            *var = self.var(var);
+        }
+        walk_stmt_mut(self, s);
+    }
+}

@@ -1,0 +1,203 @@
+//! Walking the AST: one place that knows every node's children, so passes (macro expansion,
+//! variable collection, renaming) override only the nodes they care about.
+use crate::ast::*;
+
+/// A read-only walk. Override a method and call the matching `walk_*` to keep descending.
+pub trait Visit {
+    fn expr(&mut self, e: &Expr) {
+        walk_expr(self, e);
+    }
+    fn stmt(&mut self, s: &Stmt) {
+        walk_stmt(self, s);
+    }
+    fn block(&mut self, b: &Block) {
+        for s in &b.stmts {
+            self.stmt(s);
+        }
+    }
+}
+
+/// A walk that may rewrite nodes in place.
+pub trait VisitMut {
+    fn expr(&mut self, e: &mut Expr) {
+        walk_expr_mut(self, e);
+    }
+    fn stmt(&mut self, s: &mut Stmt) {
+        walk_stmt_mut(self, s);
+    }
+    fn block(&mut self, b: &mut Block) {
+        for s in &mut b.stmts {
+            self.stmt(s);
+        }
+    }
+}
+
+pub fn walk_expr<V: Visit + ?Sized>(v: &mut V, e: &Expr) {
+    match &e.kind {
+        ExprKind::Int(_)
+        | ExprKind::Str(_)
+        | ExprKind::Bool(_)
+        | ExprKind::Ident(_)
+        | ExprKind::Var(_)
+        | ExprKind::Positional(_)
+        | ExprKind::PositionalCount
+        | ExprKind::Map(_)
+        | ExprKind::Offsetof { .. } => {}
+        ExprKind::MapElem { keys: items, .. } | ExprKind::Call { args: items, .. } | ExprKind::Tuple(items) => {
+            items.iter().for_each(|x| v.expr(x))
+        }
+        ExprKind::Unary { expr, .. } | ExprKind::Field { expr, .. } | ExprKind::Cast { expr, .. } => v.expr(expr),
+        ExprKind::Binary { lhs, rhs, .. } => {
+            v.expr(lhs);
+            v.expr(rhs);
+        }
+        ExprKind::Ternary { cond, then, otherwise } => {
+            v.expr(cond);
+            v.expr(then);
+            v.expr(otherwise);
+        }
+        ExprKind::Index { expr, index } => {
+            v.expr(expr);
+            v.expr(index);
+        }
+        ExprKind::Record(fields) => fields.iter().for_each(|(_, x)| v.expr(x)),
+        ExprKind::Sizeof(arg) => {
+            if let SizeofArg::Expr(x) = arg {
+                v.expr(x);
+            }
+        }
+        ExprKind::BlockExpr { stmts, value } => {
+            stmts.iter().for_each(|s| v.stmt(s));
+            v.expr(value);
+        }
+    }
+}
+
+pub fn walk_stmt<V: Visit + ?Sized>(v: &mut V, s: &Stmt) {
+    match &s.kind {
+        StmtKind::Expr(e) => v.expr(e),
+        StmtKind::Assign { target, value, .. } => {
+            v.expr(target);
+            if let Some(x) = value {
+                v.expr(x);
+            }
+        }
+        StmtKind::If { cond, then, otherwise } => {
+            v.expr(cond);
+            v.block(then);
+            if let Some(o) = otherwise {
+                v.block(o);
+            }
+        }
+        StmtKind::While { cond, body } => {
+            v.expr(cond);
+            v.block(body);
+        }
+        StmtKind::Unroll { count, body } => {
+            v.expr(count);
+            v.block(body);
+        }
+        StmtKind::For { iterable, body, .. } => {
+            match iterable {
+                ForIter::Map(m) => v.expr(m),
+                ForIter::Range(a, b) => {
+                    v.expr(a);
+                    v.expr(b);
+                }
+            }
+            v.block(body);
+        }
+        StmtKind::Return(e) => {
+            if let Some(x) = e {
+                v.expr(x);
+            }
+        }
+        StmtKind::Break | StmtKind::Continue => {}
+        StmtKind::Block(b) => v.block(b),
+    }
+}
+
+pub fn walk_expr_mut<V: VisitMut + ?Sized>(v: &mut V, e: &mut Expr) {
+    match &mut e.kind {
+        ExprKind::Int(_)
+        | ExprKind::Str(_)
+        | ExprKind::Bool(_)
+        | ExprKind::Ident(_)
+        | ExprKind::Var(_)
+        | ExprKind::Positional(_)
+        | ExprKind::PositionalCount
+        | ExprKind::Map(_)
+        | ExprKind::Offsetof { .. } => {}
+        ExprKind::MapElem { keys: items, .. } | ExprKind::Call { args: items, .. } | ExprKind::Tuple(items) => {
+            items.iter_mut().for_each(|x| v.expr(x))
+        }
+        ExprKind::Unary { expr, .. } | ExprKind::Field { expr, .. } | ExprKind::Cast { expr, .. } => v.expr(expr),
+        ExprKind::Binary { lhs, rhs, .. } => {
+            v.expr(lhs);
+            v.expr(rhs);
+        }
+        ExprKind::Ternary { cond, then, otherwise } => {
+            v.expr(cond);
+            v.expr(then);
+            v.expr(otherwise);
+        }
+        ExprKind::Index { expr, index } => {
+            v.expr(expr);
+            v.expr(index);
+        }
+        ExprKind::Record(fields) => fields.iter_mut().for_each(|(_, x)| v.expr(x)),
+        ExprKind::Sizeof(arg) => {
+            if let SizeofArg::Expr(x) = arg {
+                v.expr(x);
+            }
+        }
+        ExprKind::BlockExpr { stmts, value } => {
+            stmts.iter_mut().for_each(|s| v.stmt(s));
+            v.expr(value);
+        }
+    }
+}
+
+pub fn walk_stmt_mut<V: VisitMut + ?Sized>(v: &mut V, s: &mut Stmt) {
+    match &mut s.kind {
+        StmtKind::Expr(e) => v.expr(e),
+        StmtKind::Assign { target, value, .. } => {
+            v.expr(target);
+            if let Some(x) = value {
+                v.expr(x);
+            }
+        }
+        StmtKind::If { cond, then, otherwise } => {
+            v.expr(cond);
+            v.block(then);
+            if let Some(o) = otherwise {
+                v.block(o);
+            }
+        }
+        StmtKind::While { cond, body } => {
+            v.expr(cond);
+            v.block(body);
+        }
+        StmtKind::Unroll { count, body } => {
+            v.expr(count);
+            v.block(body);
+        }
+        StmtKind::For { iterable, body, .. } => {
+            match iterable {
+                ForIter::Map(m) => v.expr(m),
+                ForIter::Range(a, b) => {
+                    v.expr(a);
+                    v.expr(b);
+                }
+            }
+            v.block(body);
+        }
+        StmtKind::Return(e) => {
+            if let Some(x) = e {
+                v.expr(x);
+            }
+        }
+        StmtKind::Break | StmtKind::Continue => {}
+        StmtKind::Block(b) => v.block(b),
+    }
+}
