@@ -1,6 +1,7 @@
 //! AST → typed tree → BPF object: probe resolution, sema, and code generation. The whole
 //! pipeline is [`compile`]; each stage's output can be dumped with `ferret -d`.
 pub mod builtin;
+pub mod cdefs;
 pub mod codegen;
 mod macros;
 pub mod probe;

@@ -2,6 +2,7 @@
 //! type errors at their source location. Types are kept in a side table keyed by node address
 //! (the AST is immutable once parsed), one table per probe instance since `args` differ.
 use crate::builtin::{self, CallSite};
+use crate::cdefs::CDefs;
 use crate::probe::{Context, Target};
 use crate::types::{AggKind, Type, I64, U64};
 use crate::Options;
@@ -37,6 +38,8 @@ pub struct Sema<'a> {
     /// Errors are only kept on the last pass; earlier passes just let map types settle.
     pub reporting: bool,
     pub loop_depth: u32,
+    /// Enums and other C definitions written in the script.
+    pub cdefs: &'a CDefs,
 }
 
 impl<'a> Sema<'a> {
@@ -276,6 +279,9 @@ impl<'a> Sema<'a> {
                 Some(Type::Int { bytes: 8, signed: *a || *b })
             }
             (Type::Agg(a), Type::Agg(b)) if a.name() == b.name() => Some(Type::Agg(merge_agg(*a, *b))),
+            // An enum mixed with plain integers is a plain integer (no names printed).
+            (Type::Int { .. }, Type::Enum(_)) => Some(old.clone()),
+            (Type::Enum(_), Type::Int { .. }) => Some(value.clone()),
             (a, b) if a == b => Some(a.clone()),
             (Type::Tuple(_), Type::Tuple(_)) => Some(old.clone()),
             _ => None,
@@ -332,6 +338,8 @@ impl<'a> Sema<'a> {
             (Some(Type::Int { signed: a, .. }), Some(Type::Int { signed: b, .. })) => {
                 info.key = Some(Type::Int { bytes: 8, signed: *a || *b });
             }
+            (Some(Type::Int { .. }), Some(Type::Enum(_))) => {}
+            (Some(Type::Enum(_)), Some(t @ Type::Int { .. })) => info.key = Some(t.clone()),
             (a, b) => {
                 let (a, b) = (fmt_key(a), fmt_key(b));
                 let msg = format!("Argument mismatch for {name}: trying to access with arguments: '{b}' when map expects arguments: '{a}'");
@@ -401,10 +409,13 @@ impl<'a> Sema<'a> {
                     let site = CallSite { name, args: &[], span: e.span, expr: e };
                     (b.check)(self, &site)
                 }
-                None => {
-                    self.error(e.span, format!("Unknown identifier: '{name}'"));
-                    Type::None
-                }
+                None => match self.cdefs.constants.get(name) {
+                    Some((def, _)) => Type::Enum(def.clone()),
+                    None => {
+                        self.error(e.span, format!("Unknown identifier: '{name}'"));
+                        Type::None
+                    }
+                },
             },
             ExprKind::Call { name, args } => match builtin::find(name) {
                 Some(b) if b.aggregate => {
@@ -551,7 +562,7 @@ impl<'a> Sema<'a> {
             ExprKind::Cast { ty, expr } => {
                 let from = self.check_expr(expr);
                 match self.resolve_type(ty) {
-                    Some(t @ Type::Int { .. }) | Some(t @ Type::Bool) => {
+                    Some(t @ Type::Int { .. }) | Some(t @ Type::Bool) | Some(t @ Type::Enum(_)) => {
                         if !(from.is_int() || from == Type::None) {
                             self.error(e.span, format!("Cannot cast from '{from}' to '{t}'"));
                         }
@@ -650,6 +661,13 @@ impl<'a> Sema<'a> {
             "int64" | "s64" | "long" | "long long" | "__s64" | "ssize_t" => I64,
             "uint64" | "u64" | "unsigned long" | "unsigned long long" | "__u64" | "size_t" => U64,
             "string" => Type::Str(self.opts.strlen),
+            other if other.starts_with("enum ") => match self.cdefs.enums.get(other[5..].trim()) {
+                Some(def) => Type::Enum(def.clone()),
+                None => {
+                    self.error(tn.span, format!("Unknown type: {other}"));
+                    return None;
+                }
+            },
             other => {
                 self.error(tn.span, format!("Unknown type: {other}"));
                 return None;
@@ -730,6 +748,7 @@ pub fn check_program(
 ) -> Result<(BTreeMap<String, MapInfo>, Vec<TypeTable>), Vec<Diagnostic>> {
     let mut maps = BTreeMap::new();
     let mut tables = vec![];
+    let cdefs = CDefs::from_program(program);
     for pass in 0..3 {
         let reporting = pass == 2;
         tables.clear();
@@ -744,6 +763,7 @@ pub fn check_program(
                 diags: vec![],
                 reporting,
                 loop_depth: 0,
+                cdefs: &cdefs,
             };
             s.check_probe(&program.probes[*probe_idx]);
             maps = s.maps;

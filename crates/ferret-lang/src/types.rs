@@ -40,6 +40,21 @@ pub enum Type {
     },
     /// An aggregation stored in a map (its value is never a plain expression value).
     Agg(AggKind),
+    /// An integer of a C enum type: prints as the variant's name when it names one.
+    Enum(std::sync::Arc<EnumDef>),
+}
+
+/// A C enum from the script: its name and variants in declaration order.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct EnumDef {
+    pub name: String,
+    pub variants: Vec<(String, u64)>,
+}
+
+impl EnumDef {
+    pub fn name_of(&self, v: u64) -> Option<&str> {
+        self.variants.iter().find(|(_, x)| *x == v).map(|(n, _)| n.as_str())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -90,7 +105,7 @@ pub const U32: Type = Type::Int { bytes: 4, signed: false };
 
 impl Type {
     pub fn is_int(&self) -> bool {
-        matches!(self, Type::Int { .. } | Type::Bool | Type::Ptr { .. } | Type::Stack { .. })
+        matches!(self, Type::Int { .. } | Type::Bool | Type::Ptr { .. } | Type::Stack { .. } | Type::Enum(_))
     }
     pub fn is_str(&self) -> bool {
         matches!(self, Type::Str(_))
@@ -106,7 +121,7 @@ impl Type {
     pub fn size(&self) -> u32 {
         match self {
             Type::None | Type::Args => 0,
-            Type::Int { .. } | Type::Bool | Type::Ptr { .. } | Type::Stack { .. } => 8,
+            Type::Int { .. } | Type::Bool | Type::Ptr { .. } | Type::Stack { .. } | Type::Enum(_) => 8,
             Type::Str(n) | Type::Buffer(n) => *n,
             Type::Tuple(ts) => tuple_layout(ts).1,
             Type::Array { elem, len } => elem.size() * len,
@@ -150,6 +165,7 @@ impl fmt::Display for Type {
             Type::Stack { user: false } => write!(f, "kstack"),
             Type::Stack { user: true } => write!(f, "ustack"),
             Type::Agg(a) => write!(f, "{}_t", a.name()),
+            Type::Enum(e) => write!(f, "enum {}", e.name),
         }
     }
 }

@@ -14,6 +14,10 @@ pub fn value(b: &[u8], t: &Type) -> Value {
         Type::Int { signed: true, .. } => Value::Int(u64_at(b, 0) as i64),
         Type::Int { signed: false, .. } | Type::Ptr { .. } | Type::Stack { .. } => Value::UInt(u64_at(b, 0)),
         Type::Bool => Value::Bool(u64_at(b, 0) != 0),
+        Type::Enum(def) => {
+            let v = u64_at(b, 0);
+            def.name_of(v).map_or(Value::UInt(v), |n| Value::symbolic(n, v))
+        }
         Type::Str(n) => {
             let s = &b[..(*n as usize).min(b.len())];
             let end = s.iter().position(|&c| c == 0).unwrap_or(s.len());

@@ -40,6 +40,13 @@ impl Gen<'_> {
                 Ok(self.spill(R0))
             }
             ExprKind::Map(_) | ExprKind::MapElem { .. } => self.map_read(e),
+            ExprKind::Ident(name) if builtin::find(name).is_none() => match self.ty(e) {
+                Type::Enum(def) => {
+                    let v = def.variants.iter().find(|(n, _)| n == name).map_or(0, |(_, v)| *v);
+                    Ok(Val::Imm(v as i64))
+                }
+                _ => Err(Diagnostic::error(e.span, format!("Unknown identifier: '{name}'"))),
+            },
             ExprKind::Ident(name) => {
                 let b = builtin::find(name)
                     .ok_or_else(|| Diagnostic::error(e.span, format!("Unknown identifier: '{name}'")))?;
