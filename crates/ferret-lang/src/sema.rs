@@ -4,7 +4,7 @@
 use crate::builtin::{self, CallSite};
 use crate::cdefs::CDefs;
 use crate::probe::{Context, Target};
-use crate::types::{AggKind, Type, I64, U64};
+use crate::types::{widen, AggKind, Type, I64, U64};
 use crate::Options;
 use ferret_syntax::ast::*;
 use ferret_syntax::{Diagnostic, Span};
@@ -40,6 +40,8 @@ pub struct Sema<'a> {
     pub loop_depth: u32,
     /// Enums and other C definitions written in the script.
     pub cdefs: &'a CDefs,
+    /// Per variable, the widest type assigned so far (kept across passes).
+    pub var_widest: HashMap<String, Type>,
 }
 
 impl<'a> Sema<'a> {
@@ -233,9 +235,18 @@ impl<'a> Sema<'a> {
     fn store_target(&mut self, target: &Expr, t: Type, span: Span) {
         match &target.kind {
             ExprKind::Var(name) => {
+                // The widest type this variable held in the previous pass, so every use sees
+                // the storage that fits all its assignments.
+                let t = match self.var_widest.get(name) {
+                    Some(w) => widen(w, &t).unwrap_or(t),
+                    None => t,
+                };
                 let t = match (self.vars.get(name).cloned(), &t) {
                     (Some(old @ Type::Int { .. }), Type::Int { .. }) => old,
                     (Some(Type::Str(a)), Type::Str(b)) => Type::Str(a.max(*b)),
+                    (Some(old @ (Type::Tuple(_) | Type::Record(_))), new) if widen(&old, new).is_some() => {
+                        widen(&old, new).unwrap_or(old)
+                    }
                     (Some(old), new) if old != *new && old != Type::None && *new != Type::None => {
                         self.error(
                             span,
@@ -248,6 +259,11 @@ impl<'a> Sema<'a> {
                     _ => t,
                 };
                 self.types.insert(key_of(target), t.clone());
+                let w = match self.var_widest.get(name) {
+                    Some(w) => widen(w, &t).unwrap_or(t.clone()),
+                    None => t.clone(),
+                };
+                self.var_widest.insert(name.clone(), w);
                 self.vars.insert(name.clone(), t);
             }
             ExprKind::Map(_) | ExprKind::MapElem { .. } => self.assign_map(target, t, span),
@@ -283,7 +299,7 @@ impl<'a> Sema<'a> {
             (Type::Int { .. }, Type::Enum(_)) => Some(old.clone()),
             (Type::Enum(_), Type::Int { .. }) => Some(value.clone()),
             (a, b) if a == b => Some(a.clone()),
-            (Type::Tuple(_), Type::Tuple(_)) => Some(old.clone()),
+            (Type::Tuple(_), Type::Tuple(_)) | (Type::Record(_), Type::Record(_)) => widen(&old, &value),
             _ => None,
         };
         match merged {
@@ -330,16 +346,7 @@ impl<'a> Sema<'a> {
         match (&info.key, &key) {
             (None, None) => {}
             (Some(a), Some(b)) if a == b => {}
-            (Some(a), Some(b)) if contains_none(a) => {
-                let _ = b;
-                info.key = key;
-            }
-            (Some(_), Some(b)) if contains_none(b) => {}
-            (Some(Type::Int { signed: a, .. }), Some(Type::Int { signed: b, .. })) => {
-                info.key = Some(Type::Int { bytes: 8, signed: *a || *b });
-            }
-            (Some(Type::Int { .. }), Some(Type::Enum(_))) => {}
-            (Some(Type::Enum(_)), Some(t @ Type::Int { .. })) => info.key = Some(t.clone()),
+            (Some(a), Some(b)) if widen(a, b).is_some() => info.key = widen(a, b),
             (a, b) => {
                 let (a, b) = (fmt_key(a), fmt_key(b));
                 let msg = format!("Argument mismatch for {name}: trying to access with arguments: '{b}' when map expects arguments: '{a}'");
@@ -529,6 +536,13 @@ impl<'a> Sema<'a> {
                             Type::None
                         }
                     },
+                    Type::Record(fs) => match fs.iter().find(|(n, _)| n == field) {
+                        Some((_, t)) => t.clone(),
+                        None => {
+                            self.error(e.span, format!("Record does not contain a field named '{field}'"));
+                            Type::None
+                        }
+                    },
                     Type::None => Type::None,
                     other => {
                         self.error(e.span, format!("Can not access field '{field}' on type '{other}'"));
@@ -584,9 +598,16 @@ impl<'a> Sema<'a> {
                 }
                 Type::Tuple(ts)
             }
-            ExprKind::Record(_) => {
-                self.error(e.span, "records are not supported yet");
-                Type::None
+            ExprKind::Record(fields) => {
+                let mut out: Vec<(String, Type)> = vec![];
+                for (name, x) in fields {
+                    let t = self.check_expr(x);
+                    if out.iter().any(|(n, _)| n == name) {
+                        self.error(x.span, format!("Named argument list already contains name: {name}"));
+                    }
+                    out.push((name.clone(), t));
+                }
+                Type::Record(out)
             }
             ExprKind::Sizeof(arg) => {
                 match arg {
@@ -680,14 +701,6 @@ impl<'a> Sema<'a> {
     }
 }
 
-fn contains_none(t: &Type) -> bool {
-    match t {
-        Type::None => true,
-        Type::Tuple(ts) => ts.iter().any(contains_none),
-        _ => false,
-    }
-}
-
 fn fmt_key(t: &Option<Type>) -> String {
     match t {
         None => String::new(),
@@ -749,11 +762,12 @@ pub fn check_program(
     let mut maps = BTreeMap::new();
     let mut tables = vec![];
     let cdefs = CDefs::from_program(program);
+    let mut widest: Vec<HashMap<String, Type>> = vec![HashMap::new(); instances.len()];
     for pass in 0..3 {
         let reporting = pass == 2;
         tables.clear();
         let mut diags = vec![];
-        for (probe_idx, target) in instances {
+        for (n, (probe_idx, target)) in instances.iter().enumerate() {
             let mut s = Sema {
                 opts,
                 maps: std::mem::take(&mut maps),
@@ -764,9 +778,11 @@ pub fn check_program(
                 reporting,
                 loop_depth: 0,
                 cdefs: &cdefs,
+                var_widest: std::mem::take(&mut widest[n]),
             };
             s.check_probe(&program.probes[*probe_idx]);
             maps = s.maps;
+            widest[n] = s.var_widest;
             diags.extend(s.diags);
             tables.push(s.types);
         }

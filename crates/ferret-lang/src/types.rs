@@ -22,6 +22,8 @@ pub enum Type {
     /// Raw bytes of a fixed length (`buf()`).
     Buffer(u32),
     Tuple(Vec<Type>),
+    /// `(a = 1, b = "x")`: a tuple with named fields (same layout as a tuple).
+    Record(Vec<(String, Type)>),
     /// A pointer; `pointee` is a description for printing only until BTF types arrive.
     Ptr {
         space: AddrSpace,
@@ -115,7 +117,7 @@ impl Type {
     }
     /// True for values that live in memory (strings, tuples, buffers) rather than a register.
     pub fn is_aggregate_value(&self) -> bool {
-        matches!(self, Type::Str(_) | Type::Buffer(_) | Type::Tuple(_) | Type::Array { .. })
+        matches!(self, Type::Str(_) | Type::Buffer(_) | Type::Tuple(_) | Type::Record(_) | Type::Array { .. })
     }
     /// Bytes a value of this type takes in a map key/value or an event record.
     pub fn size(&self) -> u32 {
@@ -124,6 +126,7 @@ impl Type {
             Type::Int { .. } | Type::Bool | Type::Ptr { .. } | Type::Stack { .. } | Type::Enum(_) => 8,
             Type::Str(n) | Type::Buffer(n) => *n,
             Type::Tuple(ts) => tuple_layout(ts).1,
+            Type::Record(fs) => tuple_layout(&record_types(fs)).1,
             Type::Array { elem, len } => elem.size() * len,
             Type::Agg(a) => a.value_size(),
         }
@@ -159,6 +162,16 @@ impl fmt::Display for Type {
                 }
                 write!(f, ")")
             }
+            Type::Record(fs) => {
+                write!(f, "record {{ ")?;
+                for (i, (n, t)) in fs.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, ", ")?;
+                    }
+                    write!(f, "{n}: {t}")?;
+                }
+                write!(f, " }}")
+            }
             Type::Ptr { pointee, .. } => write!(f, "{pointee} *"),
             Type::Array { elem, len } => write!(f, "{elem}[{len}]"),
             Type::Args => write!(f, "args"),
@@ -168,4 +181,32 @@ impl fmt::Display for Type {
             Type::Enum(e) => write!(f, "enum {}", e.name),
         }
     }
+}
+
+/// The member types of a record, in layout order.
+pub fn record_types(fs: &[(String, Type)]) -> Vec<Type> {
+    fs.iter().map(|(_, t)| t.clone()).collect()
+}
+
+/// The type that holds values of both `a` and `b` (strings widen to the longer, tuples and
+/// records member by member, integers to 64 bits), or None when they are incompatible.
+/// Record fields are matched by name; the result keeps `a`'s order.
+pub fn widen(a: &Type, b: &Type) -> Option<Type> {
+    Some(match (a, b) {
+        (Type::None, t) | (t, Type::None) => t.clone(),
+        (Type::Str(x), Type::Str(y)) => Type::Str((*x).max(*y)),
+        (Type::Int { bytes: x, signed: s }, Type::Int { bytes: y, signed: t }) => {
+            Type::Int { bytes: (*x).max(*y), signed: *s || *t }
+        }
+        (Type::Tuple(xs), Type::Tuple(ys)) if xs.len() == ys.len() => {
+            Type::Tuple(xs.iter().zip(ys).map(|(x, y)| widen(x, y)).collect::<Option<_>>()?)
+        }
+        (Type::Record(xs), Type::Record(ys)) if xs.len() == ys.len() => Type::Record(
+            xs.iter()
+                .map(|(n, x)| ys.iter().find(|(m, _)| m == n).and_then(|(_, y)| widen(x, y)).map(|t| (n.clone(), t)))
+                .collect::<Option<_>>()?,
+        ),
+        (x, y) if x == y => x.clone(),
+        _ => return None,
+    })
 }

@@ -1,5 +1,5 @@
 //! Bytes from the kernel (event records, map keys and values) → the neutral output values.
-use ferret_lang::types::{tuple_layout, AggKind, Type};
+use ferret_lang::types::{record_types, tuple_layout, AggKind, Type};
 use ferret_lang::MapSpec;
 use ferret_output::{MapDump, MapValue, Num, Value};
 use std::collections::BTreeMap;
@@ -27,6 +27,15 @@ pub fn value(b: &[u8], t: &Type) -> Value {
         Type::Tuple(ts) => {
             let (offs, _) = tuple_layout(ts);
             Value::Tuple(ts.iter().zip(offs).map(|(t, o)| value(b.get(o as usize..).unwrap_or(&[]), t)).collect())
+        }
+        Type::Record(fs) => {
+            let (offs, _) = tuple_layout(&record_types(fs));
+            Value::Record(
+                fs.iter()
+                    .zip(offs)
+                    .map(|((n, t), o)| (n.clone(), value(b.get(o as usize..).unwrap_or(&[]), t)))
+                    .collect(),
+            )
         }
         Type::Array { elem, len } => {
             let esz = elem.size() as usize;

@@ -91,6 +91,14 @@ impl Gen<'_> {
                         let at = off + offs[i] as i16;
                         Ok(if ts[i].is_aggregate_value() { Val::Mem(at) } else { Val::Slot(at) })
                     }
+                    Type::Record(fs) => {
+                        let base = self.expr(expr)?;
+                        let i = fs.iter().position(|(n, _)| n == field).unwrap_or(0);
+                        let (offs, _) = tuple_layout(&record_types(&fs));
+                        let Val::Mem(off) = base else { return Ok(Val::Imm(0)) };
+                        let at = off + offs[i] as i16;
+                        Ok(if fs[i].1.is_aggregate_value() { Val::Mem(at) } else { Val::Slot(at) })
+                    }
                     _ => Err(Diagnostic::error(e.span, format!("Can not access field '{field}'"))),
                 }
             }
@@ -112,6 +120,21 @@ impl Gen<'_> {
                 }
                 Ok(Val::Mem(base))
             }
+            ExprKind::Record(fields) => {
+                // Evaluated in source order, stored in the record type's field order.
+                let t = self.ty(e);
+                let Type::Record(fs) = &t else { return Ok(Val::None) };
+                let (offs, size) = tuple_layout(&record_types(fs));
+                let base = self.alloc(size);
+                self.zero(base, size);
+                for (name, item) in fields {
+                    let i = fs.iter().position(|(n, _)| n == name).unwrap_or(0);
+                    let v = self.expr(item)?;
+                    let it = self.ty(item);
+                    self.store_val(base + offs[i] as i16, &fs[i].1, v, &it);
+                }
+                Ok(Val::Mem(base))
+            }
             ExprKind::Sizeof(arg) => {
                 let t = match arg {
                     SizeofArg::Expr(x) => self.ty(x),
@@ -130,7 +153,7 @@ impl Gen<'_> {
                 }
                 self.expr(value)
             }
-            ExprKind::Record(_) | ExprKind::Offsetof { .. } => Err(Diagnostic::error(e.span, "not supported yet")),
+            ExprKind::Offsetof { .. } => Err(Diagnostic::error(e.span, "not supported yet")),
         }
     }
 
@@ -566,6 +589,23 @@ impl Gen<'_> {
                         Val::Slot(src + soffs[i] as i16)
                     };
                     self.store_val(dst + doffs[i] as i16, &ts[i], sv, &vs[i]);
+                }
+            }
+            (Type::Record(ts), Type::Record(vs)) if ts.len() == vs.len() => {
+                let Val::Mem(src) = v else { return };
+                if ts == vs {
+                    self.copy_stack(dst, src, t.size());
+                    return;
+                }
+                let (doffs, _) = tuple_layout(&record_types(ts));
+                let (soffs, _) = tuple_layout(&record_types(vs));
+                self.zero(dst, t.size());
+                for (i, (name, dt)) in ts.iter().enumerate() {
+                    let Some(j) = vs.iter().position(|(n, _)| n == name) else { continue };
+                    let st = &vs[j].1;
+                    let at = src + soffs[j] as i16;
+                    let sv = if st.is_aggregate_value() { Val::Mem(at) } else { Val::Slot(at) };
+                    self.store_val(dst + doffs[i] as i16, dt, sv, st);
                 }
             }
             _ if t.is_aggregate_value() => {}

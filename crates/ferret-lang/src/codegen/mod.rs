@@ -5,7 +5,7 @@
 use crate::builtin::{self, CallSite};
 use crate::probe::{Context, Target};
 use crate::sema::{key_of, MapInfo, TypeTable};
-use crate::types::{tuple_layout, AggKind, Type, I64};
+use crate::types::{record_types, tuple_layout, AggKind, Type, I64};
 use crate::{Action, MapSpec, Object, Options, ProgSpec, FIRST_USER_MAP, MAP_FULL, MAP_LOST, MAP_RINGBUF, MAP_STOPPED};
 use ferret_bpf::insn::*;
 use ferret_bpf::{helpers, Asm, Label};
