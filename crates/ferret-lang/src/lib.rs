@@ -5,6 +5,7 @@ pub mod cdefs;
 pub mod codegen;
 mod macros;
 pub mod probe;
+mod scopes;
 pub mod sema;
 pub mod types;
 
@@ -143,6 +144,7 @@ pub struct Compiled {
 pub fn compile(src: &str, opts: &Options) -> Result<Compiled, Vec<Diagnostic>> {
     let mut ast = ferret_syntax::parse(src)?;
     macros::expand(&mut ast)?;
+    scopes::resolve(&mut ast);
     let instances = resolve_probes(&ast)?;
     let (maps, tables) = sema::check_program(opts, &ast, &instances)?;
     let object = codegen::generate(opts, &ast, &instances, &maps, &tables)?;

@@ -183,8 +183,14 @@ impl<'a> Sema<'a> {
     ) {
         let Some(value) = value else {
             // `let $x;` / `let $x: type;`
-            if let (ExprKind::Var(name), Some(VarDecl { ty: Some(tn) })) = (&target.kind, decl) {
-                if let Some(t) = self.resolve_type(tn) {
+            if let (ExprKind::Var(name), Some(VarDecl { ty })) = (&target.kind, decl) {
+                // Untyped: whatever it is assigned later (known from the previous pass), else int.
+                let t = match ty {
+                    Some(tn) => self.resolve_type(tn),
+                    None => Some(self.var_widest.get(name).cloned().filter(|t| *t != Type::None).unwrap_or(I64)),
+                };
+                if let Some(t) = t {
+                    self.types.insert(key_of(target), t.clone());
                     self.vars.insert(name.clone(), t);
                 }
             }
