@@ -3,6 +3,7 @@
 pub mod builtin;
 pub mod cdefs;
 pub mod codegen;
+mod config;
 mod macros;
 pub mod probe;
 mod scopes;
@@ -31,6 +32,12 @@ pub struct Options {
     pub start_boot_ns: u64,
     /// Ring buffer bytes (a power of two, multiple of the page size).
     pub ringbuf_size: u32,
+    /// Print every map when tracing ends (config `print_maps_on_exit`).
+    pub print_maps_on_exit: bool,
+    /// `bpftrace`, `perf` or `raw` (config `stack_mode`).
+    pub stack_mode: String,
+    /// The programs' license (config `license`).
+    pub license: String,
 }
 
 impl Default for Options {
@@ -43,6 +50,9 @@ impl Default for Options {
             cpid: None,
             start_boot_ns: 0,
             ringbuf_size: 1 << 20,
+            print_maps_on_exit: true,
+            stack_mode: "bpftrace".into(),
+            license: "GPL".into(),
         }
     }
 }
@@ -123,6 +133,10 @@ pub struct Object {
     pub maps: Vec<MapSpec>,
     pub progs: Vec<ProgSpec>,
     pub actions: Vec<Action>,
+    /// Print every map when tracing ends.
+    pub print_maps_on_exit: bool,
+    /// License the programs are loaded under.
+    pub license: String,
 }
 
 impl Object {
@@ -138,17 +152,21 @@ impl Object {
 pub struct Compiled {
     pub ast: ast::Program,
     pub object: Object,
+    /// The options in effect: the command line's, with the script's config block applied.
+    pub opts: Options,
 }
 
 /// The pipeline: text → AST → targets → typed tree → BPF object.
 pub fn compile(src: &str, opts: &Options) -> Result<Compiled, Vec<Diagnostic>> {
     let mut ast = ferret_syntax::parse(src)?;
+    let mut opts = opts.clone();
+    config::apply(&ast, &mut opts)?;
     macros::expand(&mut ast)?;
     scopes::resolve(&mut ast);
     let instances = resolve_probes(&ast)?;
-    let (maps, tables) = sema::check_program(opts, &ast, &instances)?;
-    let object = codegen::generate(opts, &ast, &instances, &maps, &tables)?;
-    Ok(Compiled { ast, object })
+    let (maps, tables) = sema::check_program(&opts, &ast, &instances)?;
+    let object = codegen::generate(&opts, &ast, &instances, &maps, &tables)?;
+    Ok(Compiled { ast, object, opts })
 }
 
 /// Expand every attach point of every probe into (probe index, target) instances.

@@ -138,6 +138,7 @@ impl Session {
                 prog_type: spec.prog_type,
                 insns: &insns,
                 name: &spec.name,
+                license: &object.license,
                 btf_fd: btf.as_ref().map(|f| f.as_fd()),
                 func_info: &func_info,
                 ..Default::default()
@@ -321,6 +322,9 @@ impl Session {
     }
 
     fn print_maps_at_exit(&self, out: &mut Out) {
+        if !self.object.print_maps_on_exit {
+            return;
+        }
         let dumps: Vec<MapDump> = self.object.user_maps().map(|(i, _)| self.read_map(i)).collect();
         out.maps_at_exit(&dumps);
     }

@@ -173,7 +173,7 @@ pub fn generate(
         diags.retain(|d| seen.insert((d.span, d.message.clone())));
         return Err(diags);
     }
-    Ok(Object { maps, progs, actions })
+    Ok(Object { maps, progs, actions, print_maps_on_exit: opts.print_maps_on_exit, license: opts.license.clone() })
 }
 
 fn prog_name(t: &Target) -> String {

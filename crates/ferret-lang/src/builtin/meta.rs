@@ -1,0 +1,82 @@
+//! Builtins about the trace itself rather than the traced system: `probetype`, `config`.
+use super::{Builtin, CallSite};
+use crate::codegen::{Gen, GenResult, Val};
+use crate::sema::Sema;
+use crate::types::{record_types, tuple_layout, Type, I64};
+
+fn probetype_name(g_kind: &crate::probe::ProbeKind) -> &'static str {
+    if g_kind.special.is_some() {
+        "special"
+    } else {
+        g_kind.names[0]
+    }
+}
+
+pub static PROBETYPE: Builtin = Builtin {
+    name: "probetype",
+    doc: "the type of the probe that fired: tracepoint, interval, special (BEGIN/END), ...",
+    variable: true,
+    aggregate: false,
+    unsafe_only: false,
+    check: |s, _| Type::Str(probetype_name(s.target.kind).len() as u32 + 1),
+    lower: |g, _| {
+        let name = probetype_name(g.target.kind);
+        Ok(g.string_lit(name.as_bytes(), name.len() as u32 + 1))
+    },
+};
+
+/// The configuration values `config` exposes, with their types.
+fn config_fields(opts: &crate::Options) -> Vec<(String, Type)> {
+    vec![
+        ("max_strlen".into(), I64),
+        ("max_map_keys".into(), I64),
+        ("stack_mode".into(), Type::Str(opts.stack_mode.len() as u32 + 1)),
+        ("license".into(), Type::Str(opts.license.len() as u32 + 1)),
+        ("print_maps_on_exit".into(), Type::Bool),
+        ("cpp_demangle".into(), Type::Bool),
+    ]
+}
+
+fn check_config(s: &mut Sema, site: &CallSite) -> Type {
+    if !site.args.is_empty() {
+        s.error(site.span, "config() takes no arguments");
+    }
+    Type::Record(config_fields(s.opts))
+}
+
+/// `config` / `config()`: the settings in effect, as a record built at compile time.
+fn lower_config(g: &mut Gen, _: &CallSite) -> GenResult<Val> {
+    let fields = config_fields(g.opts);
+    let (offs, size) = tuple_layout(&record_types(&fields));
+    let base = g.alloc(size);
+    g.zero(base, size);
+    let o = g.opts;
+    let values = [
+        (o.strlen as i64, None),
+        (o.max_map_keys as i64, None),
+        (0, Some(o.stack_mode.clone())),
+        (0, Some(o.license.clone())),
+        (o.print_maps_on_exit as i64, None),
+        (1, None),
+    ];
+    for (((_, t), off), (n, text)) in fields.iter().zip(offs).zip(values) {
+        let v = match text {
+            Some(s) => g.string_lit(s.as_bytes(), s.len() as u32 + 1),
+            None => Val::Imm(n),
+        };
+        g.store_val(base + off as i16, t, v, t);
+    }
+    Ok(Val::Mem(base))
+}
+
+pub static CONFIG: Builtin = Builtin {
+    name: "config",
+    doc: "the configuration in effect, as a record: config.max_strlen, config.stack_mode, ...",
+    variable: true,
+    aggregate: false,
+    unsafe_only: false,
+    check: check_config,
+    lower: lower_config,
+};
+
+pub static ALL: &[&Builtin] = &[&PROBETYPE, &CONFIG];
