@@ -4,6 +4,7 @@ pub mod builtin;
 pub mod cdefs;
 pub mod codegen;
 mod config;
+mod lints;
 mod macros;
 pub mod probe;
 mod scopes;
@@ -154,6 +155,8 @@ pub struct Compiled {
     pub object: Object,
     /// The options in effect: the command line's, with the script's config block applied.
     pub opts: Options,
+    /// Warnings to show before running (unreachable code, unused maps).
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// The pipeline: text → AST → targets → typed tree → BPF object.
@@ -163,10 +166,39 @@ pub fn compile(src: &str, opts: &Options) -> Result<Compiled, Vec<Diagnostic>> {
     config::apply(&ast, &mut opts)?;
     macros::expand(&mut ast)?;
     scopes::resolve(&mut ast);
+    substitute_positional_attach_points(&mut ast, &opts.positional);
     let instances = resolve_probes(&ast)?;
     let (maps, tables) = sema::check_program(&opts, &ast, &instances)?;
     let object = codegen::generate(&opts, &ast, &instances, &maps, &tables)?;
-    Ok(Compiled { ast, object, opts })
+    let mut warnings = lints::unreachable(&ast);
+    warnings.extend(lints::unused_maps(&ast, &|name| maps.contains_key(name)));
+    Ok(Compiled { ast, object, opts, warnings })
+}
+
+/// `$1`..`$N` inside attach points (`interval:ms:$1`, `BEG$1`, a whole `$1`) are replaced by
+/// the positional parameters' text, as bpftrace does, before the registry reads them.
+fn substitute_positional_attach_points(program: &mut ast::Program, positional: &[String]) {
+    for p in &mut program.probes {
+        for ap in &mut p.attach_points {
+            if !ap.raw.contains('$') {
+                continue;
+            }
+            let mut out = String::new();
+            let mut chars = ap.raw.chars().peekable();
+            while let Some(c) = chars.next() {
+                let mut digits = String::new();
+                while c == '$' && chars.peek().is_some_and(|d| d.is_ascii_digit()) {
+                    digits.extend(chars.next());
+                }
+                match digits.parse::<usize>() {
+                    Ok(n) if n >= 1 => out.push_str(positional.get(n - 1).map_or("", String::as_str)),
+                    _ => out.push(c),
+                }
+            }
+            ap.parts = out.split(':').map(str::to_string).collect();
+            ap.raw = out;
+        }
+    }
 }
 
 /// Expand every attach point of every probe into (probe index, target) instances.

@@ -90,10 +90,16 @@ impl<'a> Sema<'a> {
                 self.loop_depth -= 1;
             }
             StmtKind::Unroll { count, body } => {
-                match count.kind {
-                    ExprKind::Int(n) if (1..=100).contains(&n) => {}
-                    ExprKind::Int(_) => self.error(count.span, "unroll maximum value is 100 and minimum is 1"),
-                    _ => self.error(count.span, "unroll count must be an integer literal"),
+                let n = match count.kind {
+                    ExprKind::Int(n) => Some(n as i64),
+                    ExprKind::Positional(_) => crate::builtin::literal_int(self, count, "unroll count"),
+                    _ => None,
+                };
+                match n {
+                    Some(n) if n > 100 => self.error(count.span, "unroll maximum value is 100"),
+                    Some(n) if n < 1 => self.error(count.span, "unroll minimum value is 1"),
+                    Some(_) => {}
+                    None => self.error(count.span, "unroll count must be an integer literal"),
                 }
                 self.check_block(body);
             }
@@ -326,24 +332,47 @@ impl<'a> Sema<'a> {
         match &e.kind {
             ExprKind::Map(name) => (format!("@{name}"), None),
             ExprKind::MapElem { name, keys } => {
-                let raw: Vec<Type> = keys.iter().map(|k| self.check_expr(k)).collect();
-                let mut ts = vec![];
-                for (t, k) in raw.iter().zip(keys) {
-                    ts.push(match t {
-                        Type::Int { signed, .. } => Type::Int { bytes: 8, signed: *signed },
-                        Type::Str(_) => Type::Str(self.opts.strlen),
-                        Type::Agg(_) => {
-                            self.error(k.span, "an aggregation cannot be used as a map key");
-                            U64
-                        }
-                        Type::None => Type::None,
-                        other => other.clone(),
-                    });
-                }
-                let key = if ts.len() == 1 { ts.pop().unwrap() } else { Type::Tuple(ts) };
-                (format!("@{name}"), Some(key))
+                let keys: Vec<&Expr> = keys.iter().collect();
+                (format!("@{name}"), Some(self.key_type(&keys)))
             }
             _ => (String::new(), None),
+        }
+    }
+
+    /// The key type that `@m[keys...]` uses (several keys form a tuple).
+    fn key_type(&mut self, keys: &[&Expr]) -> Type {
+        let raw: Vec<Type> = keys.iter().map(|k| self.check_expr(k)).collect();
+        let mut ts = vec![];
+        for (t, k) in raw.iter().zip(keys) {
+            ts.push(match t {
+                Type::Int { signed, .. } => Type::Int { bytes: 8, signed: *signed },
+                Type::Str(_) => Type::Str(self.opts.strlen),
+                Type::Agg(_) => {
+                    self.error(k.span, "an aggregation cannot be used as a map key");
+                    U64
+                }
+                Type::None => Type::None,
+                other => other.clone(),
+            });
+        }
+        if ts.len() == 1 {
+            ts.pop().unwrap_or(Type::None)
+        } else {
+            Type::Tuple(ts)
+        }
+    }
+
+    /// `has_key(@m, k)` / `delete(@m, k)`: the map must have keys and `k` must fit them.
+    pub fn check_key_arg(&mut self, map: &Expr, keys: &[&Expr], fname: &str) {
+        let ExprKind::Map(name) = &map.kind else { return };
+        let name = format!("@{name}");
+        let kt = self.key_type(keys);
+        match self.maps.get(&name).map(|i| i.key.is_some()) {
+            Some(false) => {
+                self.error(map.span, format!("call to {fname}() expects a map with explicit keys (non-scalar map)"));
+            }
+            Some(true) => self.merge_key(&name, Some(kt), map.span),
+            None => {}
         }
     }
 

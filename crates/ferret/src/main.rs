@@ -57,7 +57,10 @@ fn run(f: Flags) -> i32 {
         ..Options::default()
     };
     let compiled = match ferret_lang::compile(text, &opts) {
-        Ok(c) => c,
+        Ok(c) => {
+            eprint!("{}", src.render_all(&c.warnings));
+            c
+        }
         Err(diags) => {
             eprint!("{}", src.render_all(&diags));
             return 1;

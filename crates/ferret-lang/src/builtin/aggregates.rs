@@ -322,14 +322,14 @@ mapop!(
             }
             (ExprKind::Map(_), 2) => {
                 s.check_expr(&site.args[0]);
-                s.check_expr(&site.args[1]);
+                s.check_key_arg(&site.args[0], &key_list(&site.args[1]), "delete");
             }
             (ExprKind::Map(_), 1) => {
                 s.check_expr(&site.args[0]);
             }
             _ => s.error(site.span, "delete() expects a map argument"),
         }
-        Type::None
+        Type::Bool
     },
     |g, site| {
         let (idx, _) = g.map_of(&site.args[0]);
@@ -341,7 +341,13 @@ mapop!(
         g.asm.mov64(R2, R10);
         g.asm.alu64_imm(BPF_ADD, R2, key as i32);
         g.asm.call(helpers::MAP_DELETE_ELEM);
-        Ok(Val::None)
+        // true when there was an entry to delete
+        let l = g.asm.new_label();
+        g.asm.mov64_imm(R1, 1);
+        g.asm.jmp_imm(Cond::Eq, R0, 0, l);
+        g.asm.mov64_imm(R1, 0);
+        g.asm.bind(l);
+        Ok(g.spill(R1))
     }
 );
 mapop!(
@@ -350,7 +356,7 @@ mapop!(
     "whether a map holds a key: has_key(@m, key)",
     |s, site| {
         if arity(s, site, 2, 2) && map_arg(s, site, 0) {
-            s.check_expr(&site.args[1]);
+            s.check_key_arg(&site.args[0], &key_list(&site.args[1]), "has_key");
         }
         Type::Bool
     },

@@ -9,6 +9,9 @@ fn check_str(s: &mut Sema, site: &CallSite) -> Type {
     if !arity(s, site, 1, 2) {
         return Type::Str(s.opts.strlen);
     }
+    if let Some(text) = positional_text(&s.opts.positional, &site.args[0]) {
+        return Type::Str(text.len() as u32 + 1);
+    }
     let t = s.check_expr(&site.args[0]);
     if let Some(n) = site.args.get(1) {
         s.check_int(n, "str() length");
@@ -27,6 +30,9 @@ fn check_str(s: &mut Sema, site: &CallSite) -> Type {
 }
 
 fn lower_str(g: &mut Gen, site: &CallSite) -> GenResult<Val> {
+    if let Some(text) = positional_text(&g.opts.positional, &site.args[0]) {
+        return Ok(g.string_lit(text.as_bytes(), text.len() as u32 + 1));
+    }
     let t = g.ty(&site.args[0]);
     let v = g.expr(&site.args[0])?;
     if t.is_str() {
@@ -119,3 +125,18 @@ pub static STRNCMP: Builtin = Builtin {
 };
 
 pub static ALL: &[&Builtin] = &[&STR, &STRNCMP];
+
+/// `str($1)` is the parameter's text even when it looks like a number, and `str($1 + n)`
+/// skips n bytes of it (bpftrace treats positional parameters there as string literals).
+fn positional_text(params: &[String], e: &ferret_syntax::ast::Expr) -> Option<String> {
+    use ferret_syntax::ast::{BinOp, ExprKind};
+    let text = |n: u32| params.get(n as usize - 1).cloned().unwrap_or_default();
+    match &e.kind {
+        ExprKind::Positional(n) => Some(text(*n)),
+        ExprKind::Binary { op: BinOp::Add, lhs, rhs } => match (&lhs.kind, &rhs.kind) {
+            (ExprKind::Positional(n), ExprKind::Int(k)) => Some(text(*n).get(*k as usize..).unwrap_or("").to_string()),
+            _ => None,
+        },
+        _ => None,
+    }
+}

@@ -293,7 +293,7 @@ impl Gen<'_> {
     }
 
     /// R0 = R0 s/ R1 or R0 s% R1, without the v4 signed instructions: divide magnitudes, fix signs.
-    fn signed_divmod(&mut self, div: bool) {
+    pub(super) fn signed_divmod(&mut self, div: bool) {
         // r2 = sign flag of the result
         let (a_pos, b_pos, done) = (self.asm.new_label(), self.asm.new_label(), self.asm.new_label());
         self.asm.mov64_imm(R2, 0);

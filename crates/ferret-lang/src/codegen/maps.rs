@@ -149,7 +149,12 @@ impl Gen<'_> {
             self.asm.mov64_imm(R0, 0);
             self.asm.jmp_imm(Cond::Eq, R7, 0, empty);
             self.asm.mov64(R0, R9);
-            self.asm.alu64(BPF_DIV, R0, R7);
+            if matches!(agg, AggKind::Avg { signed: true }) {
+                self.asm.mov64(R1, R7);
+                self.signed_divmod(true);
+            } else {
+                self.asm.alu64(BPF_DIV, R0, R7);
+            }
             self.asm.bind(empty);
             self.asm.stx(8, R10, out, R0);
         } else {

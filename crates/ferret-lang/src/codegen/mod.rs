@@ -113,7 +113,9 @@ pub fn generate(
     let mut map_index = HashMap::new();
     for info in infos.values() {
         map_index.insert(info.name.clone(), maps.len());
-        maps.push(user_map_spec(opts, info));
+        let decl =
+            program.map_decls.iter().find(|d| d.name.trim_start_matches('@') == info.name.trim_start_matches('@'));
+        maps.push(user_map_spec(opts, info, decl));
     }
     let mut actions = vec![];
     let mut progs = vec![];
@@ -181,16 +183,22 @@ fn prog_name(t: &Target) -> String {
     base.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect()
 }
 
-fn user_map_spec(opts: &Options, info: &MapInfo) -> MapSpec {
+fn user_map_spec(opts: &Options, info: &MapInfo, decl: Option<&MapDecl>) -> MapSpec {
     let key_size = info.key.as_ref().map_or(8, |k| k.size().max(1).div_ceil(8) * 8);
+    // `let @m = lruhash(N)`: LRU maps evict instead of filling up. Aggregations stay per-CPU
+    // whatever the declaration says: their updates rely on it.
+    let lru = decl.is_some_and(|d| d.kind.contains("lru"));
+    let (hash, percpu) =
+        if lru { (map_type::LRU_HASH, map_type::LRU_PERCPU_HASH) } else { (map_type::HASH, map_type::PERCPU_HASH) };
     let (map_type, value_size, key_size) = match &info.value {
-        Type::Agg(a) if a.is_hist() => (map_type::PERCPU_HASH, 8, key_size + 8),
-        Type::Agg(a) => (map_type::PERCPU_HASH, a.value_size(), key_size),
-        v => (map_type::HASH, v.size().max(1).div_ceil(8) * 8, key_size),
+        Type::Agg(a) if a.is_hist() => (percpu, 8, key_size + 8),
+        Type::Agg(a) => (percpu, a.value_size(), key_size),
+        v => (hash, v.size().max(1).div_ceil(8) * 8, key_size),
     };
-    let max_entries = match &info.value {
+    let max_entries = match (&info.value, decl) {
+        (_, Some(d)) => d.max_entries.clamp(1, u32::MAX as u64) as u32,
         // Buckets multiply the entries a histogram needs.
-        Type::Agg(a) if a.is_hist() => opts.max_map_keys.saturating_mul(8),
+        (Type::Agg(a), None) if a.is_hist() => opts.max_map_keys.saturating_mul(8),
         _ => opts.max_map_keys,
     };
     MapSpec {
@@ -387,10 +395,7 @@ impl<'a> Gen<'a> {
                 self.asm.bind(end);
             }
             StmtKind::Unroll { count, body } => {
-                let n = match count.kind {
-                    ExprKind::Int(n) => n,
-                    _ => 1,
-                };
+                let n = self.literal(count).clamp(1, 100);
                 for _ in 0..n {
                     let (next, end) = (self.asm.new_label(), self.asm.new_label());
                     self.loops.push((next, end));
