@@ -4,7 +4,7 @@
 use crate::builtin::{self, CallSite};
 use crate::cdefs::CDefs;
 use crate::probe::{Context, Target};
-use crate::types::{widen, AggKind, Type, I64, U64};
+use crate::types::{const_int, widen, AggKind, Type, I64, U64};
 use crate::Options;
 use ferret_syntax::ast::*;
 use ferret_syntax::{Diagnostic, Span};
@@ -408,7 +408,7 @@ impl<'a> Sema<'a> {
             ExprKind::Str(s) => Type::Str(s.len() as u32 + 1),
             ExprKind::Bool(_) => Type::Bool,
             ExprKind::Positional(n) => match self.opts.positional.get(*n as usize - 1) {
-                Some(v) if v.parse::<i64>().is_ok() || v.starts_with("0x") => I64,
+                Some(v) if crate::codegen::parse_int_literal(v).is_some() => I64,
                 Some(v) => Type::Str(v.len() as u32 + 1),
                 None => I64,
             },
@@ -543,6 +543,9 @@ impl<'a> Sema<'a> {
             ExprKind::Ternary { cond, then, otherwise } => {
                 self.check_cond(cond);
                 let (a, b) = (self.check_expr(then), self.check_expr(otherwise));
+                if let (Type::Tuple(_) | Type::Record(_), Some(w)) = (&a, widen(&a, &b)) {
+                    return w;
+                }
                 match (&a, &b) {
                     (Type::Str(x), Type::Str(y)) => Type::Str((*x).max(*y)),
                     (Type::Bool, Type::Bool) => Type::Bool,
@@ -589,13 +592,14 @@ impl<'a> Sema<'a> {
                 let t = self.check_expr(expr);
                 self.check_int(index, "array index");
                 match t {
-                    Type::Tuple(ts) => match index.kind {
-                        ExprKind::Int(i) if (i as usize) < ts.len() => ts[i as usize].clone(),
+                    Type::Tuple(ts) => match const_int(index) {
+                        Some(i) if (0..ts.len() as i64).contains(&i) => ts[i as usize].clone(),
                         _ => {
                             self.error(index.span, "a tuple index must be a constant within the tuple");
                             Type::None
                         }
                     },
+                    Type::Str(_) => Type::Int { bytes: 1, signed: true },
                     Type::Array { elem, .. } => *elem,
                     Type::Ptr { pointee, .. } => *pointee,
                     Type::None => Type::None,
@@ -616,6 +620,18 @@ impl<'a> Sema<'a> {
                             self.error(e.span, format!("Cannot cast from '{from}' to '{t}'"));
                         }
                         t
+                    }
+                    // Reinterpret an integer's or a string's bytes: `(int8[8])x`, `(uint8[])"ab"`.
+                    Some(Type::Array { elem, len }) if from.is_int() || from.is_str() => {
+                        let bytes = match &from {
+                            Type::Int { bytes, .. } => *bytes as u32,
+                            t => t.size(),
+                        };
+                        let len = if len == 0 { bytes / elem.elem_size().max(1) } else { len };
+                        if len * elem.elem_size() != bytes {
+                            self.error(e.span, format!("Cannot cast from '{from}' to '{}[{len}]'", elem));
+                        }
+                        Type::Array { elem, len }
                     }
                     Some(t) => {
                         self.error(e.span, format!("Cannot cast to '{t}'"));

@@ -119,6 +119,15 @@ impl Type {
     pub fn is_aggregate_value(&self) -> bool {
         matches!(self, Type::Str(_) | Type::Buffer(_) | Type::Tuple(_) | Type::Record(_) | Type::Array { .. })
     }
+    /// Bytes one element of this type takes inside an array: integers and booleans at their
+    /// C width (scalars elsewhere are widened to 8 bytes).
+    pub fn elem_size(&self) -> u32 {
+        match self {
+            Type::Int { bytes, .. } => *bytes as u32,
+            Type::Bool => 1,
+            t => t.size(),
+        }
+    }
     /// Bytes a value of this type takes in a map key/value or an event record.
     pub fn size(&self) -> u32 {
         match self {
@@ -127,7 +136,7 @@ impl Type {
             Type::Str(n) | Type::Buffer(n) => *n,
             Type::Tuple(ts) => tuple_layout(ts).1,
             Type::Record(fs) => tuple_layout(&record_types(fs)).1,
-            Type::Array { elem, len } => elem.size() * len,
+            Type::Array { elem, len } => elem.elem_size() * len,
             Type::Agg(a) => a.value_size(),
         }
     }
@@ -198,6 +207,8 @@ pub fn widen(a: &Type, b: &Type) -> Option<Type> {
         (Type::Int { bytes: x, signed: s }, Type::Int { bytes: y, signed: t }) => {
             Type::Int { bytes: (*x).max(*y), signed: *s || *t }
         }
+        (Type::Int { .. }, Type::Enum(_)) => a.clone(),
+        (Type::Enum(_), Type::Int { .. }) => b.clone(),
         (Type::Tuple(xs), Type::Tuple(ys)) if xs.len() == ys.len() => {
             Type::Tuple(xs.iter().zip(ys).map(|(x, y)| widen(x, y)).collect::<Option<_>>()?)
         }
@@ -209,4 +220,30 @@ pub fn widen(a: &Type, b: &Type) -> Option<Type> {
         (x, y) if x == y => x.clone(),
         _ => return None,
     })
+}
+
+/// The value of a constant integer expression (`2`, `-1`, `1 + 1`), if it is one.
+pub fn const_int(e: &ferret_syntax::ast::Expr) -> Option<i64> {
+    use ferret_syntax::ast::{BinOp, ExprKind, UnOp};
+    match &e.kind {
+        ExprKind::Int(n) => Some(*n as i64),
+        ExprKind::Unary { op: UnOp::Neg, expr } => const_int(expr).map(i64::wrapping_neg),
+        ExprKind::Binary { op, lhs, rhs } => {
+            let (a, b) = (const_int(lhs)?, const_int(rhs)?);
+            Some(match op {
+                BinOp::Add => a.wrapping_add(b),
+                BinOp::Sub => a.wrapping_sub(b),
+                BinOp::Mul => a.wrapping_mul(b),
+                BinOp::Div if b != 0 => a / b,
+                BinOp::Mod if b != 0 => a % b,
+                BinOp::Shl => a.wrapping_shl(b as u32),
+                BinOp::Shr => a.wrapping_shr(b as u32),
+                BinOp::BitAnd => a & b,
+                BinOp::BitOr => a | b,
+                BinOp::BitXor => a ^ b,
+                _ => return None,
+            })
+        }
+        _ => None,
+    }
 }

@@ -38,10 +38,28 @@ pub fn value(b: &[u8], t: &Type) -> Value {
             )
         }
         Type::Array { elem, len } => {
-            let esz = elem.size() as usize;
-            Value::Array((0..*len as usize).map(|i| value(b.get(i * esz..).unwrap_or(&[]), elem)).collect())
+            let esz = elem.elem_size() as usize;
+            Value::Array((0..*len as usize).map(|i| element(b.get(i * esz..).unwrap_or(&[]), elem)).collect())
         }
         _ => Value::None,
+    }
+}
+
+/// An array element: integers and booleans are stored at their C width there.
+fn element(b: &[u8], t: &Type) -> Value {
+    let n = t.elem_size() as usize;
+    let mut raw = [0u8; 8];
+    let take = n.min(8).min(b.len());
+    raw[..take].copy_from_slice(&b[..take]);
+    let v = u64::from_ne_bytes(raw);
+    match t {
+        Type::Bool => Value::Bool(v & 0xff != 0),
+        Type::Int { bytes, signed: true } if *bytes < 8 => {
+            let sh = 64 - *bytes as u32 * 8;
+            Value::Int(((v << sh) as i64) >> sh)
+        }
+        Type::Int { .. } => value(&raw, t),
+        _ => value(b, t),
     }
 }
 

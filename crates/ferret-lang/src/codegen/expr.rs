@@ -106,6 +106,10 @@ impl Gen<'_> {
             ExprKind::Cast { expr, .. } => {
                 let v = self.expr(expr)?;
                 let t = self.ty(e);
+                if let Type::Array { .. } = t {
+                    let from = self.ty(expr);
+                    return Ok(self.cast_to_array(v, &from, &t));
+                }
                 Ok(self.cast(v, &t))
             }
             ExprKind::Tuple(items) => {
@@ -355,10 +359,7 @@ impl Gen<'_> {
         match bt {
             Type::Tuple(ts) => {
                 let b = self.expr(base)?;
-                let i = match index.kind {
-                    ExprKind::Int(i) => i as usize,
-                    _ => 0,
-                };
+                let i = const_int(index).unwrap_or(0) as usize;
                 let (offs, _) = tuple_layout(&ts);
                 let Val::Mem(off) = b else { return Ok(Val::Imm(0)) };
                 let at = off + offs[i] as i16;
@@ -395,9 +396,9 @@ impl Gen<'_> {
             Type::Array { elem, len } => {
                 let b = self.expr(base)?;
                 let Val::Mem(off) = b else { return Ok(Val::Imm(0)) };
-                let esz = elem.size().max(1);
-                match index.kind {
-                    ExprKind::Int(i) if (i as u32) < len => {
+                let esz = elem.elem_size().max(1);
+                match const_int(index) {
+                    Some(i) if (0..len as i64).contains(&i) => {
                         let at = off + (i as u32 * esz) as i16;
                         self.asm.ldx(esz.min(8), R0, R10, at);
                         if let Type::Int { bytes, signed: true } = *elem {
@@ -408,8 +409,38 @@ impl Gen<'_> {
                     _ => Err(Diagnostic::error(index.span, "array index must be a constant within the array")),
                 }
             }
+            Type::Str(n) => {
+                // "abc"[i]: one character.
+                let b = self.expr(base)?;
+                let Val::Mem(off) = b else { return Ok(Val::Imm(0)) };
+                match const_int(index) {
+                    Some(i) if (0..n as i64).contains(&i) => {
+                        self.asm.ldx(1, R0, R10, off + i as i16);
+                        self.extend(R0, 1, true);
+                        Ok(self.spill(R0))
+                    }
+                    _ => Err(Diagnostic::error(index.span, "string index must be a constant within the string")),
+                }
+            }
             _ => Err(Diagnostic::error(e.span, "cannot index this value")),
         }
+    }
+
+    /// `(int8[N])x`: the bytes of an integer (at its C width) or of a string, as an array.
+    fn cast_to_array(&mut self, v: Val, from: &Type, to: &Type) -> Val {
+        if from.is_str() {
+            return v;
+        }
+        let size = to.size();
+        let out = self.alloc(size.max(8));
+        self.zero(out, size.max(8));
+        self.load(R1, v);
+        let width = match from {
+            Type::Int { bytes, .. } => (*bytes as u32).min(size),
+            _ => size.min(8),
+        };
+        self.asm.stx(width, R10, out, R1);
+        Val::Mem(out)
     }
 
     // ------------------------------------------------------------------ probe context
@@ -607,6 +638,10 @@ impl Gen<'_> {
                     let sv = if st.is_aggregate_value() { Val::Mem(at) } else { Val::Slot(at) };
                     self.store_val(dst + doffs[i] as i16, dt, sv, st);
                 }
+            }
+            (Type::Array { .. }, Type::Array { .. }) => {
+                let Val::Mem(src) = v else { return };
+                self.copy_stack(dst, src, t.size().min(vt.size()));
             }
             _ if t.is_aggregate_value() => {}
             _ => {

@@ -5,7 +5,7 @@
 use crate::builtin::{self, CallSite};
 use crate::probe::{Context, Target};
 use crate::sema::{key_of, MapInfo, TypeTable};
-use crate::types::{record_types, tuple_layout, AggKind, Type, I64};
+use crate::types::{const_int, record_types, tuple_layout, AggKind, Type, I64};
 use crate::{Action, MapSpec, Object, Options, ProgSpec, FIRST_USER_MAP, MAP_FULL, MAP_LOST, MAP_RINGBUF, MAP_STOPPED};
 use ferret_bpf::insn::*;
 use ferret_bpf::{helpers, Asm, Label};
@@ -458,10 +458,14 @@ impl<'a> Gen<'a> {
     }
 }
 
+/// A positional parameter as an integer: decimal, `0x` hex or `0` octal, as bpftrace reads them.
 pub fn parse_int_literal(s: &str) -> Option<i64> {
     let s = s.trim();
-    if let Some(h) = s.strip_prefix("0x") {
+    if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
         return u64::from_str_radix(h, 16).ok().map(|v| v as i64);
+    }
+    if s.len() > 1 && s.starts_with('0') && s.bytes().all(|b| b.is_ascii_digit()) {
+        return u64::from_str_radix(&s[1..], 8).ok().map(|v| v as i64);
     }
     s.parse::<i64>().ok()
 }
