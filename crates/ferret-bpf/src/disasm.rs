@@ -86,6 +86,7 @@ pub fn insn(i: &Insn, next: Option<&Insn>) -> String {
             let op = i.code & 0xf0;
             match op {
                 BPF_JA => format!("goto {:+}", i.off),
+                BPF_CALL if i.src == BPF_PSEUDO_KFUNC_CALL => format!("call kfunc#{}", i.imm),
                 BPF_CALL => format!("call {}#{}", helpers::name(i.imm as u32), i.imm),
                 BPF_EXIT => "exit".to_string(),
                 _ if i.code & BPF_X != 0 => format!("if r{d} {} r{s} goto {:+}", jmp_op(op), i.off),

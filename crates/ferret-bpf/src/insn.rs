@@ -72,6 +72,8 @@ pub const BPF_JSLE: u8 = 0xd0;
 pub const BPF_PSEUDO_MAP_FD: u8 = 1;
 /// `ld_imm64` src_reg: the immediate is the relative offset of a subprogram (callbacks).
 pub const BPF_PSEUDO_FUNC: u8 = 4;
+/// `call` src register value naming a kernel function by its vmlinux BTF id (kfunc).
+pub const BPF_PSEUDO_KFUNC_CALL: u8 = 2;
 
 /// One 8-byte instruction (`ld_imm64` takes two).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -280,6 +282,10 @@ impl Asm {
     }
     pub fn call(&mut self, helper: u32) {
         self.raw(BPF_JMP | BPF_CALL, R0, R0, 0, helper as i32);
+    }
+    /// Call a kernel function (kfunc) by its vmlinux BTF id.
+    pub fn call_kfunc(&mut self, btf_id: u32) {
+        self.raw(BPF_JMP | BPF_CALL, R0, Reg(BPF_PSEUDO_KFUNC_CALL), 0, btf_id as i32);
     }
     pub fn exit(&mut self) {
         self.raw(BPF_JMP | BPF_EXIT, R0, R0, 0, 0);

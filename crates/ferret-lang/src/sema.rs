@@ -310,6 +310,7 @@ impl<'a> Sema<'a> {
             // An enum mixed with plain integers is a plain integer (no names printed).
             (Type::Int { .. }, Type::Enum(_)) => Some(old.clone()),
             (Type::Enum(_), Type::Int { .. }) => Some(value.clone()),
+            (Type::Buffer(a), Type::Buffer(b)) => Some(Type::Buffer((*a).max(*b))),
             (a, b) if a == b => Some(a.clone()),
             (Type::Tuple(_), Type::Tuple(_)) | (Type::Record(_), Type::Record(_)) => widen(&old, &value),
             _ => None,
@@ -549,6 +550,7 @@ impl<'a> Sema<'a> {
                 match (&a, &b) {
                     (Type::Str(x), Type::Str(y)) => Type::Str((*x).max(*y)),
                     (Type::Bool, Type::Bool) => Type::Bool,
+                    (Type::Buffer(x), Type::Buffer(y)) => Type::Buffer((*x).max(*y)),
                     (x, y) if x.is_int() && y.is_int() => {
                         Type::Int { bytes: 8, signed: x.is_signed() || y.is_signed() }
                     }
@@ -615,7 +617,7 @@ impl<'a> Sema<'a> {
             ExprKind::Cast { ty, expr } => {
                 let from = self.check_expr(expr);
                 match self.resolve_type(ty) {
-                    Some(t @ Type::Int { .. }) | Some(t @ Type::Bool) | Some(t @ Type::Enum(_)) => {
+                    Some(t @ (Type::Int { .. } | Type::Bool | Type::Ptr { .. } | Type::Enum(_))) => {
                         if !(from.is_int() || from == Type::None) {
                             self.error(e.span, format!("Cannot cast from '{from}' to '{t}'"));
                         }
@@ -693,6 +695,9 @@ impl<'a> Sema<'a> {
             Eq | Ne if a.is_str() && b.is_str() => Type::Bool,
             Eq | Ne | Lt | Le | Gt | Ge if a.is_int() && b.is_int() => Type::Bool,
             LogAnd | LogOr if a.is_int() && b.is_int() => Type::Bool,
+            // Pointer arithmetic keeps the pointer type (steps are scaled in codegen).
+            Add | Sub if matches!(a, Type::Ptr { .. }) && b.is_int() && !matches!(b, Type::Ptr { .. }) => a.clone(),
+            Add if matches!(b, Type::Ptr { .. }) && a.is_int() && !matches!(a, Type::Ptr { .. }) => b.clone(),
             Add | Sub | Mul | Div | Mod | BitAnd | BitOr | BitXor | Shl | Shr if a.is_int() && b.is_int() => {
                 Type::Int { bytes: 8, signed: a.is_signed() || b.is_signed() || op == Sub }
             }
@@ -717,21 +722,17 @@ impl<'a> Sema<'a> {
         }
     }
 
-    /// A written type name to a type (integer types, `string`, `bool`; pointers are u64 for now).
+    /// A written type name to a type (integer types, `string`, `bool`, pointers to those; other
+    /// pointers are u64 until kernel types arrive).
     pub fn resolve_type(&mut self, tn: &TypeName) -> Option<Type> {
         if tn.pointers > 0 {
-            return Some(U64);
+            let Some(mut t) = primitive_type(&tn.base) else { return Some(U64) };
+            for _ in 0..tn.pointers {
+                t = Type::Ptr { space: crate::types::AddrSpace::Kernel, pointee: Box::new(t) };
+            }
+            return Some(t);
         }
         let t = match tn.base.as_str() {
-            "bool" => Type::Bool,
-            "int8" | "s8" | "char" | "__s8" => Type::Int { bytes: 1, signed: true },
-            "uint8" | "u8" | "unsigned char" | "__u8" => Type::Int { bytes: 1, signed: false },
-            "int16" | "s16" | "short" | "__s16" => Type::Int { bytes: 2, signed: true },
-            "uint16" | "u16" | "unsigned short" | "__u16" => Type::Int { bytes: 2, signed: false },
-            "int32" | "s32" | "int" | "__s32" => Type::Int { bytes: 4, signed: true },
-            "uint32" | "u32" | "unsigned int" | "unsigned" | "__u32" => Type::Int { bytes: 4, signed: false },
-            "int64" | "s64" | "long" | "long long" | "__s64" | "ssize_t" => I64,
-            "uint64" | "u64" | "unsigned long" | "unsigned long long" | "__u64" | "size_t" => U64,
             "string" => Type::Str(self.opts.strlen),
             other if other.starts_with("enum ") => match self.cdefs.enums.get(other[5..].trim()) {
                 Some(def) => Type::Enum(def.clone()),
@@ -740,16 +741,39 @@ impl<'a> Sema<'a> {
                     return None;
                 }
             },
-            other => {
-                self.error(tn.span, format!("Unknown type: {other}"));
+            "void" => {
+                self.error(tn.span, "Unknown type: void");
                 return None;
             }
+            other => match primitive_type(other) {
+                Some(t) => t,
+                None => {
+                    self.error(tn.span, format!("Unknown type: {other}"));
+                    return None;
+                }
+            },
         };
         Some(match tn.array {
             Some(n) => Type::Array { elem: Box::new(t), len: n as u32 },
             None => t,
         })
     }
+}
+
+/// The integer and bool types by their C and bpftrace names (`void` only as a pointee).
+fn primitive_type(base: &str) -> Option<Type> {
+    Some(match base {
+        "bool" => Type::Bool,
+        "int8" | "s8" | "char" | "__s8" | "void" => Type::Int { bytes: 1, signed: true },
+        "uint8" | "u8" | "unsigned char" | "__u8" => Type::Int { bytes: 1, signed: false },
+        "int16" | "s16" | "short" | "__s16" => Type::Int { bytes: 2, signed: true },
+        "uint16" | "u16" | "unsigned short" | "__u16" => Type::Int { bytes: 2, signed: false },
+        "int32" | "s32" | "int" | "__s32" => Type::Int { bytes: 4, signed: true },
+        "uint32" | "u32" | "unsigned int" | "unsigned" | "__u32" => Type::Int { bytes: 4, signed: false },
+        "int64" | "s64" | "long" | "long long" | "__s64" | "ssize_t" => I64,
+        "uint64" | "u64" | "unsigned long" | "unsigned long long" | "__u64" | "size_t" => U64,
+        _ => return None,
+    })
 }
 
 fn fmt_key(t: &Option<Type>) -> String {

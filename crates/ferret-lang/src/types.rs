@@ -19,8 +19,16 @@ pub enum Type {
     Bool,
     /// A NUL-terminated string held in a buffer of `n` bytes (including the NUL).
     Str(u32),
-    /// Raw bytes of a fixed length (`buf()`).
+    /// `buf()`: up to `n` raw bytes, stored as a u64 length followed by the `n`-byte data area
+    /// (the length is known only at run time when `buf`'s length argument is not a literal).
     Buffer(u32),
+    /// `ntop()`: an address family (u64: AF_INET or AF_INET6) and 16 address bytes; user space
+    /// prints it as the address text.
+    Inet,
+    /// `strerror()`: an errno (u64) that user space prints as its message.
+    Strerror,
+    /// `username`: a uid (u64) that user space prints as its user name.
+    Username,
     Tuple(Vec<Type>),
     /// `(a = 1, b = "x")`: a tuple with named fields (same layout as a tuple).
     Record(Vec<(String, Type)>),
@@ -101,6 +109,11 @@ impl AggKind {
     }
 }
 
+/// Bytes before a buffer's data: its length as a u64.
+pub const BUF_HEADER: u32 = 8;
+/// An `inet` value: u64 address family, then 16 address bytes (IPv4 uses the first 4).
+pub const INET_SIZE: u32 = 24;
+
 pub const U64: Type = Type::Int { bytes: 8, signed: false };
 pub const I64: Type = Type::Int { bytes: 8, signed: true };
 pub const U32: Type = Type::Int { bytes: 4, signed: false };
@@ -117,23 +130,39 @@ impl Type {
     }
     /// True for values that live in memory (strings, tuples, buffers) rather than a register.
     pub fn is_aggregate_value(&self) -> bool {
-        matches!(self, Type::Str(_) | Type::Buffer(_) | Type::Tuple(_) | Type::Record(_) | Type::Array { .. })
+        matches!(
+            self,
+            Type::Str(_) | Type::Buffer(_) | Type::Inet | Type::Tuple(_) | Type::Record(_) | Type::Array { .. }
+        )
     }
-    /// Bytes one element of this type takes inside an array: integers and booleans at their
-    /// C width (scalars elsewhere are widened to 8 bytes).
+    /// The bytes one step of pointer arithmetic moves (`p + 1`): the pointee's size, at least 1.
+    /// `None` for non-pointers.
+    pub fn ptr_step(&self) -> Option<u32> {
+        match self {
+            Type::Ptr { pointee, .. } => Some(pointee.elem_size().max(1)),
+            _ => None,
+        }
+    }
+
+    /// Bytes of one element of an array of this type: C's packed layout (`char[4]` is 4 bytes),
+    /// unlike the 8 bytes a lone integer takes.
     pub fn elem_size(&self) -> u32 {
         match self {
             Type::Int { bytes, .. } => *bytes as u32,
             Type::Bool => 1,
-            t => t.size(),
+            other => other.size(),
         }
     }
+
     /// Bytes a value of this type takes in a map key/value or an event record.
     pub fn size(&self) -> u32 {
         match self {
             Type::None | Type::Args => 0,
             Type::Int { .. } | Type::Bool | Type::Ptr { .. } | Type::Stack { .. } | Type::Enum(_) => 8,
-            Type::Str(n) | Type::Buffer(n) => *n,
+            Type::Strerror | Type::Username => 8,
+            Type::Str(n) => *n,
+            Type::Buffer(n) => BUF_HEADER + *n,
+            Type::Inet => INET_SIZE,
             Type::Tuple(ts) => tuple_layout(ts).1,
             Type::Record(fs) => tuple_layout(&record_types(fs)).1,
             Type::Array { elem, len } => elem.elem_size() * len,
@@ -161,6 +190,9 @@ impl fmt::Display for Type {
             Type::Bool => write!(f, "bool"),
             Type::Str(n) => write!(f, "string[{n}]"),
             Type::Buffer(n) => write!(f, "buffer[{n}]"),
+            Type::Inet => write!(f, "inet"),
+            Type::Strerror => write!(f, "strerror_t"),
+            Type::Username => write!(f, "username_t"),
             Type::Tuple(ts) => {
                 write!(f, "(")?;
                 for (i, t) in ts.iter().enumerate() {

@@ -1,5 +1,6 @@
 //! Bytes from the kernel (event records, map keys and values) → the neutral output values.
-use ferret_lang::types::{record_types, tuple_layout, AggKind, Type};
+use crate::resolve;
+use ferret_lang::types::{record_types, tuple_layout, AggKind, Type, BUF_HEADER};
 use ferret_lang::MapSpec;
 use ferret_output::{MapDump, MapValue, Num, Value};
 use std::collections::BTreeMap;
@@ -8,11 +9,30 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
     b.get(at..at + 8).map_or(0, |s| u64::from_ne_bytes(s.try_into().unwrap_or([0; 8])))
 }
 
+/// A `bytes`-wide integer at the start of `b`, sign- or zero-extended.
+fn narrow_int(b: &[u8], bytes: u8, signed: bool) -> Value {
+    let mut raw = [0u8; 8];
+    let n = (bytes as usize).min(b.len());
+    raw[..n].copy_from_slice(&b[..n]);
+    let v = u64::from_le_bytes(raw);
+    let sh = 64 - bytes as u32 * 8;
+    if signed {
+        Value::Int(((v << sh) as i64) >> sh)
+    } else {
+        Value::UInt(v)
+    }
+}
+
 /// A value of type `t` stored at the start of `b`.
 pub fn value(b: &[u8], t: &Type) -> Value {
     match t {
         Type::Int { signed: true, .. } => Value::Int(u64_at(b, 0) as i64),
-        Type::Int { signed: false, .. } | Type::Ptr { .. } | Type::Stack { .. } => Value::UInt(u64_at(b, 0)),
+        Type::Int { signed: false, .. } | Type::Stack { .. } => Value::UInt(u64_at(b, 0)),
+        // Pointers print in hex, and stay numbers for printf's integer conversions and JSON.
+        Type::Ptr { .. } => {
+            let p = u64_at(b, 0);
+            Value::symbolic(format!("0x{p:x}"), p)
+        }
         Type::Bool => Value::Bool(u64_at(b, 0) != 0),
         Type::Enum(def) => {
             let v = u64_at(b, 0);
@@ -23,7 +43,14 @@ pub fn value(b: &[u8], t: &Type) -> Value {
             let end = s.iter().position(|&c| c == 0).unwrap_or(s.len());
             Value::Str(String::from_utf8_lossy(&s[..end]).into_owned())
         }
-        Type::Buffer(n) => Value::Buffer(b[..(*n as usize).min(b.len())].to_vec()),
+        Type::Buffer(n) => {
+            let len = u64_at(b, 0).min(*n as u64) as usize;
+            let data = b.get(BUF_HEADER as usize..).unwrap_or(&[]);
+            Value::Buffer(data[..len.min(data.len())].to_vec())
+        }
+        Type::Inet => Value::Str(resolve::inet(u64_at(b, 0), b.get(8..).unwrap_or(&[]))),
+        Type::Strerror => Value::Str(resolve::strerror(u64_at(b, 0) as i64)),
+        Type::Username => Value::Str(resolve::username(u64_at(b, 0))),
         Type::Tuple(ts) => {
             let (offs, _) = tuple_layout(ts);
             Value::Tuple(ts.iter().zip(offs).map(|(t, o)| value(b.get(o as usize..).unwrap_or(&[]), t)).collect())
@@ -38,28 +65,17 @@ pub fn value(b: &[u8], t: &Type) -> Value {
             )
         }
         Type::Array { elem, len } => {
+            // Elements are packed as in C; integers narrower than 8 bytes are widened here.
             let esz = elem.elem_size() as usize;
-            Value::Array((0..*len as usize).map(|i| element(b.get(i * esz..).unwrap_or(&[]), elem)).collect())
+            let at = |i: usize| b.get(i * esz..).unwrap_or(&[]);
+            let elems = (0..*len as usize).map(|i| match **elem {
+                Type::Int { bytes, signed } if bytes < 8 => narrow_int(at(i), bytes, signed),
+                Type::Bool => Value::Bool(at(i).first().is_some_and(|&c| c != 0)),
+                _ => value(at(i), elem),
+            });
+            Value::Array(elems.collect())
         }
         _ => Value::None,
-    }
-}
-
-/// An array element: integers and booleans are stored at their C width there.
-fn element(b: &[u8], t: &Type) -> Value {
-    let n = t.elem_size() as usize;
-    let mut raw = [0u8; 8];
-    let take = n.min(8).min(b.len());
-    raw[..take].copy_from_slice(&b[..take]);
-    let v = u64::from_ne_bytes(raw);
-    match t {
-        Type::Bool => Value::Bool(v & 0xff != 0),
-        Type::Int { bytes, signed: true } if *bytes < 8 => {
-            let sh = 64 - *bytes as u32 * 8;
-            Value::Int(((v << sh) as i64) >> sh)
-        }
-        Type::Int { .. } => value(&raw, t),
-        _ => value(b, t),
     }
 }
 

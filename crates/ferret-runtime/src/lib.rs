@@ -4,6 +4,7 @@
 pub mod child;
 pub mod decode;
 pub mod out;
+pub mod resolve;
 
 use ferret_bpf::insn::BPF_PSEUDO_MAP_FD;
 use ferret_lang::probe::{AttachOpts, Special};

@@ -165,6 +165,18 @@ impl Features {
 const BTF_KIND_TYPEDEF: u32 = 8;
 const BTF_KIND_FUNC: u32 = 12;
 
+/// The vmlinux BTF id of kernel function `name`, for calling it as a kfunc (cached per name).
+pub fn kfunc_btf_id(name: &str) -> Option<u32> {
+    static CACHE: std::sync::Mutex<Vec<(String, Option<u32>)>> = std::sync::Mutex::new(Vec::new());
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, id)) = cache.iter().find(|(n, _)| n == name) {
+        return *id;
+    }
+    let id = btf_type_id(name, BTF_KIND_FUNC);
+    cache.push((name.to_string(), id));
+    id
+}
+
 /// The id of the vmlinux BTF type `name` of `kind`. A minimal single-pass scan for the feature
 /// probes only (the BTF reader proper lives elsewhere); `None` on any malformed input.
 fn btf_type_id(name: &str, kind: u32) -> Option<u32> {

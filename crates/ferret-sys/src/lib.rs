@@ -9,6 +9,7 @@
 //! - [`cpus`]: online/possible CPU lists (per-CPU value sizes, one perf event per CPU).
 //! - [`ringbuf`] / [`perfbuf`]: reading events that programs emit; [`epoll`] waits for them.
 //! - [`features`]: cheap, cached trial loads that tell what this kernel allows.
+//! - [`kallsyms`]: kernel symbol addresses.
 
 mod error;
 mod mmap;
@@ -17,6 +18,7 @@ pub mod bpf;
 pub mod cpus;
 pub mod epoll;
 pub mod features;
+pub mod kallsyms;
 pub mod perf;
 pub mod perfbuf;
 pub mod ringbuf;

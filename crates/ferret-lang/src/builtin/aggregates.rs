@@ -1,9 +1,9 @@
 //! Map aggregations (`count sum avg min max stats hist lhist`) and map operations
-//! (`delete clear zero has_key`).
+//! (`delete clear zero has_key len`).
 use super::{arity, literal_int, Builtin, CallSite};
 use crate::codegen::{Gen, GenResult, Val};
 use crate::sema::Sema;
-use crate::types::{AggKind, Type};
+use crate::types::{AggKind, Type, I64};
 use crate::Action;
 use ferret_bpf::helpers;
 use ferret_bpf::insn::*;
@@ -376,5 +376,43 @@ mapop!(
     }
 );
 
+/// The kfunc that sums a map's per-CPU element counters (Linux 6.6+); it counts in the program,
+/// so `len(@m)` is usable in conditions, for every hash map type.
+const ELEM_COUNT_KFUNC: &str = "bpf_map_sum_elem_count";
+
+mapop!(
+    LEN,
+    "len",
+    "number of keys in a map: len(@m)",
+    |s, site| {
+        if !arity(s, site, 1, 1) {
+            return I64;
+        }
+        match &site.args[0].kind {
+            ExprKind::Map(name) => {
+                s.check_expr(&site.args[0]);
+                let keyless = s.maps.get(&format!("@{name}")).is_some_and(|m| m.key.is_none());
+                if keyless {
+                    s.error(site.span, "call to len() expects a map with explicit keys (non-scalar map)");
+                }
+            }
+            _ => {
+                s.check_expr(&site.args[0]);
+                s.error(site.span, "call to len() expects a map, ustack, or kstack");
+            }
+        }
+        I64
+    },
+    |g, site| {
+        let id = ferret_sys::features::kfunc_btf_id(ELEM_COUNT_KFUNC).ok_or_else(|| {
+            Diagnostic::error(site.span, format!("len() needs the kernel function {ELEM_COUNT_KFUNC} (Linux 6.6+)"))
+        })?;
+        let idx = map_idx(g, site);
+        g.asm.ld_map_fd(R1, idx as i32);
+        g.asm.call_kfunc(id);
+        Ok(g.spill(R0))
+    }
+);
+
 pub static ALL: &[&Builtin] =
-    &[&COUNT, &SUM, &AVG, &MIN, &MAX, &STATS, &HIST, &LHIST, &CLEAR, &ZERO, &DELETE, &HAS_KEY];
+    &[&COUNT, &SUM, &AVG, &MIN, &MAX, &STATS, &HIST, &LHIST, &CLEAR, &ZERO, &DELETE, &HAS_KEY, &LEN];

@@ -7,9 +7,12 @@ use ferret_syntax::ast::Expr;
 use ferret_syntax::Span;
 
 mod aggregates;
+mod bytes;
 mod meta;
+mod net;
 mod output;
 mod strings;
+mod symbols;
 mod vars;
 
 /// A use of a builtin: `name(args)` or a bare `name`.
@@ -33,7 +36,8 @@ pub struct Builtin {
     pub lower: fn(&mut Gen, &CallSite) -> GenResult<Val>,
 }
 
-pub static REGISTRY: &[&[&Builtin]] = &[vars::ALL, aggregates::ALL, output::ALL, strings::ALL, meta::ALL];
+pub static REGISTRY: &[&[&Builtin]] =
+    &[vars::ALL, aggregates::ALL, output::ALL, strings::ALL, bytes::ALL, net::ALL, symbols::ALL, meta::ALL];
 
 /// Find a builtin by name; `arg0`..`argN` share one entry.
 pub fn find(name: &str) -> Option<&'static Builtin> {

@@ -7,10 +7,10 @@ use crate::types::{Type, I64};
 use crate::Action;
 use ferret_syntax::ast::ExprKind;
 
-/// The value an argument is sent as: ints widened to 8 bytes, strings at their own size.
+/// The value an argument is sent as: ints widened to 8 bytes, strings at their own size. Bools
+/// stay bools (8 bytes): they print as `true`/`false`, and as 1/0 through `%d`.
 fn wire_type(t: &Type) -> Type {
     match t {
-        Type::Bool => Type::Int { bytes: 8, signed: false },
         Type::Int { signed, .. } => Type::Int { bytes: 8, signed: *signed },
         Type::Agg(_) | Type::None | Type::Args => I64,
         other => other.clone(),
@@ -63,7 +63,12 @@ fn check_printf(s: &mut Sema, site: &CallSite) -> Type {
     }
     for ((conv, t), a) in wanted.iter().zip(&types).zip(&site.args[1..]) {
         let ok = match conv {
-            's' => t.is_str() || t.is_int() || *t == Type::None || matches!(t, Type::Tuple(_) | Type::Buffer(_)),
+            's' => {
+                t.is_str()
+                    || t.is_int()
+                    || *t == Type::None
+                    || matches!(t, Type::Tuple(_) | Type::Buffer(_) | Type::Inet | Type::Strerror | Type::Username)
+            }
             'r' => matches!(t, Type::Buffer(_) | Type::Str(_)),
             _ => t.is_int() || *t == Type::None,
         };

@@ -1,9 +1,11 @@
-//! String functions: `str strncmp`.
+//! String functions: `str strncmp strlen strcontains strerror`.
 use super::{arity, Builtin, CallSite};
 use crate::codegen::{read_str_helper, Gen, GenResult, Val};
 use crate::sema::Sema;
-use crate::types::{AddrSpace, Type, I64};
+use crate::types::{AddrSpace, Type, I64, U64};
 use ferret_bpf::insn::*;
+use ferret_bpf::Asm;
+use ferret_syntax::ast::{Expr, ExprKind};
 
 fn check_str(s: &mut Sema, site: &CallSite) -> Type {
     if !arity(s, site, 1, 2) {
@@ -124,7 +126,179 @@ pub static STRNCMP: Builtin = Builtin {
     },
 };
 
-pub static ALL: &[&Builtin] = &[&STR, &STRNCMP];
+/// A string argument: its stack offset and the bytes worth scanning (a literal's own length plus
+/// its NUL, else the whole buffer).
+fn str_arg(g: &mut Gen, e: &Expr) -> GenResult<Option<(i16, u32)>> {
+    let t = g.ty(e);
+    let v = g.expr(e)?;
+    let n = match &e.kind {
+        ExprKind::Str(lit) => (lit.len() as u32 + 1).min(t.size()),
+        _ => t.size(),
+    };
+    Ok(match v {
+        Val::Mem(off) => Some((off, n)),
+        _ => None,
+    })
+}
+
+fn check_str_args(s: &mut Sema, site: &CallSite, n: usize) {
+    if arity(s, site, n, n) {
+        for a in site.args {
+            let t = s.check_expr(a);
+            if !t.is_str() && t != Type::None {
+                let msg = format!("{}() expects string arguments ({t} provided)", site.name);
+                s.error(a.span, msg);
+            }
+        }
+    }
+}
+
+/// `r = (r != 0)` for a byte (0..=255) in `r`, without a branch: the verifier then walks string
+/// scans once instead of forking at every byte.
+fn nonzero_byte(a: &mut Asm, r: Reg) {
+    a.alu64_imm(BPF_ADD, r, 255);
+    a.alu64_imm(BPF_RSH, r, 8);
+}
+
+/// R0 = the length of the `n`-byte string at `off` (bytes before its first NUL, else `n`),
+/// branch-free: R2 ("no NUL yet") drops to 0 at the first NUL. Uses R1..R2.
+fn emit_strlen(a: &mut Asm, off: i16, n: u32) {
+    a.mov64_imm(R0, 0);
+    a.mov64_imm(R2, 1);
+    for i in 0..n {
+        a.ldx(1, R1, R10, off + i as i16);
+        nonzero_byte(a, R1);
+        a.alu64(BPF_AND, R2, R1);
+        a.alu64(BPF_ADD, R0, R2);
+    }
+}
+
+pub static STRLEN: Builtin = Builtin {
+    name: "strlen",
+    doc: "length of a string up to its first NUL",
+    variable: false,
+    aggregate: false,
+    unsafe_only: false,
+    check: |s, site| {
+        check_str_args(s, site, 1);
+        U64
+    },
+    lower: |g, site| {
+        let Some((off, n)) = str_arg(g, &site.args[0])? else { return Ok(Val::Imm(0)) };
+        emit_strlen(&mut g.asm, off, n);
+        Ok(g.spill(R0))
+    },
+};
+
+/// `strcontains(haystack, needle)`: C `strstr` semantics (both strings end at their first NUL;
+/// an empty needle is always found). A loop over start positions `i` and needle positions `j`
+/// whose counters are the only branches: every byte test is arithmetic, so the verifier walks
+/// the loop once per (i, j) rather than forking at each comparison.
+fn lower_strcontains(g: &mut Gen, site: &CallSite) -> GenResult<Val> {
+    let (Some((hs, hn)), Some((ns, nn))) = (str_arg(g, &site.args[0])?, str_arg(g, &site.args[1])?) else {
+        return Ok(Val::Imm(0));
+    };
+    // Slots: the needle's length, "found", and "no haystack NUL before i".
+    let (needle_len, found, hay_live) = (g.new_slot(), g.new_slot(), g.new_slot());
+    let a = &mut g.asm;
+    emit_strlen(a, ns, nn);
+    a.stx(8, R10, needle_len, R0);
+    a.st_imm(8, R10, found, 0);
+    a.st_imm(8, R10, hay_live, 1);
+    let (loop_i, loop_j, past_end, done_j, done) =
+        (a.new_label(), a.new_label(), a.new_label(), a.new_label(), a.new_label());
+    // R1 = i, R2 = j, R0 = mismatch at i; R3..R5 scratch.
+    a.mov64_imm(R1, 0);
+    a.bind(loop_i);
+    a.jmp_imm(Cond::Ge, R1, hn as i32, done);
+    a.mov64_imm(R0, 0);
+    a.mov64_imm(R2, 0);
+    a.bind(loop_j);
+    a.jmp_imm(Cond::Ge, R2, nn as i32, done_j);
+    // R3 = j < needle length: (j - len) is negative exactly then.
+    a.ldx(8, R3, R10, needle_len);
+    a.neg64(R3);
+    a.alu64(BPF_ADD, R3, R2);
+    a.alu64_imm(BPF_RSH, R3, 63);
+    // R4 = needle[j]
+    a.mov64(R4, R10);
+    a.alu64_imm(BPF_ADD, R4, ns as i32);
+    a.alu64(BPF_ADD, R4, R2);
+    a.ldx(1, R4, R4, 0);
+    // R5 = haystack[i + j], 0 past the buffer
+    a.mov64(R5, R1);
+    a.alu64(BPF_ADD, R5, R2);
+    let in_range = a.new_label();
+    a.jmp_imm(Cond::Lt, R5, hn as i32, in_range);
+    a.mov64_imm(R5, 0);
+    a.ja(past_end);
+    a.bind(in_range);
+    a.alu64(BPF_ADD, R5, R10);
+    a.alu64_imm(BPF_ADD, R5, hs as i32);
+    a.ldx(1, R5, R5, 0);
+    a.bind(past_end);
+    // mismatch |= (h != c) while j is inside the needle
+    a.alu64(BPF_XOR, R5, R4);
+    nonzero_byte(a, R5);
+    a.alu64(BPF_AND, R5, R3);
+    a.alu64(BPF_OR, R0, R5);
+    a.alu64_imm(BPF_ADD, R2, 1);
+    a.ja(loop_j);
+    a.bind(done_j);
+    // found |= no mismatch at i && the haystack had not ended before i
+    a.alu64_imm(BPF_XOR, R0, 1);
+    a.ldx(8, R3, R10, hay_live);
+    a.alu64(BPF_AND, R0, R3);
+    a.ldx(8, R4, R10, found);
+    a.alu64(BPF_OR, R4, R0);
+    a.stx(8, R10, found, R4);
+    // hay_live &= haystack[i] != 0
+    a.mov64(R4, R10);
+    a.alu64_imm(BPF_ADD, R4, hs as i32);
+    a.alu64(BPF_ADD, R4, R1);
+    a.ldx(1, R4, R4, 0);
+    nonzero_byte(a, R4);
+    a.alu64(BPF_AND, R3, R4);
+    a.stx(8, R10, hay_live, R3);
+    a.alu64_imm(BPF_ADD, R1, 1);
+    a.ja(loop_i);
+    a.bind(done);
+    Ok(Val::Slot(found))
+}
+
+pub static STRCONTAINS: Builtin = Builtin {
+    name: "strcontains",
+    doc: "whether a string contains another: strcontains(haystack, needle)",
+    variable: false,
+    aggregate: false,
+    unsafe_only: false,
+    check: |s, site| {
+        check_str_args(s, site, 2);
+        Type::Bool
+    },
+    lower: lower_strcontains,
+};
+
+pub static STRERROR: Builtin = Builtin {
+    name: "strerror",
+    doc: "the message of an errno value (sign ignored): strerror(22) prints `Invalid argument`",
+    variable: false,
+    aggregate: false,
+    unsafe_only: false,
+    check: |s, site| {
+        if arity(s, site, 1, 1) {
+            s.check_int(&site.args[0], "strerror() argument");
+        }
+        Type::Strerror
+    },
+    lower: |g, site| {
+        let v = g.expr(&site.args[0])?;
+        g.load(R0, v);
+        Ok(g.spill(R0))
+    },
+};
+
+pub static ALL: &[&Builtin] = &[&STR, &STRNCMP, &STRLEN, &STRCONTAINS, &STRERROR];
 
 /// `str($1)` is the parameter's text even when it looks like a number, and `str($1 + n)`
 /// skips n bytes of it (bpftrace treats positional parameters there as string literals).

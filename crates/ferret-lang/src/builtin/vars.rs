@@ -1,5 +1,5 @@
 //! Builtin variables: `pid tid uid gid nsecs elapsed cpu comm probe args argN retval rand
-//! cgroup curtask ncpus cpid jiffies numaid`.
+//! cgroup curtask ncpus cpid jiffies numaid usermode username`.
 use super::{Builtin, CallSite};
 use crate::codegen::{Gen, Val};
 use crate::probe::Context;
@@ -183,7 +183,43 @@ var!(
     |_, site| Err(Diagnostic::error(site.span, "retval is not available here"))
 );
 
+var!(
+    USERMODE,
+    "usermode",
+    "1 if the probe fired while the task ran in user mode (BEGIN/END count as user mode), else 0",
+    |_, _| Type::Int { bytes: 1, signed: false },
+    |g, _| {
+        if g.target.kind.special.is_some() {
+            // BEGIN and END run on behalf of ferret itself, in user space.
+            return Ok(Val::Imm(1));
+        }
+        match g.target.context {
+            Context::PerfEvent => {
+                // pt_regs.cs (x86-64): the low two bits are the privilege level, 3 = user.
+                const PT_REGS_CS: i16 = 136;
+                g.asm.ldx(8, R1, R6, PT_REGS_CS);
+                g.asm.alu64_imm(BPF_AND, R1, 3);
+                g.asm.mov64_imm(R0, 0);
+                let kernel = g.asm.new_label();
+                g.asm.jmp_imm(Cond::Ne, R1, 3, kernel);
+                g.asm.mov64_imm(R0, 1);
+                g.asm.bind(kernel);
+                Ok(g.spill(R0))
+            }
+            // Tracepoint contexts carry no registers; bpftrace folds usermode to 0 there.
+            _ => Ok(Val::Imm(0)),
+        }
+    }
+);
+var!(
+    USERNAME,
+    "username",
+    "name of the current task's user (resolved in user space)",
+    |_, _| Type::Username,
+    |g, _| { Ok(helper_val(g, helpers::GET_CURRENT_UID_GID, 0, true)) }
+);
+
 pub static ALL: &[&Builtin] = &[
     &PID, &TID, &UID, &GID, &NSECS, &ELAPSED, &CPU, &NUMAID, &RAND, &CGROUP, &CURTASK, &JIFFIES, &NCPUS, &CPID, &COMM,
-    &PROBE, &ARGS, &ARGN, &RETVAL,
+    &PROBE, &ARGS, &ARGN, &RETVAL, &USERMODE, &USERNAME,
 ];

@@ -191,7 +191,8 @@ impl Gen<'_> {
                 Ok(self.cast(r, &t))
             }
             UnOp::PreInc | UnOp::PreDec | UnOp::PostInc | UnOp::PostDec => {
-                let delta = if matches!(op, UnOp::PreInc | UnOp::PostInc) { 1 } else { -1 };
+                let step = self.ty(inner).ptr_step().unwrap_or(1) as i32;
+                let delta = if matches!(op, UnOp::PreInc | UnOp::PostInc) { step } else { -step };
                 let old = self.expr(inner)?;
                 self.load(R1, old);
                 let before = self.spill(R1);
@@ -256,7 +257,22 @@ impl Gen<'_> {
             return Ok(self.spill(R0));
         }
         let signed = lt.is_signed() || rt.is_signed();
+        let (a, b) = match op {
+            Add | Sub => (self.ptr_scaled(a, &rt, &lt), self.ptr_scaled(b, &lt, &rt)),
+            _ => (a, b),
+        };
         Ok(self.arith(op, a, b, signed))
+    }
+
+    /// Pointer arithmetic: an integer `v` (of type `vt`) added to or subtracted from a pointer of
+    /// type `ptr` moves in steps of the pointee's size.
+    pub fn ptr_scaled(&mut self, v: Val, ptr: &Type, vt: &Type) -> Val {
+        match ptr.ptr_step() {
+            Some(step) if step > 1 && vt.ptr_step().is_none() => {
+                self.arith(BinOp::Mul, v, Val::Imm(step as i64), false)
+            }
+            _ => v,
+        }
     }
 
     /// `a op b` on 64-bit integers.
@@ -393,6 +409,11 @@ impl Gen<'_> {
                 }
                 Ok(Val::Slot(out))
             }
+            Type::Str(n) => {
+                let Val::Mem(off) = self.expr(base)? else { return Ok(Val::Imm(0)) };
+                let i = self.expr(index)?;
+                self.str_byte(off, n, i)
+            }
             Type::Array { elem, len } => {
                 let b = self.expr(base)?;
                 let Val::Mem(off) = b else { return Ok(Val::Imm(0)) };
@@ -407,19 +428,6 @@ impl Gen<'_> {
                         Ok(self.spill(R0))
                     }
                     _ => Err(Diagnostic::error(index.span, "array index must be a constant within the array")),
-                }
-            }
-            Type::Str(n) => {
-                // "abc"[i]: one character.
-                let b = self.expr(base)?;
-                let Val::Mem(off) = b else { return Ok(Val::Imm(0)) };
-                match const_int(index) {
-                    Some(i) if (0..n as i64).contains(&i) => {
-                        self.asm.ldx(1, R0, R10, off + i as i16);
-                        self.extend(R0, 1, true);
-                        Ok(self.spill(R0))
-                    }
-                    _ => Err(Diagnostic::error(index.span, "string index must be a constant within the string")),
                 }
             }
             _ => Err(Diagnostic::error(e.span, "cannot index this value")),
@@ -441,6 +449,29 @@ impl Gen<'_> {
         };
         self.asm.stx(width, R10, out, R1);
         Val::Mem(out)
+    }
+
+    /// Byte `i` of the `n`-byte string at `off` as a signed char; 0 past the end.
+    fn str_byte(&mut self, off: i16, n: u32, i: Val) -> GenResult<Val> {
+        if let Val::Imm(i) = i {
+            if i < 0 || i as u64 >= n as u64 {
+                return Ok(Val::Imm(0));
+            }
+            self.asm.ldx(1, R0, R10, off + i as i16);
+        } else {
+            // A bounded variable offset into the stack, which the verifier accepts.
+            let out = self.asm.new_label();
+            self.load(R1, i);
+            self.asm.mov64_imm(R0, 0);
+            self.asm.jmp_imm(Cond::Ge, R1, n as i32, out);
+            self.asm.mov64(R2, R10);
+            self.asm.alu64_imm(BPF_ADD, R2, off as i32);
+            self.asm.alu64(BPF_ADD, R2, R1);
+            self.asm.ldx(1, R0, R2, 0);
+            self.asm.bind(out);
+        }
+        self.extend(R0, 1, true);
+        Ok(self.spill(R0))
     }
 
     // ------------------------------------------------------------------ probe context
@@ -597,12 +628,13 @@ impl Gen<'_> {
     /// `t` is larger than `vt`).
     pub fn store_val(&mut self, dst: i16, t: &Type, v: Val, vt: &Type) {
         match (t, vt) {
-            (Type::Str(n), Type::Str(m)) | (Type::Buffer(n), Type::Buffer(m)) => {
+            (Type::Str(_), Type::Str(_)) | (Type::Buffer(_), Type::Buffer(_)) => {
                 let Val::Mem(src) = v else { return };
+                let (n, m) = (t.size(), vt.size());
                 if m < n {
-                    self.zero(dst, *n);
+                    self.zero(dst, n);
                 }
-                self.copy_stack(dst, src, (*n).min(*m));
+                self.copy_stack(dst, src, n.min(m));
             }
             (Type::Tuple(ts), Type::Tuple(vs)) if ts.len() == vs.len() => {
                 let Val::Mem(src) = v else { return };
@@ -643,7 +675,12 @@ impl Gen<'_> {
                 let Val::Mem(src) = v else { return };
                 self.copy_stack(dst, src, t.size().min(vt.size()));
             }
-            _ if t.is_aggregate_value() => {}
+            // Same-typed memory values (arrays, inet) copy as they are.
+            _ if t.is_aggregate_value() => {
+                if let (Val::Mem(src), true) = (v, t == vt) {
+                    self.copy_stack(dst, src, t.size());
+                }
+            }
             _ => {
                 self.load(R1, v);
                 self.asm.stx(8, R10, dst, R1);

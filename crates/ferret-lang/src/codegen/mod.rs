@@ -442,6 +442,10 @@ impl<'a> Gen<'a> {
                 let cur = self.expr(target)?;
                 let rhs = self.expr(value)?;
                 let signed = self.ty(target).is_signed() || self.ty(value).is_signed();
+                let rhs = match op {
+                    BinOp::Add | BinOp::Sub => self.ptr_scaled(rhs, &self.ty(target), &self.ty(value)),
+                    _ => rhs,
+                };
                 self.arith(op, cur, rhs, signed)
             }
         };

@@ -1,0 +1,132 @@
+//! Network addresses: `ntop pton`.
+use super::{arity, Builtin, CallSite};
+use crate::codegen::{Gen, GenResult, Val};
+use crate::sema::Sema;
+use crate::types::{Type, INET_SIZE};
+use ferret_bpf::insn::*;
+use ferret_syntax::ast::ExprKind;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+const AF_INET: i32 = 2;
+const AF_INET6: i32 = 10;
+
+/// Bytes of an address argument of type `t`: 4 for integers, the size of arrays and strings.
+fn addr_bytes(t: &Type) -> u32 {
+    if t.is_int() {
+        4
+    } else {
+        t.size()
+    }
+}
+
+fn check_ntop(s: &mut Sema, site: &CallSite) -> Type {
+    if !arity(s, site, 1, 2) {
+        return Type::Inet;
+    }
+    if site.args.len() == 2 {
+        s.check_int(&site.args[0], "ntop() address family");
+    }
+    let addr = site.args.last().expect("arity checked");
+    let t = s.check_expr(addr);
+    match t {
+        Type::None => {}
+        Type::Int { .. } | Type::Bool | Type::Ptr { .. } => {}
+        Type::Array { .. } | Type::Str(_) => {
+            if !matches!(t.size(), 4 | 16) {
+                s.error(site.span, "ntop() argument must be 4 or 16 bytes in size");
+            }
+        }
+        other => s.error(site.span, format!("ntop() expects an integer or array argument, got {other}")),
+    }
+    Type::Inet
+}
+
+/// `[u64 af][16 address bytes]`: the family is the explicit argument, or follows the size.
+fn lower_ntop(g: &mut Gen, site: &CallSite) -> GenResult<Val> {
+    let addr = site.args.last().expect("arity checked");
+    let t = g.ty(addr);
+    let out = g.alloc(INET_SIZE);
+    g.zero(out, INET_SIZE);
+    if site.args.len() == 2 {
+        let af = g.expr(&site.args[0])?;
+        g.load(R1, af);
+        g.asm.stx(8, R10, out, R1);
+    } else {
+        let af = if addr_bytes(&t) == 16 { AF_INET6 } else { AF_INET };
+        g.asm.st_imm(8, R10, out, af);
+    }
+    let v = g.expr(addr)?;
+    match v {
+        Val::Mem(src) => g.copy_stack(out + 8, src, addr_bytes(&t).min(16)),
+        other => {
+            // An integer holds the address in memory order: ntop(0x0100007f) is 127.0.0.1.
+            g.load(R1, other);
+            g.asm.stx(4, R10, out + 8, R1);
+        }
+    }
+    Ok(Val::Mem(out))
+}
+
+pub static NTOP: Builtin = Builtin {
+    name: "ntop",
+    doc: "an IPv4/IPv6 address as text: ntop([af, ] addr) for an integer, char[4] or char[16]",
+    variable: false,
+    aggregate: false,
+    unsafe_only: false,
+    check: check_ntop,
+    lower: lower_ntop,
+};
+
+/// The bytes of a textual address, by whether it has a `.` (IPv4) or a `:` (IPv6).
+fn parse_addr(text: &str) -> Result<Vec<u8>, String> {
+    let bad = || format!("pton() expects a valid IPv4/IPv6 address, got {text}");
+    if text.contains('.') && !text.contains(':') {
+        text.parse::<Ipv4Addr>().map(|a| a.octets().to_vec()).map_err(|_| bad())
+    } else if text.contains(':') {
+        text.parse::<Ipv6Addr>().map(|a| a.octets().to_vec()).map_err(|_| bad())
+    } else {
+        Err(format!("pton() expects an string argument of an IPv4/IPv6 address, got {text}"))
+    }
+}
+
+pub static PTON: Builtin = Builtin {
+    name: "pton",
+    doc: "an address literal as network-order bytes: pton(\"127.0.0.1\") is a uint8[4], IPv6 a uint8[16]",
+    variable: false,
+    aggregate: false,
+    unsafe_only: false,
+    check: |s, site| {
+        if !arity(s, site, 1, 1) {
+            return Type::None;
+        }
+        let ExprKind::Str(text) = &site.args[0].kind else {
+            s.error(site.span, "pton() expects an string literal at the first argument");
+            return Type::None;
+        };
+        match parse_addr(text) {
+            Ok(b) => Type::Array { elem: Box::new(Type::Int { bytes: 1, signed: false }), len: b.len() as u32 },
+            Err(e) => {
+                s.error(site.span, e);
+                Type::None
+            }
+        }
+    },
+    lower: |g, site| {
+        let ExprKind::Str(text) = &site.args[0].kind else { return Ok(Val::None) };
+        let bytes = parse_addr(text).unwrap_or_default();
+        Ok(g.string_lit(&bytes, bytes.len() as u32))
+    },
+};
+
+pub static ALL: &[&Builtin] = &[&NTOP, &PTON];
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn parses_both_families() {
+        assert_eq!(super::parse_addr("127.0.0.1").unwrap(), vec![127, 0, 0, 1]);
+        assert_eq!(super::parse_addr("::1").unwrap().len(), 16);
+        assert!(super::parse_addr("1.2.3").is_err());
+        assert!(super::parse_addr("nope").unwrap_err().contains("IPv4/IPv6 address, got nope"));
+    }
+}
