@@ -665,7 +665,10 @@ impl<'a> Sema<'a> {
             ExprKind::Sizeof(arg) => {
                 match arg {
                     SizeofArg::Type(tn) => {
-                        self.resolve_type(tn);
+                        if let Some(t) = self.resolve_type(tn) {
+                            // Codegen finds the type under the type name's address.
+                            self.types.insert(tn as *const TypeName as usize, t);
+                        }
                     }
                     SizeofArg::Expr(x) => {
                         self.check_expr(x);

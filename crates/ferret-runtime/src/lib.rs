@@ -166,6 +166,10 @@ impl Session {
     /// Attach every non-special program. On failure everything attached so far is released
     /// (the session is dropped by the caller), so no probe is ever left half-attached.
     pub fn attach(&mut self, opts: &AttachOpts) -> Result<usize, RuntimeError> {
+        // BEGIN runs before anything else is attached, as in bpftrace: what it sets up (start
+        // times, config maps) is in place before the first event. Its output stays in the ring
+        // until `run` reads it.
+        self.run_special_programs(Special::Begin);
         let mut n = 0;
         for (spec, loaded) in self.object.progs.iter().zip(&self.progs) {
             if loaded.special.is_some() {
@@ -183,6 +187,11 @@ impl Session {
     }
 
     fn run_special(&mut self, which: Special, out: &mut Out) {
+        self.run_special_programs(which);
+        self.drain(out);
+    }
+
+    fn run_special_programs(&self, which: Special) {
         for (i, p) in self.progs.iter().enumerate() {
             if p.special == Some(which) {
                 if let Err(e) = bpf::prog_test_run(p.fd.as_fd(), &[0u8; 16], None) {
@@ -190,7 +199,6 @@ impl Session {
                 }
             }
         }
-        self.drain(out);
     }
 
     /// Whether every probe is BEGIN/END: such a program ends right after BEGIN.
@@ -201,7 +209,8 @@ impl Session {
     /// Run BEGIN, then read events until exit(), a signal, or the child/pid ending; then detach,
     /// run END and print the maps. Returns the exit code.
     pub fn run(mut self, out: &mut Out, opts: &mut RunOpts) -> i32 {
-        self.run_special(Special::Begin, out);
+        // BEGIN already ran in `attach`; show what it printed.
+        self.drain(out);
         if let Some(c) = opts.child.as_mut() {
             c.release();
         }

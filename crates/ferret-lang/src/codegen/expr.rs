@@ -142,7 +142,7 @@ impl Gen<'_> {
             ExprKind::Sizeof(arg) => {
                 let t = match arg {
                     SizeofArg::Expr(x) => self.ty(x),
-                    SizeofArg::Type(_) => self.ty(e),
+                    SizeofArg::Type(tn) => self.types.get(&(tn as *const TypeName as usize)).cloned().unwrap_or(I64),
                 };
                 let n = match t {
                     Type::Int { bytes, .. } => bytes as u32,
