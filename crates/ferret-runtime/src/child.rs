@@ -9,10 +9,10 @@ pub struct Child {
 }
 
 impl Child {
-    /// Fork `sh -c CMD`-style (split on whitespace like bpftrace, no shell) and hold it.
+    /// Fork CMD (split into words as a shell would, quotes honoured, but no shell) and hold it.
     pub fn spawn_held(cmd: &str) -> Result<Child, String> {
-        let words: Vec<CString> = cmd
-            .split_whitespace()
+        let words: Vec<CString> = shell_words(cmd)?
+            .into_iter()
             .map(|w| CString::new(w).map_err(|_| "NUL in command".to_string()))
             .collect::<Result<_, _>>()?;
         if words.is_empty() {
@@ -88,5 +88,74 @@ impl Drop for Child {
                 libc::waitpid(self.pid, std::ptr::null_mut(), 0);
             }
         }
+    }
+}
+
+/// Split a command line into words: whitespace separates, `'...'` is literal, `"..."` allows
+/// `\"` and `\\`, a backslash outside quotes escapes the next character.
+fn shell_words(cmd: &str) -> Result<Vec<String>, String> {
+    let mut words = vec![];
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut chars = cmd.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => cur.push(c),
+                        None => return Err(format!("unterminated quote in command: {cmd}")),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(c @ ('"' | '\\' | '$' | '`')) => cur.push(c),
+                            Some(c) => {
+                                cur.push('\\');
+                                cur.push(c);
+                            }
+                            None => return Err(format!("unterminated quote in command: {cmd}")),
+                        },
+                        Some(c) => cur.push(c),
+                        None => return Err(format!("unterminated quote in command: {cmd}")),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                cur.extend(chars.next());
+            }
+            c => {
+                in_word = true;
+                cur.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(cur);
+    }
+    Ok(words)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn splits_like_a_shell() {
+        let w = super::shell_words(r#"sh -c "ls /x; echo \"hi\"" 'a b' c\ d"#).unwrap();
+        assert_eq!(w, vec!["sh", "-c", "ls /x; echo \"hi\"", "a b", "c d"]);
+        assert!(super::shell_words("echo 'oops").is_err());
     }
 }

@@ -183,9 +183,34 @@ fn run(bin: &Path, c: &Case) -> Result<(), String> {
     Ok(())
 }
 
+/// Build tests/runtime/progs/*.c (uprobe targets) into a fresh directory that tests refer to as
+/// `{{progs}}`. Err names why not (no gcc), and the tests using them skip with that reason.
+fn build_progs(dir: &Path) -> Result<PathBuf, String> {
+    let out = std::env::temp_dir().join(format!("ferret-test-progs-{}", std::process::id()));
+    std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+    for entry in std::fs::read_dir(dir.join("progs")).map_err(|e| e.to_string())?.flatten() {
+        let src = entry.path();
+        if src.extension().is_none_or(|x| x != "c") {
+            continue;
+        }
+        let exe = out.join(src.file_stem().unwrap());
+        let status = Command::new("gcc")
+            .args(["-O2", "-g", "-o"])
+            .arg(&exe)
+            .arg(&src)
+            .status()
+            .map_err(|e| format!("gcc not available ({e})"))?;
+        if !status.success() {
+            return Err(format!("gcc failed on {}", src.display()));
+        }
+    }
+    Ok(out)
+}
+
 fn main() {
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_ferret"));
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/runtime");
+    let progs = build_progs(&dir);
     let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("tests/runtime")
@@ -197,8 +222,26 @@ fn main() {
     let root = unsafe { libc::geteuid() } == 0;
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     for f in files {
-        for c in parse(&f) {
+        for mut c in parse(&f) {
             let full = format!("{}: {}", c.file, c.name);
+            let uses_progs =
+                c.prog.contains("{{progs}}") || c.workload.iter().chain(&c.args).any(|w| w.contains("{{progs}}"));
+            if uses_progs {
+                match &progs {
+                    Ok(p) => {
+                        let p = p.to_string_lossy();
+                        c.prog = c.prog.replace("{{progs}}", &p);
+                        for w in c.workload.iter_mut().chain(c.args.iter_mut()) {
+                            *w = w.replace("{{progs}}", &p);
+                        }
+                    }
+                    Err(why) => {
+                        println!("SKIP {full}: cannot build the test programs: {why}");
+                        skipped += 1;
+                        continue;
+                    }
+                }
+            }
             if filter.as_ref().is_some_and(|flt| !full.contains(flt.as_str())) {
                 continue;
             }

@@ -2,7 +2,7 @@
 use super::{arity, Builtin, CallSite};
 use crate::codegen::{read_str_helper, Gen, GenResult, Val};
 use crate::sema::Sema;
-use crate::types::{AddrSpace, Type, I64, U64};
+use crate::types::{Type, I64, U64};
 use ferret_bpf::insn::*;
 use ferret_bpf::Asm;
 use ferret_syntax::ast::{Expr, ExprKind};
@@ -42,7 +42,7 @@ fn lower_str(g: &mut Gen, site: &CallSite) -> GenResult<Val> {
     }
     let space = match t {
         Type::Ptr { space, .. } => space,
-        _ => AddrSpace::Kernel,
+        _ => g.target.context.default_space(),
     };
     let n = g.opts.strlen;
     let out = g.alloc(n);

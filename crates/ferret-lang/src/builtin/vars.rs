@@ -156,7 +156,7 @@ var!(
     "the Nth raw argument (rawtracepoint; kprobe/uprobe registers)",
     |s, site| {
         match s.target.context {
-            Context::RawArgs | Context::PerfEvent => U64,
+            Context::RawArgs | Context::PerfEvent | Context::Regs { .. } => U64,
             _ => {
                 let msg = format!(
                     "The {} builtin can only be used with 'kprobes', 'uprobes', 'rawtracepoint' and 'usdt' probes",
@@ -177,10 +177,21 @@ var!(
     "retval",
     "the return value (kretprobe/uretprobe/fexit)",
     |s, site| {
+        if let Context::Regs { ret: true, .. } = s.target.context {
+            return U64;
+        }
         s.error(site.span, "The retval builtin can only be used with 'kretprobe', 'uretprobe' and 'fexit' probes");
         Type::None
     },
-    |_, site| Err(Diagnostic::error(site.span, "retval is not available here"))
+    |g, site| {
+        if let Context::Regs { ret: true, .. } = g.target.context {
+            // pt_regs.ax (x86-64)
+            const PT_REGS_AX: i16 = 80;
+            g.asm.ldx(8, R0, R6, PT_REGS_AX);
+            return Ok(g.spill(R0));
+        }
+        Err(Diagnostic::error(site.span, "retval is not available here"))
+    }
 );
 
 var!(
@@ -194,7 +205,7 @@ var!(
             return Ok(Val::Imm(1));
         }
         match g.target.context {
-            Context::PerfEvent => {
+            Context::PerfEvent | Context::Regs { .. } => {
                 // pt_regs.cs (x86-64): the low two bits are the privilege level, 3 = user.
                 const PT_REGS_CS: i16 = 136;
                 g.asm.ldx(8, R1, R6, PT_REGS_CS);

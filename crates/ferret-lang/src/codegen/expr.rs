@@ -532,7 +532,7 @@ impl Gen<'_> {
                 self.asm.ldx(8, R0, R6, (n * 8) as i16);
                 Ok(self.spill(R0))
             }
-            Context::PerfEvent => {
+            Context::PerfEvent | Context::Regs { .. } => {
                 // pt_regs offsets of rdi, rsi, rdx, rcx, r8, r9.
                 const REGS: [i16; 6] = [112, 104, 96, 88, 72, 64];
                 let off =

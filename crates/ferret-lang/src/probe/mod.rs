@@ -10,6 +10,7 @@ pub mod rawtracepoint;
 pub mod software;
 pub mod special;
 pub mod tracepoint;
+pub mod uprobe;
 
 /// What the program's context pointer is, which decides what `args`, `argN` and `retval` read.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,6 +23,9 @@ pub enum Context {
     RawArgs,
     /// `struct bpf_perf_event_data` (pt_regs first).
     PerfEvent,
+    /// `struct pt_regs *` itself (kprobe-type programs: kprobes and uprobes). `ret` for return
+    /// probes (`retval` reads rax); `user` when integers used as pointers point into user space.
+    Regs { ret: bool, user: bool },
 }
 
 /// One tracepoint field as the program reads it.
@@ -36,6 +40,16 @@ pub struct TpField {
     pub array_len: Option<u32>,
     /// `__data_loc char[] x`: a u32 holding (len << 16 | offset) of data inside the record.
     pub data_loc: bool,
+}
+
+impl Context {
+    /// Where an integer used as a pointer (`str(arg0)`) points.
+    pub fn default_space(&self) -> crate::types::AddrSpace {
+        match self {
+            Context::Regs { user: true, .. } => crate::types::AddrSpace::User,
+            _ => crate::types::AddrSpace::Kernel,
+        }
+    }
 }
 
 /// A concrete thing to attach to, after wildcard expansion.
@@ -96,6 +110,8 @@ pub static REGISTRY: &[&ProbeKind] = &[
     &interval::INTERVAL,
     &profile::PROFILE,
     &software::SOFTWARE,
+    &uprobe::UPROBE,
+    &uprobe::URETPROBE,
 ];
 
 pub fn find(name: &str) -> Option<&'static ProbeKind> {
@@ -110,9 +126,7 @@ pub fn expand(ap: &AttachPoint) -> Result<Vec<Target>, Diagnostic> {
             "kprobe" | "k" | "kretprobe" | "kr" | "fentry" | "f" | "fexit" | "fr" | "kfunc" | "kretfunc" => Some(
                 "kernel function probes are not available yet in ferret; use tracepoint: or rawtracepoint: probes (ferret -l 'tracepoint:*')",
             ),
-            "uprobe" | "u" | "uretprobe" | "ur" | "usdt" | "U" => {
-                Some("user-space probes are not available yet in ferret")
-            }
+            "usdt" | "U" => Some("usdt probes are not available yet in ferret; use uprobe: on the function"),
             _ => None,
         };
         let d = Diagnostic::error(ap.span, format!("Invalid probe type: {provider}"));

@@ -1,0 +1,127 @@
+//! `uprobe:BINARY:FUNC` / `uretprobe:` (`u:` / `ur:`): user-space function entry and return,
+//! through the uprobe PMU. BINARY is a path, a program on `$PATH` or a library name (`libc`);
+//! FUNC may be a glob, `func+OFFSET`, or a raw address `0x...`. Arguments are the x86-64 ABI
+//! registers (`arg0`..`arg5`), `retval` is rax; pointers among them point into user space.
+use super::{glob, AttachOpts, Context, ProbeKind, Target};
+use ferret_symbols::{resolve_binary, Elf};
+use ferret_syntax::ast::AttachPoint;
+use ferret_syntax::Diagnostic;
+use ferret_sys::{bpf, perf};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+
+/// One place to probe: the function's name as written in the probe name, and its file offset.
+struct Site {
+    func: String,
+    offset: u64,
+}
+
+/// `func`, `func+0x10`, `0x401000` or a glob → the file offsets to probe.
+fn sites(elf: &Elf, spec: &str) -> Result<Vec<Site>, String> {
+    let offset_of = |addr: u64| {
+        elf.file_offset(addr)
+            .ok_or_else(|| format!("address {addr:#x} is not in a loaded segment of {}", elf.path.display()))
+    };
+    if let Some(hex) = spec.strip_prefix("0x") {
+        let addr = u64::from_str_radix(hex, 16).map_err(|_| format!("invalid address {spec}"))?;
+        return Ok(vec![Site { func: spec.to_string(), offset: offset_of(addr)? }]);
+    }
+    if spec.contains('*') || spec.contains('?') {
+        let mut out = vec![];
+        let mut last = None;
+        for s in elf.functions(|n| glob(spec, n)) {
+            if last == Some(s.name.as_str()) {
+                continue; // one probe per name (aliases at several addresses are rare)
+            }
+            last = Some(&s.name);
+            out.push(Site { func: s.name.clone(), offset: offset_of(s.addr)? });
+        }
+        return Ok(out);
+    }
+    let (name, extra) = match spec.split_once('+') {
+        Some((n, off)) => {
+            let off = off.trim();
+            let v = match off.strip_prefix("0x") {
+                Some(h) => u64::from_str_radix(h, 16),
+                None => off.parse(),
+            };
+            (n, v.map_err(|_| format!("invalid offset in {spec}"))?)
+        }
+        None => (spec, 0),
+    };
+    let sym = elf.function(name).ok_or_else(|| format!("Could not resolve symbol: {}:{name}", elf.path.display()))?;
+    if extra >= sym.size.max(1) {
+        return Err(format!("Offset outside the function bounds ('{name}' size is {})", sym.size));
+    }
+    Ok(vec![Site { func: spec.to_string(), offset: offset_of(sym.addr + extra)? }])
+}
+
+fn expand(kind: &'static ProbeKind, ap: &AttachPoint) -> Result<Vec<Target>, Diagnostic> {
+    let ret = kind.names[0] == "uretprobe";
+    let err = |m: String| Diagnostic::error(ap.span, m);
+    // uprobe:BIN:FUNC; a C++ name may itself contain `::`, which the split broke apart.
+    if ap.parts.len() < 3 {
+        return Err(err(format!("{} probe type requires 2 arguments", kind.names[0])));
+    }
+    let bin = &ap.parts[1];
+    let func = ap.parts[2..].join(":");
+    let path = resolve_binary(bin, None).map_err(err)?;
+    let elf = Elf::open(&path).map_err(err)?;
+    let found = sites(&elf, &func).map_err(err)?;
+    if found.is_empty() {
+        return Err(err(format!("No uprobes found matching {}:{func}", path.display())));
+    }
+    let path = path.to_string_lossy().into_owned();
+    Ok(found
+        .into_iter()
+        .map(|s| Target {
+            kind,
+            name: format!("{}:{path}:{}", kind.names[0], s.func),
+            parts: vec![path.clone(), s.func, s.offset.to_string()],
+            context: Context::Regs { ret, user: true },
+        })
+        .collect())
+}
+
+fn attach(t: &Target, prog: BorrowedFd<'_>, opts: &AttachOpts) -> Result<Vec<OwnedFd>, String> {
+    let ret = matches!(t.context, Context::Regs { ret: true, .. });
+    let offset: u64 = t.parts[2].parse().map_err(|_| "bad uprobe offset".to_string())?;
+    let pfd = perf::uprobe_event(&t.parts[0], offset, ret, opts.pid.unwrap_or(-1)).map_err(|e| e.to_string())?;
+    let link = bpf::link_create(prog, pfd.as_raw_fd(), bpf::attach_type::PERF_EVENT, 0).map_err(|e| e.to_string())?;
+    Ok(vec![link, pfd])
+}
+
+/// `-l 'uprobe:/bin/bash:*'`: the functions of one binary (there is no system-wide list).
+fn list(pattern: &str) -> Vec<String> {
+    let mut parts = pattern.splitn(3, ':');
+    let (Some(kind), Some(bin), Some(func)) = (parts.next(), parts.next(), parts.next()) else { return vec![] };
+    if !["uprobe", "u", "uretprobe", "ur"].iter().any(|k| glob(kind, k)) || bin.contains('*') {
+        return vec![];
+    }
+    let Ok(path) = resolve_binary(bin, None) else { return vec![] };
+    let Ok(elf) = Elf::open(&path) else { return vec![] };
+    let name = if kind.starts_with("ur") { "uretprobe" } else { "uprobe" };
+    let mut out: Vec<String> =
+        elf.functions(|n| glob(func, n)).map(|s| format!("{name}:{}:{}", path.display(), s.name)).collect();
+    out.dedup();
+    out
+}
+
+pub static UPROBE: ProbeKind = ProbeKind {
+    names: &["uprobe", "u"],
+    doc: "user-space function entry: uprobe:/path/or/lib:func (argN, sargN)",
+    expand,
+    prog_type: bpf::prog_type::KPROBE,
+    attach,
+    list,
+    special: None,
+};
+
+pub static URETPROBE: ProbeKind = ProbeKind {
+    names: &["uretprobe", "ur"],
+    doc: "user-space function return: uretprobe:/path/or/lib:func (retval)",
+    expand,
+    prog_type: bpf::prog_type::KPROBE,
+    attach,
+    list,
+    special: None,
+};
