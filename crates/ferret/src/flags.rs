@@ -10,7 +10,9 @@ USAGE:
 
 OPTIONS:
     -e PROGRAM         program text to run
-    -l [PATTERN]       list probes matching PATTERN (-lv also prints tracepoint fields)
+    -l [PATTERN|FILE]  list probes matching PATTERN (globs, comma-separated), the probes of a program
+                       (-e PROGRAM or FILE), or kernel types ('struct task_struct'); -lv adds
+                       arguments and type definitions
     -c CMD             run CMD and trace until it exits; cpid is its pid
     -p PID             trace only PID where the probe type allows; end when it exits
     -f FORMAT          output format: text (default) or json
@@ -45,8 +47,15 @@ pub enum Dump {
 pub enum Mode {
     Help,
     Version,
-    List(String),
-    Program { name: String, text: String },
+    /// `-l`: probes matching `search`, or those of `program` (name, text) when one is given.
+    List {
+        search: String,
+        program: Option<(String, String)>,
+    },
+    Program {
+        name: String,
+        text: String,
+    },
 }
 
 #[derive(Debug)]
@@ -163,8 +172,12 @@ pub fn parse(args: &[String]) -> Result<Flags, String> {
     if !(8..=1024).contains(&f.strlen) {
         return Err(format!("max-strlen must be between 8 and 1024, got {}", f.strlen));
     }
-    if let Some(p) = list {
-        f.mode = Mode::List(p);
+    if let Some(mut search) = list {
+        // `-l -v PATTERN`: the pattern came after other flags.
+        if search.is_empty() && program.is_none() && !f.positional.is_empty() {
+            search = f.positional.remove(0);
+        }
+        f.mode = list_mode(search, program)?;
         return Ok(f);
     }
     f.mode = match (program, file) {
@@ -188,6 +201,20 @@ pub fn parse(args: &[String]) -> Result<Flags, String> {
         (None, None) => Mode::Help,
     };
     Ok(f)
+}
+
+/// `-l` with a program (`-e`, or a search naming an existing file) lists that program's
+/// probes; otherwise the search is a pattern (`*` alone meaning everything).
+fn list_mode(search: String, program: Option<String>) -> Result<Mode, String> {
+    if let Some(text) = program {
+        return Ok(Mode::List { search, program: Some(("stdin".into(), text)) });
+    }
+    if !search.is_empty() && std::path::Path::new(&search).is_file() {
+        let text = std::fs::read_to_string(&search).map_err(|e| format!("failed to open file '{search}': {e}"))?;
+        return Ok(Mode::List { program: Some((search.clone(), text)), search });
+    }
+    let search = if search == "*" { String::new() } else { search };
+    Ok(Mode::List { search, program: None })
 }
 
 #[cfg(test)]
@@ -214,7 +241,20 @@ mod tests {
     fn list_with_verbose() {
         let f = p(&["-lv", "t:sched:*"]).unwrap();
         assert!(f.verbose);
-        assert!(matches!(f.mode, Mode::List(ref s) if s == "t:sched:*"));
+        assert!(matches!(f.mode, Mode::List { ref search, program: None } if search == "t:sched:*"));
+    }
+
+    #[test]
+    fn list_a_program_or_a_file() {
+        let f = p(&["-l", "-e", "BEGIN {}"]).unwrap();
+        assert!(matches!(f.mode, Mode::List { program: Some((_, ref t)), .. } if t == "BEGIN {}"));
+        let f = p(&["-l", "Cargo.toml"]).unwrap();
+        assert!(matches!(f.mode, Mode::List { program: Some((ref n, _)), .. } if n == "Cargo.toml"));
+        let f = p(&["-l", "-v", "kprobe:*"]).unwrap();
+        assert!(f.verbose);
+        assert!(matches!(f.mode, Mode::List { ref search, .. } if search == "kprobe:*"));
+        let f = p(&["-l", "*"]).unwrap();
+        assert!(matches!(f.mode, Mode::List { ref search, .. } if search.is_empty()));
     }
 
     #[test]

@@ -31,7 +31,7 @@ fn run(f: Flags) -> i32 {
             println!("ferret v{}", env!("CARGO_PKG_VERSION"));
             return 0;
         }
-        Mode::List(pattern) => return list(pattern, f.verbose),
+        Mode::List { search, program } => return list(search, program.as_ref(), f.verbose),
         Mode::Program { .. } => {}
     }
     let Mode::Program { name, text } = &f.mode else { return 1 };
@@ -133,21 +133,37 @@ fn run(f: Flags) -> i32 {
     session.run(&mut out, &mut ropts)
 }
 
-fn list(pattern: &str, verbose: bool) -> i32 {
-    for name in ferret_lang::probe::list(pattern) {
-        println!("{name}");
-        if verbose {
-            if let Some(rest) = name.strip_prefix("tracepoint:") {
-                if let Some((c, e)) = rest.split_once(':') {
-                    if let Ok(fmt) = ferret_sys::tracefs::format(c, e) {
-                        for fld in fmt.args() {
-                            println!("    {} {};", fld.c_type, fld.name);
-                        }
-                    }
-                }
+/// `-l`: a program's probes, or probes and types matching a search, one per line (buffered:
+/// `-lv 'kprobe:*'` prints hundreds of thousands of lines).
+fn list(search: &str, program: Option<&(String, String)>, verbose: bool) -> i32 {
+    use ferret_lang::probe::listing;
+    use std::io::Write;
+    let lines = match program {
+        Some((name, text)) => match ferret_syntax::parse(text) {
+            Ok(ast) => listing::list_program(&ast, verbose),
+            Err(diags) => {
+                eprint!("{}", Source { name, text }.render_all(&diags));
+                return 1;
             }
+        },
+        None => {
+            if listing::looks_like_missing_file(search) {
+                eprintln!(
+                    "WARNING: It appears that '{search}' is a filename but the file does not exist. Treating \
+                     '{search}' as a search pattern."
+                );
+            }
+            listing::list_search(search, verbose)
+        }
+    };
+    let mut w = std::io::BufWriter::new(std::io::stdout().lock());
+    for line in lines {
+        // A closed pipe (`ferret -l | head`) ends the listing quietly.
+        if writeln!(w, "{line}").is_err() {
+            return 0;
         }
     }
+    let _ = w.flush();
     0
 }
 

@@ -1,9 +1,12 @@
 //! `interval:s|ms|us|hz:N` (`i:`): a timer on one CPU, as a software cpu-clock perf event.
-use super::{arity_error, AttachOpts, Context, ProbeKind, Target};
+use super::{arity_error, AttachOpts, Context, ListQuery, Listed, ProbeKind, Target};
 use ferret_syntax::ast::AttachPoint;
 use ferret_syntax::Diagnostic;
 use ferret_sys::{bpf, perf};
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+
+/// The units `-l` shows for timer probes (as bpftrace lists them).
+pub const UNITS: [&str; 4] = ["s", "ms", "us", "hz"];
 
 /// A period in nanoseconds from `unit:N` or `N<unit>` / `N` (ns); `hz` gives a frequency.
 pub enum Rate {
@@ -76,8 +79,16 @@ fn attach(t: &Target, prog: BorrowedFd<'_>, _: &AttachOpts) -> Result<Vec<OwnedF
     attach_cpu_clock(prog, rate, &[cpu])
 }
 
-fn list(_: &str) -> Vec<String> {
-    vec![]
+/// `-l` for timer probes: the units; a program's `interval:100ms` (one field, a rate) counts
+/// as microseconds, the unit bpftrace converts such rates to.
+pub fn list_timer(kind: &str, q: &ListQuery<'_>) -> Vec<Listed> {
+    let pattern =
+        if q.pattern.starts_with(|c: char| c.is_ascii_digit()) && !q.pattern.contains(':') { "us" } else { q.pattern };
+    super::listing::list_fixed(kind, &UNITS, &ListQuery { pattern, ..*q })
+}
+
+fn list(q: &ListQuery<'_>) -> Vec<Listed> {
+    list_timer("interval", q)
 }
 
 pub static INTERVAL: ProbeKind = ProbeKind {
@@ -87,5 +98,6 @@ pub static INTERVAL: ProbeKind = ProbeKind {
     prog_type: bpf::prog_type::PERF_EVENT,
     attach,
     list,
+    listed_by_default: false,
     special: None,
 };

@@ -4,7 +4,13 @@ use ferret_syntax::ast::AttachPoint;
 use ferret_syntax::Diagnostic;
 use std::os::fd::{BorrowedFd, OwnedFd};
 
+pub mod fentry;
+pub mod hardware;
 pub mod interval;
+pub mod iter;
+pub mod kfuncs;
+pub mod kprobe;
+pub mod listing;
 pub mod profile;
 pub mod rawtracepoint;
 pub mod software;
@@ -79,6 +85,29 @@ pub enum Special {
 
 pub type AttachFn = fn(&Target, BorrowedFd<'_>, &AttachOpts) -> Result<Vec<OwnedFd>, String>;
 
+/// One `-l` query against one probe type: a glob for what follows `type:` (`vmlinux:vfs_*`,
+/// `sched:*`, `*`), already stripped of the probe type.
+#[derive(Debug, Clone, Copy)]
+pub struct ListQuery<'a> {
+    pub pattern: &'a str,
+    /// `-lv`: also describe each probe's arguments.
+    pub verbose: bool,
+}
+
+/// One listed probe: its full name (`fentry:vmlinux:vfs_read`) and, with `-lv`, the lines
+/// describing its arguments (`struct file * file`), printed indented below it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Listed {
+    pub name: String,
+    pub details: Vec<String>,
+}
+
+impl Listed {
+    pub fn new(name: String) -> Self {
+        Listed { name, details: vec![] }
+    }
+}
+
 impl std::fmt::Debug for ProbeKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}", self.names[0])
@@ -96,8 +125,11 @@ pub struct ProbeKind {
     pub prog_type: u32,
     /// Attach a loaded program; returns the fds that keep it attached.
     pub attach: AttachFn,
-    /// List probes matching a glob, for `-l`.
-    pub list: fn(&str) -> Vec<String>,
+    /// `-l`: the probes of this type matching a query, sorted.
+    pub list: fn(&ListQuery<'_>) -> Vec<Listed>,
+    /// Listed by a bare `-l` or a wildcarded type (`-l '*:vfs_*'`); bpftrace leaves out return
+    /// probes and timers there.
+    pub listed_by_default: bool,
     pub special: Option<Special>,
 }
 
@@ -112,6 +144,12 @@ pub static REGISTRY: &[&ProbeKind] = &[
     &software::SOFTWARE,
     &uprobe::UPROBE,
     &uprobe::URETPROBE,
+    &hardware::HARDWARE,
+    &kprobe::KPROBE,
+    &kprobe::KRETPROBE,
+    &fentry::FENTRY,
+    &fentry::FEXIT,
+    &iter::ITER,
 ];
 
 pub fn find(name: &str) -> Option<&'static ProbeKind> {
@@ -170,16 +208,10 @@ pub fn arity_error(ap: &AttachPoint, provider: &str, want: &str) -> Diagnostic {
     Diagnostic::error(ap.span, format!("{provider} probe type requires {want}"))
 }
 
-/// `-l PATTERN`: every probe of every type matching the glob (a bare word matches anywhere).
-pub fn list(pattern: &str) -> Vec<String> {
-    let pattern = if pattern.is_empty() { "*" } else { pattern };
-    let pattern =
-        if pattern.contains(':') || pattern.contains('*') { pattern.to_string() } else { format!("*{pattern}*") };
-    let mut out = vec![];
-    for kind in REGISTRY {
-        out.extend((kind.list)(&pattern));
-    }
-    out
+/// The error for a probe type ferret can list but not attach: names what is missing.
+pub fn not_attachable(kind: &ProbeKind, ap: &AttachPoint, what: &str) -> Diagnostic {
+    Diagnostic::error(ap.span, format!("{} probes cannot be attached: {what}", kind.names[0]))
+        .with_hint("ferret -l lists them; tracepoint: and rawtracepoint: probes give access to the same kernel events")
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! `profile:hz:N` / `profile:s|ms|us:N` (`p:`): sampling on every CPU with the software cpu-clock
 //! event (these VMs have no hardware PMU, and cpu-clock works everywhere).
 use super::interval::{attach_cpu_clock, parse_rate};
-use super::{AttachOpts, Context, ProbeKind, Target};
+use super::{AttachOpts, Context, ListQuery, Listed, ProbeKind, Target};
 use ferret_syntax::ast::AttachPoint;
 use ferret_syntax::Diagnostic;
 use ferret_sys::bpf;
@@ -24,8 +24,8 @@ fn attach(t: &Target, prog: BorrowedFd<'_>, _: &AttachOpts) -> Result<Vec<OwnedF
     attach_cpu_clock(prog, rate, &cpus)
 }
 
-fn list(_: &str) -> Vec<String> {
-    vec![]
+fn list(q: &ListQuery<'_>) -> Vec<Listed> {
+    super::interval::list_timer("profile", q)
 }
 
 pub static PROFILE: ProbeKind = ProbeKind {
@@ -35,5 +35,6 @@ pub static PROFILE: ProbeKind = ProbeKind {
     prog_type: bpf::prog_type::PERF_EVENT,
     attach,
     list,
+    listed_by_default: false,
     special: None,
 };

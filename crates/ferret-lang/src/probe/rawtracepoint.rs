@@ -1,9 +1,12 @@
 //! `rawtracepoint:event` (`rt:`): the tracepoint's raw arguments as `arg0..argN`, attached with
 //! BPF_RAW_TRACEPOINT_OPEN (detaching costs microseconds, not a perf event's RCU wait).
-use super::{arity_error, glob, AttachOpts, Context, ProbeKind, Target};
+use super::listing::with_any_module;
+use super::{arity_error, glob, AttachOpts, Context, ListQuery, Listed, ProbeKind, Target};
+use ferret_btf::{Btf, RAW_TRACEPOINT_FUNC_PREFIXES};
 use ferret_syntax::ast::AttachPoint;
 use ferret_syntax::Diagnostic;
 use ferret_sys::{bpf, tracefs};
+use std::collections::BTreeSet;
 use std::os::fd::{BorrowedFd, OwnedFd};
 
 fn expand(kind: &'static ProbeKind, ap: &AttachPoint) -> Result<Vec<Target>, Diagnostic> {
@@ -36,13 +39,50 @@ fn attach(t: &Target, prog: BorrowedFd<'_>, _: &AttachOpts) -> Result<Vec<OwnedF
     Ok(vec![link])
 }
 
-fn list(pattern: &str) -> Vec<String> {
-    let Ok(all) = tracefs::list_tracepoints() else { return vec![] };
-    let mut v: Vec<String> =
-        all.into_iter().map(|(_, e)| format!("rawtracepoint:{e}")).filter(|n| glob(pattern, n)).collect();
-    v.sort();
-    v.dedup();
-    v
+/// Raw tracepoints of one BTF object: the events of its `__probestub_<event>` and
+/// `__traceiter_<event>` functions, leaving out (as bpftrace does) those whose prototype has
+/// more than the six register arguments.
+fn btf_events(btf: &Btf) -> BTreeSet<&str> {
+    btf.funcs()
+        .filter_map(|(id, name)| {
+            let ev = RAW_TRACEPOINT_FUNC_PREFIXES.iter().find_map(|p| name.strip_prefix(p))?;
+            (btf.params(id).len() <= 6).then_some(ev)
+        })
+        .collect()
+}
+
+/// `-lv` lines: the tracepoint's arguments, named, without the leading `void *__data`.
+fn param_lines(btf: &Btf, event: &str) -> Vec<String> {
+    let params = btf.raw_tracepoint_params(event).unwrap_or_default();
+    params.iter().map(|p| format!("{} {}", btf.type_name(p.ty), p.name)).collect()
+}
+
+/// `module:event` globs over the kernel's BTF (a bare event glob matches in every module);
+/// without BTF, the tracefs events stand in as vmlinux's.
+fn list(q: &ListQuery<'_>) -> Vec<Listed> {
+    let pattern = with_any_module(q.pattern);
+    let btfs = ferret_btf::kernel::all();
+    if btfs.is_empty() {
+        let Ok(all) = tracefs::list_tracepoints() else { return vec![] };
+        let events: BTreeSet<String> = all.into_iter().map(|(_, e)| e).collect();
+        return events
+            .into_iter()
+            .filter(|e| glob(&pattern, &format!("vmlinux:{e}")))
+            .map(|e| Listed::new(format!("rawtracepoint:vmlinux:{e}")))
+            .collect();
+    }
+    let mut out = vec![];
+    for btf in &btfs {
+        for ev in btf_events(btf) {
+            let name = format!("{}:{ev}", btf.name());
+            if glob(&pattern, &name) {
+                let details = if q.verbose { param_lines(btf, ev) } else { vec![] };
+                out.push(Listed { name: format!("rawtracepoint:{name}"), details });
+            }
+        }
+    }
+    out.sort();
+    out
 }
 
 pub static RAWTRACEPOINT: ProbeKind = ProbeKind {
@@ -52,5 +92,6 @@ pub static RAWTRACEPOINT: ProbeKind = ProbeKind {
     prog_type: bpf::prog_type::RAW_TRACEPOINT,
     attach,
     list,
+    listed_by_default: true,
     special: None,
 };

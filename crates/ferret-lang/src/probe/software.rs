@@ -1,6 +1,6 @@
 //! `software:event[:count]` (`s:`): the kernel's software perf counters on every CPU, sampling
 //! every `count` events (bpftrace's defaults when omitted).
-use super::{glob, AttachOpts, Context, ProbeKind, Target};
+use super::{AttachOpts, Context, ListQuery, Listed, ProbeKind, Target};
 use ferret_syntax::ast::AttachPoint;
 use ferret_syntax::Diagnostic;
 use ferret_sys::{bpf, perf};
@@ -61,12 +61,9 @@ fn attach(t: &Target, prog: BorrowedFd<'_>, opts: &AttachOpts) -> Result<Vec<Own
     Ok(fds)
 }
 
-fn list(pattern: &str) -> Vec<String> {
-    EVENTS
-        .iter()
-        .map(|(names, _, _)| format!("software:{}:", names[0]))
-        .filter(|n| glob(pattern, n) || glob(pattern, n.trim_end_matches(':')))
-        .collect()
+fn list(q: &ListQuery<'_>) -> Vec<Listed> {
+    let names: Vec<&str> = EVENTS.iter().flat_map(|(names, _, _)| names.iter().copied()).collect();
+    super::listing::list_fixed("software", &names, q)
 }
 
 pub static SOFTWARE: ProbeKind = ProbeKind {
@@ -76,5 +73,6 @@ pub static SOFTWARE: ProbeKind = ProbeKind {
     prog_type: bpf::prog_type::PERF_EVENT,
     attach,
     list,
+    listed_by_default: true,
     special: None,
 };

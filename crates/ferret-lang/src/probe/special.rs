@@ -1,6 +1,6 @@
 //! `BEGIN` / `END`: loaded as raw_tracepoint programs that user space runs itself with
 //! BPF_PROG_TEST_RUN, so they fire exactly once, on ferret's own thread, with no attach cost.
-use super::{Context, ProbeKind, Special, Target};
+use super::{Context, ListQuery, Listed, ProbeKind, Special, Target};
 use ferret_syntax::ast::AttachPoint;
 use ferret_syntax::Diagnostic;
 
@@ -11,7 +11,7 @@ fn expand(kind: &'static ProbeKind, ap: &AttachPoint) -> Result<Vec<Target>, Dia
     Ok(vec![Target { kind, name: kind.names[0].to_string(), parts: vec![], context: Context::None }])
 }
 
-fn no_list(_: &str) -> Vec<String> {
+fn no_list(_: &ListQuery<'_>) -> Vec<Listed> {
     vec![]
 }
 
@@ -30,6 +30,7 @@ pub static BEGIN: ProbeKind = ProbeKind {
     prog_type: ferret_sys::bpf::prog_type::RAW_TRACEPOINT,
     attach: no_attach,
     list: no_list,
+    listed_by_default: false,
     special: Some(Special::Begin),
 };
 
@@ -40,5 +41,6 @@ pub static END: ProbeKind = ProbeKind {
     prog_type: ferret_sys::bpf::prog_type::RAW_TRACEPOINT,
     attach: no_attach,
     list: no_list,
+    listed_by_default: false,
     special: Some(Special::End),
 };

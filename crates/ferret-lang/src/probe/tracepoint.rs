@@ -1,6 +1,7 @@
 //! `tracepoint:category:event` (`t:`): static kernel tracepoints through perf events. `args`
 //! fields come from the tracefs format file; `*` works in both fields.
-use super::{arity_error, glob, AttachOpts, Context, ProbeKind, Target, TpField};
+use super::listing::with_any_module;
+use super::{arity_error, glob, AttachOpts, Context, ListQuery, Listed, ProbeKind, Target, TpField};
 use ferret_syntax::ast::AttachPoint;
 use ferret_syntax::Diagnostic;
 use ferret_sys::{bpf, perf, tracefs};
@@ -63,11 +64,30 @@ fn attach(t: &Target, prog: BorrowedFd<'_>, opts: &AttachOpts) -> Result<Vec<Own
     Ok(vec![link, pfd])
 }
 
-fn list(pattern: &str) -> Vec<String> {
+/// `-lv` lines for a tracepoint: each non-common field as its format file declares it
+/// (`int __syscall_nr`, `char comm[16]`): the text between `field:` and `;` of every field
+/// line after the first blank line.
+fn field_lines(category: &str, event: &str) -> Vec<String> {
+    let Ok(root) = tracefs::root() else { return vec![] };
+    let path = root.join("events").join(category).join(event).join("format");
+    let Ok(text) = std::fs::read_to_string(path) else { return vec![] };
+    text.lines()
+        .skip_while(|l| !l.is_empty())
+        .filter_map(|l| l.strip_prefix("\tfield:"))
+        .map(|l| l.split(';').next().unwrap_or(l).to_string())
+        .collect()
+}
+
+/// `category:event` globs; a bare event glob matches in every category.
+fn list(q: &ListQuery<'_>) -> Vec<Listed> {
     let Ok(all) = tracefs::list_tracepoints() else { return vec![] };
+    let pattern = with_any_module(q.pattern);
     all.into_iter()
-        .map(|(c, e)| format!("tracepoint:{c}:{e}"))
-        .filter(|name| glob(pattern, name) || glob(pattern, &name.replacen("tracepoint:", "t:", 1)))
+        .filter(|(c, e)| glob(&pattern, &format!("{c}:{e}")))
+        .map(|(c, e)| {
+            let details = if q.verbose { field_lines(&c, &e) } else { vec![] };
+            Listed { name: format!("tracepoint:{c}:{e}"), details }
+        })
         .collect()
 }
 
@@ -78,5 +98,6 @@ pub static TRACEPOINT: ProbeKind = ProbeKind {
     prog_type: bpf::prog_type::TRACEPOINT,
     attach,
     list,
+    listed_by_default: true,
     special: None,
 };

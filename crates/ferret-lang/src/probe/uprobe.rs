@@ -2,7 +2,7 @@
 //! through the uprobe PMU. BINARY is a path, a program on `$PATH` or a library name (`libc`);
 //! FUNC may be a glob, `func+OFFSET`, or a raw address `0x...`. Arguments are the x86-64 ABI
 //! registers (`arg0`..`arg5`), `retval` is rax; pointers among them point into user space.
-use super::{glob, AttachOpts, Context, ProbeKind, Target};
+use super::{glob, AttachOpts, Context, ListQuery, Listed, ProbeKind, Target};
 use ferret_symbols::{resolve_binary, Elf};
 use ferret_syntax::ast::AttachPoint;
 use ferret_syntax::Diagnostic;
@@ -91,19 +91,27 @@ fn attach(t: &Target, prog: BorrowedFd<'_>, opts: &AttachOpts) -> Result<Vec<Own
 }
 
 /// `-l 'uprobe:/bin/bash:*'`: the functions of one binary (there is no system-wide list).
-fn list(pattern: &str) -> Vec<String> {
-    let mut parts = pattern.splitn(3, ':');
-    let (Some(kind), Some(bin), Some(func)) = (parts.next(), parts.next(), parts.next()) else { return vec![] };
-    if !["uprobe", "u", "uretprobe", "ur"].iter().any(|k| glob(kind, k)) || bin.contains('*') {
+fn list_kind(kind: &str, q: &ListQuery<'_>) -> Vec<Listed> {
+    let Some((bin, func)) = q.pattern.split_once(':') else { return vec![] };
+    if bin.contains('*') {
         return vec![];
     }
     let Ok(path) = resolve_binary(bin, None) else { return vec![] };
     let Ok(elf) = Elf::open(&path) else { return vec![] };
-    let name = if kind.starts_with("ur") { "uretprobe" } else { "uprobe" };
-    let mut out: Vec<String> =
-        elf.functions(|n| glob(func, n)).map(|s| format!("{name}:{}:{}", path.display(), s.name)).collect();
+    let mut out: Vec<Listed> = elf
+        .functions(|n| glob(func, n))
+        .map(|s| Listed::new(format!("{kind}:{}:{}", path.display(), s.name)))
+        .collect();
     out.dedup();
     out
+}
+
+fn list(q: &ListQuery<'_>) -> Vec<Listed> {
+    list_kind("uprobe", q)
+}
+
+fn list_ret(q: &ListQuery<'_>) -> Vec<Listed> {
+    list_kind("uretprobe", q)
 }
 
 pub static UPROBE: ProbeKind = ProbeKind {
@@ -113,6 +121,7 @@ pub static UPROBE: ProbeKind = ProbeKind {
     prog_type: bpf::prog_type::KPROBE,
     attach,
     list,
+    listed_by_default: false,
     special: None,
 };
 
@@ -122,6 +131,7 @@ pub static URETPROBE: ProbeKind = ProbeKind {
     expand,
     prog_type: bpf::prog_type::KPROBE,
     attach,
-    list,
+    list: list_ret,
+    listed_by_default: false,
     special: None,
 };
