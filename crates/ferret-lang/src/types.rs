@@ -40,7 +40,14 @@ pub enum Type {
     },
     /// An aggregation stored in a map (its value is never a plain expression value).
     Agg(AggKind),
+    /// `strftime(fmt, ns)`: a boot-clock time in ns plus the id of its format, rendered as text in
+    /// user space (see [`TIMESTAMP_SIZE`] for the layout).
+    Timestamp,
 }
+
+/// A [`Type::Timestamp`] value: `u32` format id (an index into the action table), `u32` clock
+/// (1 = boot), `u64` nanoseconds.
+pub const TIMESTAMP_SIZE: u32 = 16;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AggKind {
@@ -100,7 +107,7 @@ impl Type {
     }
     /// True for values that live in memory (strings, tuples, buffers) rather than a register.
     pub fn is_aggregate_value(&self) -> bool {
-        matches!(self, Type::Str(_) | Type::Buffer(_) | Type::Tuple(_) | Type::Array { .. })
+        matches!(self, Type::Str(_) | Type::Buffer(_) | Type::Tuple(_) | Type::Array { .. } | Type::Timestamp)
     }
     /// Bytes a value of this type takes in a map key/value or an event record.
     pub fn size(&self) -> u32 {
@@ -111,6 +118,7 @@ impl Type {
             Type::Tuple(ts) => tuple_layout(ts).1,
             Type::Array { elem, len } => elem.size() * len,
             Type::Agg(a) => a.value_size(),
+            Type::Timestamp => TIMESTAMP_SIZE,
         }
     }
 }
@@ -150,6 +158,7 @@ impl fmt::Display for Type {
             Type::Stack { user: false } => write!(f, "kstack"),
             Type::Stack { user: true } => write!(f, "ustack"),
             Type::Agg(a) => write!(f, "{}_t", a.name()),
+            Type::Timestamp => write!(f, "timestamp"),
         }
     }
 }

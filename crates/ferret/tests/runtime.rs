@@ -13,6 +13,8 @@ struct Case {
     name: String,
     prog: String,
     args: Vec<String>,
+    /// Arguments after the program and the runner's pid (`-- --name=value`).
+    tail: Vec<String>,
     workload: Vec<String>,
     expect: Vec<String>,
     expect_regex: Vec<String>,
@@ -55,6 +57,7 @@ fn parse(file: &Path) -> Vec<Case> {
                 "NAME" => c.name = rest.to_string(),
                 "PROG" => c.prog = rest.to_string(),
                 "ARGS" => c.args = split_args(rest),
+                "TAIL" => c.tail = split_args(rest),
                 "WORKLOAD" => c.workload = rest.split_whitespace().map(String::from).collect(),
                 "EXPECT" => c.expect.push(rest.trim().to_string()),
                 "EXPECT_REGEX" => c.expect_regex.push(rest.to_string()),
@@ -106,7 +109,7 @@ fn run_workload(w: &[String]) {
 /// Run one case; Err carries the reason and the output.
 fn run(bin: &Path, c: &Case) -> Result<(), String> {
     let mut cmd = Command::new(bin);
-    cmd.args(&c.args).arg("-e").arg(&c.prog).arg(std::process::id().to_string());
+    cmd.args(&c.args).arg("-e").arg(&c.prog).arg(std::process::id().to_string()).args(&c.tail);
     cmd.env("__BPFTRACE_NOTIFY_PROBES_ATTACHED", "1");
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(|e| format!("spawn: {e}"))?;

@@ -7,6 +7,7 @@ use ferret_syntax::ast::Expr;
 use ferret_syntax::Span;
 
 mod aggregates;
+mod env;
 mod output;
 mod strings;
 mod vars;
@@ -32,7 +33,7 @@ pub struct Builtin {
     pub lower: fn(&mut Gen, &CallSite) -> GenResult<Val>,
 }
 
-pub static REGISTRY: &[&[&Builtin]] = &[vars::ALL, aggregates::ALL, output::ALL, strings::ALL];
+pub static REGISTRY: &[&[&Builtin]] = &[vars::ALL, aggregates::ALL, output::ALL, strings::ALL, env::ALL];
 
 /// Find a builtin by name; `arg0`..`argN` share one entry.
 pub fn find(name: &str) -> Option<&'static Builtin> {
