@@ -33,6 +33,10 @@ pub const GET_STACK: u32 = 67;
 pub const JIFFIES64: u32 = 118;
 pub const GET_NUMA_NODE_ID: u32 = 42;
 pub const MAP_LOOKUP_PERCPU_ELEM: u32 = 195;
+pub const SEND_SIGNAL_THREAD: u32 = 117;
+pub const RINGBUF_RESERVE: u32 = 131;
+pub const RINGBUF_SUBMIT: u32 = 132;
+pub const TRACE_VPRINTK: u32 = 177;
 
 /// Name of a helper for the disassembler.
 pub fn name(id: u32) -> &'static str {
@@ -68,6 +72,10 @@ pub fn name(id: u32) -> &'static str {
         MAP_LOOKUP_PERCPU_ELEM => "map_lookup_percpu_elem",
         FOR_EACH_MAP_ELEM => "for_each_map_elem",
         LOOP => "loop",
+        SEND_SIGNAL_THREAD => "send_signal_thread",
+        RINGBUF_RESERVE => "ringbuf_reserve",
+        RINGBUF_SUBMIT => "ringbuf_submit",
+        TRACE_VPRINTK => "trace_vprintk",
         _ => "helper",
     }
 }

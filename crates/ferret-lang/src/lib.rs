@@ -6,6 +6,7 @@ pub mod codegen;
 mod config;
 mod lints;
 mod macros;
+pub mod named;
 pub mod probe;
 mod scopes;
 pub mod sema;
@@ -25,8 +26,12 @@ pub struct Options {
     pub max_map_keys: u32,
     /// Allow `system`, `signal`, `cat`.
     pub unsafe_: bool,
+    /// `-k`: report failed helper calls (map lookups of missing keys) as warnings at run time.
+    pub helper_errors: bool,
     /// `$1..$N`.
     pub positional: Vec<String>,
+    /// Named program options after `--` without their dashes: `aa=20`, `dd` (see [`named`]).
+    pub named: Vec<String>,
     /// `cpid` when `-c` is given.
     pub cpid: Option<u32>,
     /// Boot-clock time at start, for `elapsed`.
@@ -47,7 +52,9 @@ impl Default for Options {
             strlen: 64,
             max_map_keys: 4096,
             unsafe_: false,
+            helper_errors: false,
             positional: vec![],
+            named: vec![],
             cpid: None,
             start_boot_ns: 0,
             ringbuf_size: 1 << 20,
@@ -112,6 +119,39 @@ pub enum Action {
     Time {
         format: String,
     },
+    /// `system(fmt, ...)`: run the formatted command with `sh -c` and print what it wrote.
+    System {
+        format: String,
+        args: Vec<Type>,
+    },
+    /// `cat(fmt, ...)`: print the contents of the file the format names.
+    Cat {
+        format: String,
+        args: Vec<Type>,
+    },
+    /// `errorf` (`error`) / `warnf`: a message reported at the call's source location.
+    Report {
+        error: bool,
+        format: String,
+        args: Vec<Type>,
+        span: Span,
+    },
+    /// `join(argv[, delim])`: `slots` NUL-terminated strings of `slot_size` bytes each; the
+    /// ones before the first empty slot are printed joined by `delim`.
+    Join {
+        delim: String,
+        slots: u32,
+        slot_size: u32,
+    },
+    /// `-k`: a helper call at `span` failed; the record holds its i64 return code.
+    HelperError {
+        helper: &'static str,
+        span: Span,
+    },
+    /// Not an event: the format of the `strftime()` values whose format id is this action's id.
+    Strftime {
+        format: String,
+    },
 }
 
 /// One loadable program: a probe block compiled for one target (or several identical ones).
@@ -157,6 +197,8 @@ pub struct Compiled {
     pub opts: Options,
     /// Warnings to show before running (unreachable code, unused maps).
     pub warnings: Vec<Diagnostic>,
+    /// The program's `getopt()` options, checked against the command line before running.
+    pub named_params: Vec<named::NamedParam>,
 }
 
 /// The pipeline: text → AST → targets → typed tree → BPF object.
@@ -169,10 +211,11 @@ pub fn compile(src: &str, opts: &Options) -> Result<Compiled, Vec<Diagnostic>> {
     substitute_positional_attach_points(&mut ast, &opts.positional);
     let instances = resolve_probes(&ast)?;
     let (maps, tables) = sema::check_program(&opts, &ast, &instances)?;
+    let named_params = named::collect(&ast)?;
     let object = codegen::generate(&opts, &ast, &instances, &maps, &tables)?;
     let mut warnings = lints::unreachable(&ast);
     warnings.extend(lints::unused_maps(&ast, &|name| maps.contains_key(name)));
-    Ok(Compiled { ast, object, opts, warnings })
+    Ok(Compiled { ast, object, opts, warnings, named_params })
 }
 
 /// `$1`..`$N` inside attach points (`interval:ms:$1`, `BEG$1`, a whole `$1`) are replaced by

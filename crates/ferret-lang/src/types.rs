@@ -50,6 +50,9 @@ pub enum Type {
     },
     /// An aggregation stored in a map (its value is never a plain expression value).
     Agg(AggKind),
+    /// `strftime(fmt, ns)`: a boot-clock time in ns plus the id of its format, rendered as text in
+    /// user space (see [`TIMESTAMP_SIZE`] for the layout).
+    Timestamp,
     /// An integer of a C enum type: prints as the variant's name when it names one.
     Enum(std::sync::Arc<EnumDef>),
 }
@@ -66,6 +69,10 @@ impl EnumDef {
         self.variants.iter().find(|(_, x)| *x == v).map(|(n, _)| n.as_str())
     }
 }
+
+/// A [`Type::Timestamp`] value: `u32` format id (an index into the action table), `u32` clock
+/// (1 = boot), `u64` nanoseconds.
+pub const TIMESTAMP_SIZE: u32 = 16;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AggKind {
@@ -132,7 +139,13 @@ impl Type {
     pub fn is_aggregate_value(&self) -> bool {
         matches!(
             self,
-            Type::Str(_) | Type::Buffer(_) | Type::Inet | Type::Tuple(_) | Type::Record(_) | Type::Array { .. }
+            Type::Str(_)
+                | Type::Buffer(_)
+                | Type::Inet
+                | Type::Tuple(_)
+                | Type::Record(_)
+                | Type::Array { .. }
+                | Type::Timestamp
         )
     }
     /// The bytes one step of pointer arithmetic moves (`p + 1`): the pointee's size, at least 1.
@@ -167,6 +180,7 @@ impl Type {
             Type::Record(fs) => tuple_layout(&record_types(fs)).1,
             Type::Array { elem, len } => elem.elem_size() * len,
             Type::Agg(a) => a.value_size(),
+            Type::Timestamp => TIMESTAMP_SIZE,
         }
     }
 }
@@ -220,6 +234,7 @@ impl fmt::Display for Type {
             Type::Stack { user: true } => write!(f, "ustack"),
             Type::Agg(a) => write!(f, "{}_t", a.name()),
             Type::Enum(e) => write!(f, "enum {}", e.name),
+            Type::Timestamp => write!(f, "timestamp"),
         }
     }
 }

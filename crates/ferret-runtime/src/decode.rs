@@ -1,9 +1,27 @@
 //! Bytes from the kernel (event records, map keys and values) → the neutral output values.
 use crate::resolve;
 use ferret_lang::types::{record_types, tuple_layout, AggKind, Type, BUF_HEADER};
-use ferret_lang::MapSpec;
+use ferret_lang::{Action, MapSpec};
 use ferret_output::{MapDump, MapValue, Num, Value};
 use std::collections::BTreeMap;
+
+/// What decoding needs beyond the bytes and their type: `strftime()` values carry the id of an
+/// action holding their format, and a boot-clock time needs the wall-clock time of boot.
+#[derive(Clone, Copy)]
+pub struct Ctx<'a> {
+    pub actions: &'a [Action],
+    /// CLOCK_REALTIME at boot, in ns (see [`crate::clock::boot_realtime_ns`]).
+    pub boot_realtime_ns: i128,
+}
+
+impl Ctx<'_> {
+    /// A context for values that hold no timestamps (tests, tools).
+    pub const EMPTY: Ctx<'static> = Ctx { actions: &[], boot_realtime_ns: 0 };
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    b.get(at..at + 4).map_or(0, |s| u32::from_ne_bytes(s.try_into().unwrap_or([0; 4])))
+}
 
 fn u64_at(b: &[u8], at: usize) -> u64 {
     b.get(at..at + 8).map_or(0, |s| u64::from_ne_bytes(s.try_into().unwrap_or([0; 8])))
@@ -24,7 +42,7 @@ fn narrow_int(b: &[u8], bytes: u8, signed: bool) -> Value {
 }
 
 /// A value of type `t` stored at the start of `b`.
-pub fn value(b: &[u8], t: &Type) -> Value {
+pub fn value(b: &[u8], t: &Type, ctx: &Ctx) -> Value {
     match t {
         Type::Int { signed: true, .. } => Value::Int(u64_at(b, 0) as i64),
         Type::Int { signed: false, .. } | Type::Stack { .. } => Value::UInt(u64_at(b, 0)),
@@ -53,14 +71,14 @@ pub fn value(b: &[u8], t: &Type) -> Value {
         Type::Username => Value::Str(resolve::username(u64_at(b, 0))),
         Type::Tuple(ts) => {
             let (offs, _) = tuple_layout(ts);
-            Value::Tuple(ts.iter().zip(offs).map(|(t, o)| value(b.get(o as usize..).unwrap_or(&[]), t)).collect())
+            Value::Tuple(ts.iter().zip(offs).map(|(t, o)| value(b.get(o as usize..).unwrap_or(&[]), t, ctx)).collect())
         }
         Type::Record(fs) => {
             let (offs, _) = tuple_layout(&record_types(fs));
             Value::Record(
                 fs.iter()
                     .zip(offs)
-                    .map(|((n, t), o)| (n.clone(), value(b.get(o as usize..).unwrap_or(&[]), t)))
+                    .map(|((n, t), o)| (n.clone(), value(b.get(o as usize..).unwrap_or(&[]), t, ctx)))
                     .collect(),
             )
         }
@@ -71,23 +89,32 @@ pub fn value(b: &[u8], t: &Type) -> Value {
             let elems = (0..*len as usize).map(|i| match **elem {
                 Type::Int { bytes, signed } if bytes < 8 => narrow_int(at(i), bytes, signed),
                 Type::Bool => Value::Bool(at(i).first().is_some_and(|&c| c != 0)),
-                _ => value(at(i), elem),
+                _ => value(at(i), elem, ctx),
             });
             Value::Array(elems.collect())
+        }
+        Type::Timestamp => {
+            let format = match ctx.actions.get(u32_at(b, 0) as usize) {
+                Some(Action::Strftime { format }) => format.as_str(),
+                _ => "",
+            };
+            // Clock 1 is the boot clock; any other is already wall-clock time.
+            let base = if u32_at(b, 4) == 1 { ctx.boot_realtime_ns } else { 0 };
+            Value::Str(crate::clock::strftime(format, base + u64_at(b, 8) as i128))
         }
         _ => Value::None,
     }
 }
 
 /// Values of an event record's arguments, laid out as the code generator wrote them.
-pub fn args(b: &[u8], types: &[Type]) -> Vec<Value> {
+pub fn args(b: &[u8], types: &[Type], ctx: &Ctx) -> Vec<Value> {
     let (offs, _) = tuple_layout(types);
-    types.iter().zip(offs).map(|(t, o)| value(b.get(o as usize..).unwrap_or(&[]), t)).collect()
+    types.iter().zip(offs).map(|(t, o)| value(b.get(o as usize..).unwrap_or(&[]), t, ctx)).collect()
 }
 
 /// The key value of a map entry (`None` for maps without keys). Several keys print as a tuple.
-fn key(b: &[u8], spec: &MapSpec) -> Option<Value> {
-    spec.key.as_ref().map(|t| value(b, t))
+fn key(b: &[u8], spec: &MapSpec, ctx: &Ctx) -> Option<Value> {
+    spec.key.as_ref().map(|t| value(b, t, ctx))
 }
 
 fn num(v: u64, signed: bool) -> Num {
@@ -130,7 +157,7 @@ fn reduce(agg: AggKind, per_cpu: &[&[u8]]) -> MapValue {
 
 /// A whole map as read from the kernel: `(key, value)` byte pairs, per-CPU values concatenated
 /// with `stride` bytes per CPU.
-pub fn map(spec: &MapSpec, entries: &[(Vec<u8>, Vec<u8>)], stride: usize) -> MapDump {
+pub fn map(spec: &MapSpec, entries: &[(Vec<u8>, Vec<u8>)], stride: usize, ctx: &Ctx) -> MapDump {
     let per_cpu = |v: &[u8]| -> Vec<Vec<u8>> {
         if stride == 0 {
             return vec![v.to_vec()];
@@ -160,7 +187,7 @@ pub fn map(spec: &MapSpec, entries: &[(Vec<u8>, Vec<u8>)], stride: usize) -> Map
                         AggKind::LHist { min, max, step } => MapValue::LHist { min, max, step, buckets },
                         _ => unreachable!("only histograms reach here"),
                     };
-                    (key(&k, spec), mv)
+                    (key(&k, spec, ctx), mv)
                 })
                 .collect();
             MapDump::new(&spec.name, entries)
@@ -171,13 +198,13 @@ pub fn map(spec: &MapSpec, entries: &[(Vec<u8>, Vec<u8>)], stride: usize) -> Map
                 .map(|(k, v)| {
                     let cpus = per_cpu(v);
                     let refs: Vec<&[u8]> = cpus.iter().map(|c| c.as_slice()).collect();
-                    (key(k, spec), reduce(*agg, &refs))
+                    (key(k, spec, ctx), reduce(*agg, &refs))
                 })
                 .collect();
             MapDump::new(&spec.name, entries)
         }
         t => {
-            let entries = entries.iter().map(|(k, v)| (key(k, spec), MapValue::Value(value(v, t)))).collect();
+            let entries = entries.iter().map(|(k, v)| (key(k, spec, ctx), MapValue::Value(value(v, t, ctx)))).collect();
             MapDump::new(&spec.name, entries)
         }
     }

@@ -2,7 +2,9 @@
 //! to script spans), probes attached, events read and rendered, maps printed, and teardown.
 //! Generic: it knows no probe type or builtin by name.
 pub mod child;
+pub mod clock;
 pub mod decode;
+pub mod host;
 pub mod out;
 pub mod resolve;
 
@@ -13,7 +15,7 @@ use ferret_output::MapDump;
 use ferret_syntax::Diagnostic;
 use ferret_sys::bpf::{self, Map};
 use ferret_sys::ringbuf::RingBuf;
-use out::Out;
+use out::{Location, Out};
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -43,6 +45,22 @@ pub struct RunOpts {
     pub child: Option<child::Child>,
 }
 
+/// How actions are carried out, beyond what the object says.
+pub struct Settings {
+    /// The program as written and the name it goes by (`stdin` for `-e`), for `errorf()`
+    /// and `warnf()` locations.
+    pub source_name: String,
+    pub source_text: String,
+    /// Bytes `cat()` prints of a file (`BPFTRACE_MAX_CAT_BYTES`).
+    pub max_cat_bytes: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings { source_name: "stdin".into(), source_text: String::new(), max_cat_bytes: host::DEFAULT_MAX_CAT_BYTES }
+    }
+}
+
 /// A loaded program and what keeps it attached.
 struct Loaded {
     fd: OwnedFd,
@@ -62,6 +80,9 @@ pub struct Session {
     lost_reported: u64,
     /// Parsed printf formats by action id, parsed on first use.
     formats: std::collections::HashMap<usize, ferret_output::printf::Format>,
+    pub settings: Settings,
+    /// Wall-clock time of boot (ns), for `strftime()` values.
+    boot_realtime_ns: i128,
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -160,6 +181,8 @@ impl Session {
             warned_full,
             lost_reported: 0,
             formats: Default::default(),
+            settings: Settings::default(),
+            boot_realtime_ns: clock::boot_realtime_ns(),
         })
     }
 
@@ -226,7 +249,7 @@ impl Session {
             // SAFETY: one valid pollfd for the duration of the call.
             unsafe { libc::poll(&mut pfd, 1, 20) };
             self.drain(out);
-            out.flush();
+            out.flush_pending();
             if let Some(c) = opts.child.as_mut() {
                 if c.exited() {
                     break;
@@ -280,20 +303,61 @@ impl Session {
         let Some(action) = self.object.actions.get(id).cloned() else { return };
         match action {
             Action::Printf { format, args, .. } => {
-                let vals = decode::args(body, &args);
-                let f = self.formats.entry(id).or_insert_with(|| ferret_output::printf::Format::parse(&format));
-                out.printf(&f.render(&vals));
+                let text = self.render(id, &format, &args, body);
+                out.printf(&text);
             }
             Action::Print { ty } => {
-                let v = decode::value(body, &ty);
+                let v = decode::value(body, &ty, &self.ctx());
                 out.value(&v);
             }
             Action::PrintMap { map, top, div } => {
-                let dump = self.read_map(map);
+                let mut dump = self.read_map(map);
+                if dump.entries.is_empty() {
+                    dump = self.empty_scalar(map).unwrap_or(dump);
+                }
                 let top = (top > 0).then_some(top as usize);
                 let div = (div > 0).then_some(div);
                 out.map(&dump, top, div);
             }
+            Action::System { format, args } => {
+                let cmd = self.render(id, &format, &args, body);
+                match host::run_shell(&cmd) {
+                    Ok(text) => out.syscall(&text),
+                    Err(e) => out.error(&e),
+                }
+            }
+            Action::Cat { format, args } => {
+                let path = self.render(id, &format, &args, body);
+                match host::cat(&path, self.settings.max_cat_bytes) {
+                    Ok(text) => out.cat(&text),
+                    Err(e) => out.error(&e),
+                }
+            }
+            Action::Report { error, format, args, span } => {
+                let msg = self.render(id, &format, &args, body);
+                out.report(error, &msg, &self.location(span));
+            }
+            Action::HelperError { helper, span } => {
+                let retcode =
+                    u64::from_ne_bytes(body.get(..8).and_then(|b| b.try_into().ok()).unwrap_or([0; 8])) as i64;
+                let strerror = host::strerror(-retcode as i32);
+                let msg = ferret_output::text::helper_error_message(helper, retcode as i32, &strerror);
+                let src = ferret_syntax::Source { name: &self.settings.source_name, text: &self.settings.source_text };
+                let text = src.render(&Diagnostic::warning(span, msg));
+                out.helper_error(&text, helper, retcode, &strerror, &self.location(span));
+            }
+            Action::Join { delim, slots, slot_size } => {
+                let parts: Vec<String> = body
+                    .chunks(slot_size as usize)
+                    .take(slots as usize)
+                    .map(|c| {
+                        String::from_utf8_lossy(&c[..c.iter().position(|&b| b == 0).unwrap_or(c.len())]).into_owned()
+                    })
+                    .take_while(|s| !s.is_empty())
+                    .collect();
+                out.join(&parts.join(&delim));
+            }
+            Action::Strftime { .. } => {}
             Action::Clear { map } => {
                 let _ = self.maps[map].clear();
             }
@@ -307,10 +371,47 @@ impl Session {
                 self.exiting = true;
             }
             Action::Time { format } => {
-                let now = chrono_like_now(&format);
+                let now = clock::now(&format);
                 out.time(&now);
             }
         }
+    }
+
+    /// Where `span` is in the program, for run-time messages.
+    fn location(&self, span: ferret_syntax::Span) -> Location {
+        let src = ferret_syntax::Source { name: &self.settings.source_name, text: &self.settings.source_text };
+        let (line, col) = src.line_col(span.start as usize);
+        Location {
+            filename: self.settings.source_name.clone(),
+            line: line as u64,
+            col: col as u64,
+            text: src.location(span),
+        }
+    }
+
+    fn ctx(&self) -> decode::Ctx<'_> {
+        decode::Ctx { actions: &self.object.actions, boot_realtime_ns: self.boot_realtime_ns }
+    }
+
+    /// A printf-style action's text from its event record.
+    fn render(&mut self, id: usize, format: &str, args: &[ferret_lang::types::Type], body: &[u8]) -> String {
+        let vals = decode::args(body, args, &self.ctx());
+        let f = self.formats.entry(id).or_insert_with(|| ferret_output::printf::Format::parse(format));
+        f.render(&vals)
+    }
+
+    /// What `print(@m)` shows for an empty map without keys: its value type's zero, as bpftrace
+    /// does (`@: 0`). Keyed maps and histograms print nothing when empty.
+    fn empty_scalar(&self, idx: usize) -> Option<MapDump> {
+        let spec = &self.object.maps[idx];
+        if spec.key.is_some() || matches!(spec.value, ferret_lang::types::Type::Agg(a) if a.is_hist()) {
+            return None;
+        }
+        let m = &self.maps[idx];
+        let stride = if m.is_percpu() { m.percpu_stride() } else { 0 };
+        let value_len = m.value_buf_len().ok()?;
+        let zero = (vec![0u8; spec.key_size as usize], vec![0u8; value_len]);
+        Some(decode::map(spec, &[zero], stride, &self.ctx()))
     }
 
     fn zero_map(&self, idx: usize) -> Result<(), ferret_sys::SysError> {
@@ -328,7 +429,7 @@ impl Session {
         let m = &self.maps[idx];
         let entries = m.entries().unwrap_or_default();
         let stride = if m.is_percpu() { m.percpu_stride() } else { 0 };
-        decode::map(spec, &entries, stride)
+        decode::map(spec, &entries, stride, &self.ctx())
     }
 
     fn print_maps_at_exit(&self, out: &mut Out) {
@@ -357,10 +458,10 @@ impl Session {
         for (i, name) in user {
             if !self.warned_full[i] && sum(&self.maps[MAP_FULL], (i - ferret_lang::FIRST_USER_MAP) as u32) > 0 {
                 self.warned_full[i] = true;
-                eprintln!(
-                    "WARNING: Map full; can't update element. Try increasing max_map_keys ({name} holds {} entries; ferret --max-map-keys N)",
+                out.warning(&format!(
+                    "Map full; can't update element. Try increasing max_map_keys ({name} holds {} entries; ferret --max-map-keys N)",
                     self.object.maps[i].max_entries
-                );
+                ));
             }
         }
     }
@@ -389,19 +490,4 @@ fn release_in_background(events: Vec<OwnedFd>) {
         }
     }
     // In the parent the fds drop here: cheap, the child holds the last references.
-}
-
-/// `time()` output: the local wall-clock time through strftime.
-fn chrono_like_now(format: &str) -> String {
-    let Ok(cfmt) = std::ffi::CString::new(format) else { return String::new() };
-    let mut buf = vec![0u8; 256];
-    // SAFETY: time/localtime_r/strftime with valid pointers and buffer length.
-    unsafe {
-        let t = libc::time(std::ptr::null_mut());
-        let mut tm: libc::tm = std::mem::zeroed();
-        libc::localtime_r(&t, &mut tm);
-        let n = libc::strftime(buf.as_mut_ptr() as *mut libc::c_char, buf.len(), cfmt.as_ptr(), &tm);
-        buf.truncate(n);
-    }
-    String::from_utf8_lossy(&buf).into_owned()
 }

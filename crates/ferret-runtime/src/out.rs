@@ -11,6 +11,19 @@ pub enum Format {
 pub struct Out {
     pub format: Format,
     pub w: Box<dyn Write>,
+    /// False with `--no-warnings`: warnings (including `warnf()`) are not printed.
+    pub warnings: bool,
+    /// `-B full`: output is written when the buffer fills or at exit, never to keep up.
+    pub full_buffering: bool,
+}
+
+/// A place in the program, for messages reported at run time (`errorf`, `warnf`).
+pub struct Location {
+    pub filename: String,
+    pub line: u64,
+    pub col: u64,
+    /// `stdin:1:9-62`
+    pub text: String,
 }
 
 impl Out {
@@ -20,6 +33,13 @@ impl Out {
     }
     pub fn flush(&mut self) {
         let _ = self.w.flush();
+    }
+    /// Write out what is pending so the output keeps up with events and stays in order with
+    /// stderr messages, unless `-B full` asked for full buffering.
+    pub fn flush_pending(&mut self) {
+        if !self.full_buffering {
+            self.flush();
+        }
     }
     pub fn line(&mut self, json_line: String) {
         self.write(&json_line);
@@ -38,6 +58,69 @@ impl Out {
         match self.format {
             Format::Text => self.write(s),
             Format::Json => self.line(json::time(s)),
+        }
+    }
+    /// `cat()` output: the file's bytes as they are.
+    pub fn cat(&mut self, s: &str) {
+        match self.format {
+            Format::Text => self.write(s),
+            Format::Json => self.line(json::cat(s)),
+        }
+    }
+    /// `system()` output.
+    pub fn syscall(&mut self, s: &str) {
+        match self.format {
+            Format::Text => self.write(&text::syscall(s)),
+            Format::Json => self.line(json::syscall(s)),
+        }
+    }
+    pub fn join(&mut self, s: &str) {
+        match self.format {
+            Format::Text => self.write(&text::join(s)),
+            Format::Json => self.line(json::join(s)),
+        }
+    }
+    /// `errorf()`/`warnf()`: text goes to stderr as `loc: ERROR: msg` (one trailing newline of
+    /// the message dropped), JSON is a record on the output.
+    pub fn report(&mut self, error: bool, msg: &str, at: &Location) {
+        if !error && !self.warnings {
+            return;
+        }
+        match self.format {
+            Format::Text => {
+                let word = if error { "ERROR" } else { "WARNING" };
+                self.flush_pending();
+                eprintln!("{}: {word}: {}", at.text, msg.strip_suffix('\n').unwrap_or(msg));
+            }
+            Format::Json => {
+                let f = if error { json::errorf } else { json::warnf };
+                self.line(f(msg, &at.filename, at.line, at.col));
+            }
+        }
+    }
+    /// `-k`: a failed helper call. `text` is the rendered warning (location, message, source
+    /// line, underline) for text mode.
+    pub fn helper_error(&mut self, text: &str, helper: &str, retcode: i64, strerror: &str, at: &Location) {
+        match self.format {
+            Format::Text => {
+                if self.warnings {
+                    self.flush_pending();
+                    eprint!("{text}");
+                }
+            }
+            Format::Json => self.line(json::helper_error(strerror, helper, retcode, &at.filename, at.line, at.col)),
+        }
+    }
+    /// A runtime problem on stderr (`ERROR: ...`), after what was already printed.
+    pub fn error(&mut self, msg: &str) {
+        self.flush_pending();
+        eprintln!("ERROR: {msg}");
+    }
+    /// A runtime warning on stderr, unless `--no-warnings`.
+    pub fn warning(&mut self, msg: &str) {
+        if self.warnings {
+            self.flush_pending();
+            eprintln!("WARNING: {msg}");
         }
     }
     pub fn value(&mut self, v: &Value) {

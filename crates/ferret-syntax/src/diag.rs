@@ -51,6 +51,22 @@ impl Source<'_> {
         (line, before[line_start..].chars().count() + 1)
     }
 
+    /// The line holding `span` (start and end offsets) and the span's width in characters on it.
+    fn extent(&self, span: Span) -> (usize, usize, usize) {
+        let start = (span.start as usize).min(self.text.len());
+        let line_start = self.text[..start].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = self.text[line_start..].find('\n').map_or(self.text.len(), |i| line_start + i);
+        let end = (span.end as usize).clamp(start, line_end);
+        (line_start, line_end, self.text[start..end].chars().count().max(1))
+    }
+
+    /// `name:line:col-endcol`, as messages about a place in the program start.
+    pub fn location(&self, span: Span) -> String {
+        let (line, col) = self.line_col(span.start as usize);
+        let (_, _, width) = self.extent(span);
+        format!("{}:{}:{}-{}", self.name, line, col, col + width)
+    }
+
     /// Render one diagnostic exactly as bpftrace does.
     pub fn render(&self, d: &Diagnostic) -> String {
         let word = match d.level {
@@ -62,12 +78,8 @@ impl Source<'_> {
         match d.span {
             None => out.push_str(&format!("{word}: {}\n", d.message)),
             Some(span) => {
-                let (line, col) = self.line_col(span.start as usize);
-                let line_start = self.text[..span.start as usize].rfind('\n').map_or(0, |i| i + 1);
-                let line_end = self.text[line_start..].find('\n').map_or(self.text.len(), |i| line_start + i);
-                let end = (span.end as usize).clamp(span.start as usize, line_end);
-                let width = self.text[span.start as usize..end].chars().count().max(1);
-                out.push_str(&format!("{}:{}:{}-{}: {word}: {}\n", self.name, line, col, col + width, d.message));
+                let (line_start, line_end, width) = self.extent(span);
+                out.push_str(&format!("{}: {word}: {}\n", self.location(span), d.message));
                 let src_line = &self.text[line_start..line_end];
                 out.push_str(src_line);
                 out.push('\n');

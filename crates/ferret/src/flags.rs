@@ -7,6 +7,7 @@ USAGE:
     ferret [options] filename
     ferret [options] - <stdin input>
     ferret [options] -e 'program'
+    use -- after filename/-e 'program' for named program options (--name=value, read with getopt)
 
 OPTIONS:
     -e PROGRAM         program text to run
@@ -17,11 +18,17 @@ OPTIONS:
     -p PID             trace only PID where the probe type allows; end when it exits
     -f FORMAT          output format: text (default) or json
     -o FILE            write output to FILE
+    -B MODE            output buffering: line (default), full or none
     -d STAGE           print a compiler stage and exit: ast, types, bpf
     -q                 quiet: no 'Attached N probes' line
     -v                 verbose
+    -k, --warnings     accepted for bpftrace compatibility (helper error checks are not emitted yet)
+    --no-warnings      do not print warnings (including warnf())
+    -I DIR             add DIR to the C include search path (accepted; C headers are not read yet)
+    --include FILE     #include FILE first (accepted; C headers are not read yet)
+    --info             print what this kernel supports
     --dry-run          compile and load the programs, attach nothing
-    --unsafe           allow unsafe functions (system, signal, cat)
+    --unsafe           allow unsafe functions (system, signal)
     --max-strlen N     bytes read for a string, NUL included (default 64; env BPFTRACE_MAX_STRLEN)
     --max-map-keys N   entries per map (default 4096; env BPFTRACE_MAX_MAP_KEYS)
     -h, --help         this help
@@ -43,10 +50,19 @@ pub enum Dump {
     Bpf,
 }
 
+/// `-B`: when output reaches the terminal or file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Buffering {
+    Line,
+    Full,
+    None,
+}
+
 #[derive(Debug)]
 pub enum Mode {
     Help,
     Version,
+    Info,
     /// `-l`: probes matching `search`, or those of `program` (name, text) when one is given.
     List {
         search: String,
@@ -65,35 +81,97 @@ pub struct Flags {
     pub quiet: bool,
     pub unsafe_: bool,
     pub dry_run: bool,
-    pub format: Format,
+    /// `-f` as given: checked after compiling, as bpftrace does (see [`output_format`]).
+    pub format: String,
     pub output: Option<String>,
+    pub buffering: Buffering,
     pub cmd: Option<String>,
-    pub pid: Option<i32>,
+    /// `-p` as given: checked by [`parse_pid`].
+    pub pid: Option<String>,
     pub dump: Option<Dump>,
     pub strlen: u32,
     pub max_map_keys: u32,
     pub positional: Vec<String>,
+    /// `--name[=value]` after `--`, without the dashes.
+    pub named: Vec<String>,
+    /// `--no-warnings`.
+    pub no_warnings: bool,
+    /// `-k`: bpftrace's runtime helper-error warnings.
+    pub helper_warnings: bool,
+    pub include_dirs: Vec<String>,
+    pub include_files: Vec<String>,
+}
+
+/// A command-line problem: `usage` says whether the usage text follows the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlagError {
+    pub msg: String,
+    pub usage: bool,
+}
+
+impl FlagError {
+    fn usage(msg: impl Into<String>) -> FlagError {
+        FlagError { msg: msg.into(), usage: true }
+    }
+    fn plain(msg: impl Into<String>) -> FlagError {
+        FlagError { msg: msg.into(), usage: false }
+    }
+}
+
+impl From<String> for FlagError {
+    fn from(msg: String) -> FlagError {
+        FlagError::usage(msg)
+    }
+}
+
+/// `-f`'s output format, or bpftrace's message for an unknown one.
+pub fn output_format(name: &str) -> Result<Format, String> {
+    match name {
+        "" | "text" => Ok(Format::Text),
+        "json" => Ok(Format::Json),
+        other => Err(format!("Invalid output format \"{other}\"\nValid formats: 'text', 'json'")),
+    }
+}
+
+/// `-p`'s process id, with bpftrace's messages (`Failed to parse pid: invalid integer: a1`).
+pub fn parse_pid(s: &str) -> Result<i32, String> {
+    use ferret_lang::named::{parse_uint, IntError};
+    let pid = parse_uint(s).map_err(|e| match e {
+        IntError::Format(why) => format!("Failed to parse pid: {why}: {s}"),
+        IntError::Overflow => format!("Failed to parse pid: overflow error, maximum value is {}: {s}", u64::MAX),
+    })?;
+    // The nominal maximum pid on 64-bit systems (PID_MAX_LIMIT).
+    if pid > 0x400000 {
+        return Err(format!("Pid out of range: {pid}"));
+    }
+    Ok(pid as i32)
 }
 
 fn env_u32(names: &[&str]) -> Option<u32> {
     names.iter().find_map(|n| std::env::var(n).ok().and_then(|v| v.parse().ok()))
 }
 
-pub fn parse(args: &[String]) -> Result<Flags, String> {
+pub fn parse(args: &[String]) -> Result<Flags, FlagError> {
     let mut f = Flags {
         mode: Mode::Help,
         verbose: false,
         quiet: false,
         unsafe_: false,
         dry_run: false,
-        format: Format::Text,
+        format: String::new(),
         output: None,
+        buffering: Buffering::Line,
         cmd: None,
         pid: None,
         dump: None,
         strlen: env_u32(&["BPFTRACE_MAX_STRLEN", "BPFTRACE_STRLEN"]).unwrap_or(64),
         max_map_keys: env_u32(&["BPFTRACE_MAX_MAP_KEYS", "BPFTRACE_MAP_KEYS_MAX"]).unwrap_or(4096),
         positional: vec![],
+        named: vec![],
+        no_warnings: false,
+        helper_warnings: false,
+        include_dirs: vec![],
+        include_files: vec![],
     };
     let mut program: Option<String> = None;
     let mut file: Option<String> = None;
@@ -114,6 +192,37 @@ pub fn parse(args: &[String]) -> Result<Flags, String> {
                 f.mode = Mode::Version;
                 return Ok(f);
             }
+            "--info" => {
+                f.mode = Mode::Info;
+                return Ok(f);
+            }
+            "--no-warnings" => {
+                if f.helper_warnings {
+                    return Err(FlagError::plain("USAGE: -k, --warnings conflicts with --no-warnings"));
+                }
+                f.no_warnings = true;
+            }
+            "-k" | "--warnings" => {
+                if f.helper_warnings {
+                    return Err(FlagError::plain(
+                        "USAGE: -kk has been deprecated. Use a single -k for runtime warnings for errors in map lookups and probe reads.",
+                    ));
+                }
+                if f.no_warnings {
+                    return Err(FlagError::plain("USAGE: -k, --warnings conflicts with --no-warnings"));
+                }
+                f.helper_warnings = true;
+            }
+            "-B" => {
+                f.buffering = match value(&mut i, a)?.as_str() {
+                    "line" => Buffering::Line,
+                    "full" => Buffering::Full,
+                    "none" => Buffering::None,
+                    _ => return Err(FlagError::plain("USAGE: -B must be either 'line', 'full', or 'none'.")),
+                }
+            }
+            "-I" => f.include_dirs.push(value(&mut i, a)?),
+            "--include" => f.include_files.push(value(&mut i, a)?),
             "-e" => program = Some(value(&mut i, a)?),
             "-l" | "-lv" | "--list" => {
                 if a == "-lv" {
@@ -130,47 +239,47 @@ pub fn parse(args: &[String]) -> Result<Flags, String> {
             "--unsafe" => f.unsafe_ = true,
             "--dry-run" => f.dry_run = true,
             "-c" | "--cmd" => f.cmd = Some(value(&mut i, a)?),
-            "-p" | "--pid" => {
-                let v = value(&mut i, a)?;
-                f.pid = Some(v.parse().map_err(|_| format!("invalid pid '{v}'"))?);
-            }
-            "-f" | "--format" => {
-                f.format = match value(&mut i, a)?.as_str() {
-                    "text" => Format::Text,
-                    "json" => Format::Json,
-                    other => return Err(format!("Invalid output format \"{other}\"; valid formats: text, json")),
-                }
-            }
+            "-p" | "--pid" => f.pid = Some(value(&mut i, a)?),
+            "-f" | "--format" => f.format = value(&mut i, a)?,
             "-o" | "--output" => f.output = Some(value(&mut i, a)?),
             "-d" => {
                 f.dump = Some(match value(&mut i, a)?.as_str() {
                     "ast" => Dump::Ast,
                     "types" => Dump::Types,
                     "bpf" | "codegen" => Dump::Bpf,
-                    other => return Err(format!("unknown stage '{other}' for -d: use ast, types or bpf")),
+                    other => return Err(format!("unknown stage '{other}' for -d: use ast, types or bpf").into()),
                 })
             }
             "--max-strlen" => {
                 let v = value(&mut i, a)?;
-                f.strlen = v.parse().map_err(|_| format!("invalid --max-strlen '{v}'"))?;
+                f.strlen = v.parse().map_err(|_| FlagError::usage(format!("invalid --max-strlen '{v}'")))?;
             }
             "--max-map-keys" => {
                 let v = value(&mut i, a)?;
-                f.max_map_keys = v.parse().map_err(|_| format!("invalid --max-map-keys '{v}'"))?;
+                f.max_map_keys = v.parse().map_err(|_| FlagError::usage(format!("invalid --max-map-keys '{v}'")))?;
             }
             "--" => {
-                f.positional.extend(args[i + 1..].iter().cloned());
+                for rest in &args[i + 1..] {
+                    match rest.strip_prefix("--") {
+                        Some(named) => f.named.push(named.to_string()),
+                        None => f.positional.push(rest.clone()),
+                    }
+                }
                 break;
             }
             "-" if program.is_none() && file.is_none() => file = Some("-".into()),
-            _ if a.starts_with('-') && a.len() > 1 => return Err(format!("unknown option '{a}'")),
+            _ if a.starts_with('-') && a.len() > 1 => return Err(format!("unknown option '{a}'").into()),
             _ if program.is_none() && file.is_none() && list.is_none() => file = Some(a.to_string()),
             _ => f.positional.push(a.to_string()),
         }
         i += 1;
     }
-    if !(8..=1024).contains(&f.strlen) {
-        return Err(format!("max-strlen must be between 8 and 1024, got {}", f.strlen));
+    // No upper bound, as in bpftrace: a probe whose strings do not fit the BPF stack says so.
+    if f.strlen < 8 {
+        return Err(FlagError::plain(format!("max-strlen must be at least 8, got {}", f.strlen)));
+    }
+    if f.cmd.is_some() && f.pid.is_some() {
+        return Err(FlagError::usage("USAGE: Cannot use both -c and -p."));
     }
     if let Some(mut search) = list {
         // `-l -v PATTERN`: the pattern came after other flags.
@@ -185,7 +294,7 @@ pub fn parse(args: &[String]) -> Result<Flags, String> {
         (None, Some(path)) if path == "-" => {
             let mut text = String::new();
             std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
-                .map_err(|e| format!("reading stdin: {e}"))?;
+                .map_err(|e| FlagError::plain(format!("reading stdin: {e}")))?;
             Mode::Program { name: "stdin".into(), text }
         }
         (None, Some(path)) => {
@@ -194,7 +303,7 @@ pub fn parse(args: &[String]) -> Result<Flags, String> {
                     std::io::ErrorKind::NotFound => "No such file or directory".to_string(),
                     _ => e.to_string(),
                 };
-                format!("failed to open file '{path}': {why}")
+                FlagError::usage(format!("failed to open file '{path}': {why}"))
             })?;
             Mode::Program { name: path, text }
         }
@@ -221,7 +330,7 @@ fn list_mode(search: String, program: Option<String>) -> Result<Mode, String> {
 mod tests {
     use super::*;
 
-    fn p(args: &[&str]) -> Result<Flags, String> {
+    fn p(args: &[&str]) -> Result<Flags, FlagError> {
         parse(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
     }
 
@@ -234,7 +343,7 @@ mod tests {
 
     #[test]
     fn rejects_unknown_flags() {
-        assert!(p(&["-idonotexist"]).unwrap_err().contains("unknown option"));
+        assert!(p(&["-idonotexist"]).unwrap_err().msg.contains("unknown option"));
     }
 
     #[test]
@@ -260,6 +369,28 @@ mod tests {
     #[test]
     fn missing_file_is_a_clear_error() {
         let e = p(&["non_existent_file.bt"]).unwrap_err();
-        assert_eq!(e, "failed to open file 'non_existent_file.bt': No such file or directory");
+        assert_eq!(e.msg, "failed to open file 'non_existent_file.bt': No such file or directory");
+    }
+
+    #[test]
+    fn named_options_after_double_dash() {
+        let f = p(&["-e", "BEGIN {}", "pos1", "--", "--aa=20", "pos2", "--dd"]).unwrap();
+        assert_eq!(f.positional, vec!["pos1", "pos2"]);
+        assert_eq!(f.named, vec!["aa=20", "dd"]);
+    }
+
+    #[test]
+    fn pid_messages() {
+        assert_eq!(parse_pid("a1111").unwrap_err(), "Failed to parse pid: invalid integer: a1111");
+        assert_eq!(parse_pid("111a1").unwrap_err(), "Failed to parse pid: invalid trailing bytes: 111a1");
+        assert_eq!(parse_pid("5000000").unwrap_err(), "Pid out of range: 5000000");
+        assert_eq!(parse_pid("42"), Ok(42));
+    }
+
+    #[test]
+    fn warning_flags_conflict() {
+        assert!(!p(&["--no-warnings", "-k", "-e", "BEGIN {}"]).unwrap_err().usage);
+        assert!(p(&["-B", "none", "--include", "errno.h", "-I", "/tmp", "-e", "BEGIN {}"]).is_ok());
+        assert!(output_format("jsonx").unwrap_err().starts_with("Invalid output format \"jsonx\"\n"));
     }
 }

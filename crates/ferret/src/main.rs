@@ -1,20 +1,23 @@
 //! The `ferret` binary: flags → compile → load/attach → run → exit code.
 mod flags;
+mod info;
 
 use ferret_lang::Options;
 use ferret_runtime::out::Out;
 use ferret_runtime::{RunOpts, RuntimeError, Session};
 use ferret_syntax::Source;
-use flags::{Dump, Flags, Mode};
+use flags::{Buffering, Dump, Flags, Mode};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let f = match flags::parse(&args) {
         Ok(f) => f,
-        Err(msg) => {
-            eprintln!("ERROR: {msg}");
-            eprint!("{}", flags::USAGE);
+        Err(e) => {
+            eprintln!("ERROR: {}", e.msg);
+            if e.usage {
+                eprint!("{}", flags::USAGE);
+            }
             return ExitCode::from(1);
         }
     };
@@ -31,12 +34,23 @@ fn run(f: Flags) -> i32 {
             println!("ferret v{}", env!("CARGO_PKG_VERSION"));
             return 0;
         }
+        Mode::Info => {
+            print!("{}", info::report());
+            return 0;
+        }
         Mode::List { search, program } => return list(search, program.as_ref(), f.verbose),
         Mode::Program { .. } => {}
     }
     let Mode::Program { name, text } = &f.mode else { return 1 };
     let src = Source { name, text };
 
+    let pid = match f.pid.as_deref().map(flags::parse_pid).transpose() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("ERROR: {e}");
+            return 1;
+        }
+    };
     let mut child = None;
     if let Some(cmd) = &f.cmd {
         match ferret_runtime::child::Child::spawn_held(cmd) {
@@ -51,7 +65,9 @@ fn run(f: Flags) -> i32 {
         strlen: f.strlen,
         max_map_keys: f.max_map_keys,
         unsafe_: f.unsafe_,
+        helper_errors: f.helper_warnings,
         positional: f.positional.clone(),
+        named: f.named.clone(),
         cpid: child.as_ref().map(|c| c.pid as u32),
         start_boot_ns: boot_ns(),
         ..Options::default()
@@ -88,17 +104,30 @@ fn run(f: Flags) -> i32 {
         None => {}
     }
 
-    let w: Box<dyn std::io::Write> = match &f.output {
-        Some(path) => match std::fs::File::create(path) {
-            Ok(file) => Box::new(std::io::BufWriter::new(file)),
-            Err(e) => {
-                eprintln!("ERROR: failed to open output file '{path}': {e}");
-                return 1;
-            }
-        },
-        None => Box::new(std::io::LineWriter::new(std::io::stdout())),
+    if let Err(e) = ferret_lang::named::check(&compiled.named_params, &f.named) {
+        if let Some(msg) = e.error {
+            eprintln!("ERROR: {msg}");
+        }
+        if let Some(hint) = e.hint {
+            eprintln!("HINT: {hint}");
+        }
+        return 1;
+    }
+    let w = match output_writer(f.output.as_deref(), f.buffering) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("ERROR: {e}");
+            return 1;
+        }
     };
-    let mut out = Out { format: f.format, w };
+    let format = match flags::output_format(&f.format) {
+        Ok(format) => format,
+        Err(e) => {
+            eprintln!("ERROR: {e}");
+            return 1;
+        }
+    };
+    let mut out = Out { format, w, warnings: !f.no_warnings, full_buffering: f.buffering == Buffering::Full };
 
     ferret_runtime::install_signal_handlers();
     let mut session = match Session::load(compiled.object) {
@@ -112,7 +141,15 @@ fn run(f: Flags) -> i32 {
             return 1;
         }
     };
-    let attach = ferret_lang::probe::AttachOpts { pid: f.pid.or(child.as_ref().map(|c| c.pid)) };
+    session.settings = ferret_runtime::Settings {
+        source_name: name.clone(),
+        source_text: text.clone(),
+        max_cat_bytes: std::env::var("BPFTRACE_MAX_CAT_BYTES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(ferret_runtime::host::DEFAULT_MAX_CAT_BYTES),
+    };
+    let attach = ferret_lang::probe::AttachOpts { pid: pid.or(child.as_ref().map(|c| c.pid)) };
     if f.dry_run {
         return 0;
     }
@@ -131,6 +168,32 @@ fn run(f: Flags) -> i32 {
     }
     let mut ropts = RunOpts { attach, quiet: f.quiet, verbose: f.verbose, child };
     session.run(&mut out, &mut ropts)
+}
+
+/// Where output goes (`-o FILE` or stdout) with `-B` buffering: `line` (the default) writes each
+/// line out at once, `full` only when the buffer fills or at exit, `none` every write.
+fn output_writer(path: Option<&str>, buffering: Buffering) -> Result<Box<dyn std::io::Write>, String> {
+    use std::os::fd::AsFd;
+    let file = match path {
+        Some(path) => std::fs::File::create(path).map_err(|e| {
+            let os = std::io::Error::from_raw_os_error(e.raw_os_error().unwrap_or(libc::EIO));
+            format!(
+                "Failed to open output file: \"{path}\": {}",
+                os.to_string().split(" (os error").next().unwrap_or("")
+            )
+        })?,
+        // Rust's stdout handle always flushes at newlines; a duplicate fd buffers as asked.
+        None => std::io::stdout()
+            .as_fd()
+            .try_clone_to_owned()
+            .map(std::fs::File::from)
+            .map_err(|e| format!("stdout: {e}"))?,
+    };
+    Ok(match buffering {
+        Buffering::Line => Box::new(std::io::LineWriter::new(file)),
+        Buffering::Full => Box::new(std::io::BufWriter::new(file)),
+        Buffering::None => Box::new(file),
+    })
 }
 
 /// `-l`: a program's probes, or probes and types matching a search, one per line (buffered:

@@ -15,6 +15,8 @@ struct Case {
     args: Vec<String>,
     /// `RUN`: the whole command line instead of `ARGS -e PROG pid`.
     run: Option<Vec<String>>,
+    /// Arguments after the program and the runner's pid (`-- --name=value`).
+    tail: Vec<String>,
     workload: Vec<String>,
     expect: Vec<String>,
     expect_regex: Vec<String>,
@@ -58,6 +60,7 @@ fn parse(file: &Path) -> Vec<Case> {
                 "PROG" => c.prog = rest.to_string(),
                 "ARGS" => c.args = split_args(rest),
                 "RUN" => c.run = Some(split_args(rest)),
+                "TAIL" => c.tail = split_args(rest),
                 "WORKLOAD" => c.workload = rest.split_whitespace().map(String::from).collect(),
                 "EXPECT" => c.expect.push(rest.trim().to_string()),
                 "EXPECT_REGEX" => c.expect_regex.push(rest.to_string()),
@@ -111,7 +114,7 @@ fn run(bin: &Path, c: &Case) -> Result<(), String> {
     let mut cmd = Command::new(bin);
     match &c.run {
         Some(args) => cmd.args(args),
-        None => cmd.args(&c.args).arg("-e").arg(&c.prog).arg(std::process::id().to_string()),
+        None => cmd.args(&c.args).arg("-e").arg(&c.prog).arg(std::process::id().to_string()).args(&c.tail),
     };
     cmd.env("__BPFTRACE_NOTIFY_PROBES_ATTACHED", "1");
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());

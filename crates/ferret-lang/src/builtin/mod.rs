@@ -8,6 +8,7 @@ use ferret_syntax::Span;
 
 mod aggregates;
 mod bytes;
+mod env;
 mod meta;
 mod net;
 mod output;
@@ -37,7 +38,7 @@ pub struct Builtin {
 }
 
 pub static REGISTRY: &[&[&Builtin]] =
-    &[vars::ALL, aggregates::ALL, output::ALL, strings::ALL, bytes::ALL, net::ALL, symbols::ALL, meta::ALL];
+    &[vars::ALL, aggregates::ALL, output::ALL, strings::ALL, bytes::ALL, net::ALL, symbols::ALL, meta::ALL, env::ALL];
 
 /// Find a builtin by name; `arg0`..`argN` share one entry.
 pub fn find(name: &str) -> Option<&'static Builtin> {

@@ -1,10 +1,13 @@
-//! Functions whose effect happens in user space: `printf print exit time`. Each sends an event
-//! record through the ring buffer; the action table tells user space how to decode it.
+//! Functions whose effect happens in user space: `printf print exit time system cat errorf
+//! warnf join`. Each sends an event record through the ring buffer; the action table tells user
+//! space how to decode it.
 use super::{arity, Builtin, CallSite};
-use crate::codegen::{Gen, GenResult, Val};
+use crate::codegen::{read_helper, read_str_helper, Gen, GenResult, Val};
 use crate::sema::Sema;
-use crate::types::{Type, I64};
-use crate::Action;
+use crate::types::{AddrSpace, Type, I64};
+use crate::{Action, MAP_LOST, MAP_RINGBUF};
+use ferret_bpf::helpers;
+use ferret_bpf::insn::*;
 use ferret_syntax::ast::ExprKind;
 
 /// The value an argument is sent as: ints widened to 8 bytes, strings at their own size. Bools
@@ -67,7 +70,15 @@ fn check_printf(s: &mut Sema, site: &CallSite) -> Type {
                 t.is_str()
                     || t.is_int()
                     || *t == Type::None
-                    || matches!(t, Type::Tuple(_) | Type::Buffer(_) | Type::Inet | Type::Strerror | Type::Username)
+                    || matches!(
+                        t,
+                        Type::Tuple(_)
+                            | Type::Buffer(_)
+                            | Type::Inet
+                            | Type::Strerror
+                            | Type::Username
+                            | Type::Timestamp
+                    )
             }
             'r' => matches!(t, Type::Buffer(_) | Type::Str(_)),
             _ => t.is_int() || *t == Type::None,
@@ -130,6 +141,15 @@ fn lower_args(g: &mut Gen, site: &CallSite, from: usize) -> GenResult<Vec<(Val, 
     Ok(out)
 }
 
+/// Lower a `f(fmt, args...)` call: the arguments go in the event, the format in the action.
+fn lower_formatted(g: &mut Gen, site: &CallSite, action: fn(String, Vec<Type>, &CallSite) -> Action) -> GenResult<Val> {
+    let ExprKind::Str(format) = &site.args[0].kind else { return Ok(Val::None) };
+    let args = lower_args(g, site, 1)?;
+    let types = args.iter().map(|(_, t)| t.clone()).collect();
+    g.emit_event(action(format.clone(), types, site), &args, false);
+    Ok(Val::None)
+}
+
 pub static PRINTF: Builtin = Builtin {
     name: "printf",
     doc: "formatted output: printf(\"%s %d\\n\", comm, pid)",
@@ -137,12 +157,50 @@ pub static PRINTF: Builtin = Builtin {
     aggregate: false,
     unsafe_only: false,
     check: check_printf,
+    lower: |g, site| lower_formatted(g, site, |format, args, site| Action::Printf { format, args, span: site.span }),
+};
+
+pub static SYSTEM: Builtin = Builtin {
+    name: "system",
+    doc: "run a shell command (formatted like printf) and print its output; needs --unsafe",
+    variable: false,
+    aggregate: false,
+    unsafe_only: true,
+    check: check_printf,
+    lower: |g, site| lower_formatted(g, site, |format, args, _| Action::System { format, args }),
+};
+
+pub static CAT: Builtin = Builtin {
+    name: "cat",
+    doc: "print the contents of a file (path formatted like printf): cat(\"/proc/%d/status\", pid)",
+    variable: false,
+    aggregate: false,
+    unsafe_only: false,
+    check: check_printf,
+    lower: |g, site| lower_formatted(g, site, |format, args, _| Action::Cat { format, args }),
+};
+
+pub static ERRORF: Builtin = Builtin {
+    name: "errorf",
+    doc: "print an ERROR message (formatted like printf) at the call's source location",
+    variable: false,
+    aggregate: false,
+    unsafe_only: false,
+    check: check_printf,
     lower: |g, site| {
-        let ExprKind::Str(format) = &site.args[0].kind else { return Ok(Val::None) };
-        let args = lower_args(g, site, 1)?;
-        let types = args.iter().map(|(_, t)| t.clone()).collect();
-        g.emit_event(Action::Printf { format: format.clone(), args: types, span: site.span }, &args, false);
-        Ok(Val::None)
+        lower_formatted(g, site, |format, args, site| Action::Report { error: true, format, args, span: site.span })
+    },
+};
+
+pub static WARNF: Builtin = Builtin {
+    name: "warnf",
+    doc: "print a WARNING message (formatted like printf) at the call's source location; --no-warnings hides it",
+    variable: false,
+    aggregate: false,
+    unsafe_only: false,
+    check: check_printf,
+    lower: |g, site| {
+        lower_formatted(g, site, |format, args, site| Action::Report { error: false, format, args, span: site.span })
     },
 };
 
@@ -241,4 +299,80 @@ pub static TIME: Builtin = Builtin {
     },
 };
 
-pub static ALL: &[&Builtin] = &[&PRINTF, &PRINT, &EXIT, &TIME];
+/// Strings `join()` reads from the array, and the bytes kept of each.
+const JOIN_SLOTS: u32 = 16;
+const JOIN_SLOT_SIZE: u32 = 1024;
+
+pub static JOIN: Builtin = Builtin {
+    name: "join",
+    doc: "print an array of string pointers (like args.argv) joined by a delimiter (default \" \")",
+    variable: false,
+    aggregate: false,
+    unsafe_only: false,
+    check: |s, site| {
+        if arity(s, site, 1, 2) {
+            let t = s.check_expr(&site.args[0]);
+            if !(t.is_int() || t == Type::None) {
+                s.error(site.span, format!("join() only supports int or pointer arguments ({t} provided)"));
+            }
+            if let Some(d) = site.args.get(1) {
+                if !matches!(d.kind, ExprKind::Str(_)) {
+                    s.error(d.span, "join() expects a string literal as its delimiter");
+                }
+            }
+        }
+        Type::None
+    },
+    lower: lower_join,
+};
+
+/// The strings are read straight into a reserved ring buffer record: 16 KiB would not fit on
+/// the BPF stack.
+fn lower_join(g: &mut Gen, site: &CallSite) -> GenResult<Val> {
+    let delim = match site.args.get(1).map(|d| &d.kind) {
+        Some(ExprKind::Str(d)) => d.clone(),
+        _ => " ".to_string(),
+    };
+    let space = match g.ty(&site.args[0]) {
+        Type::Ptr { space, .. } => space,
+        _ => AddrSpace::Kernel,
+    };
+    let base = g.expr(&site.args[0])?;
+    let base = g.addr_of(base);
+    let id = g.actions.len();
+    g.actions.push(Action::Join { delim, slots: JOIN_SLOTS, slot_size: JOIN_SLOT_SIZE });
+    let (rec, ptr) = (g.new_slot(), g.new_slot());
+    let (lost, done) = (g.asm.new_label(), g.asm.new_label());
+    g.asm.ld_map_fd(R1, MAP_RINGBUF as i32);
+    g.asm.mov64_imm(R2, (8 + JOIN_SLOTS * JOIN_SLOT_SIZE) as i32);
+    g.asm.mov64_imm(R3, 0);
+    g.asm.call(helpers::RINGBUF_RESERVE);
+    g.asm.jmp_imm(Cond::Eq, R0, 0, lost);
+    g.asm.stx(8, R10, rec, R0);
+    g.asm.st_imm(8, R0, 0, id as i32);
+    for i in 0..JOIN_SLOTS {
+        // ptr = base[i], then the string it points to into slot i (both zeroed on failure).
+        g.asm.mov64(R1, R10);
+        g.asm.alu64_imm(BPF_ADD, R1, ptr as i32);
+        g.asm.mov64_imm(R2, 8);
+        g.asm.ldx(8, R3, R10, base);
+        g.asm.alu64_imm(BPF_ADD, R3, (i * 8) as i32);
+        g.asm.call(read_helper(space));
+        g.asm.ldx(8, R1, R10, rec);
+        g.asm.alu64_imm(BPF_ADD, R1, (8 + i * JOIN_SLOT_SIZE) as i32);
+        g.asm.mov64_imm(R2, JOIN_SLOT_SIZE as i32);
+        g.asm.ldx(8, R3, R10, ptr);
+        g.asm.call(read_str_helper(space));
+    }
+    g.asm.ldx(8, R1, R10, rec);
+    // BPF_RB_NO_WAKEUP, as for every other event (see `emit_event`).
+    g.asm.mov64_imm(R2, 1);
+    g.asm.call(helpers::RINGBUF_SUBMIT);
+    g.asm.ja(done);
+    g.asm.bind(lost);
+    g.count_in(MAP_LOST, 0);
+    g.asm.bind(done);
+    Ok(Val::None)
+}
+
+pub static ALL: &[&Builtin] = &[&PRINTF, &PRINT, &EXIT, &TIME, &SYSTEM, &CAT, &ERRORF, &WARNF, &JOIN];

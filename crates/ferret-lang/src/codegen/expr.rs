@@ -636,6 +636,10 @@ impl Gen<'_> {
                 }
                 self.copy_stack(dst, src, n.min(m));
             }
+            (Type::Timestamp, Type::Timestamp) => {
+                let Val::Mem(src) = v else { return };
+                self.copy_stack(dst, src, t.size());
+            }
             (Type::Tuple(ts), Type::Tuple(vs)) if ts.len() == vs.len() => {
                 let Val::Mem(src) = v else { return };
                 if ts == vs {

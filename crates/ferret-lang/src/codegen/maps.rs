@@ -113,7 +113,20 @@ impl Gen<'_> {
                 self.asm.stx(8, R10, out, R1);
             }
         }
-        self.asm.bind(miss);
+        if self.opts.helper_errors {
+            // bpftrace reports a missing key with return code 0.
+            let done = self.asm.new_label();
+            self.asm.ja(done);
+            self.asm.bind(miss);
+            self.emit_event(
+                Action::HelperError { helper: "map_lookup_elem", span: e.span },
+                &[(Val::Imm(0), I64)],
+                false,
+            );
+            self.asm.bind(done);
+        } else {
+            self.asm.bind(miss);
+        }
         Ok(if t.is_aggregate_value() { Val::Mem(out) } else { Val::Slot(out) })
     }
 

@@ -71,6 +71,8 @@ pub mod attach_type {
     pub const TRACE_KPROBE_MULTI: u32 = 42;
     /// `BPF_TRACE_UPROBE_MULTI`.
     pub const TRACE_UPROBE_MULTI: u32 = 48;
+    /// `BPF_TRACE_KPROBE_SESSION`.
+    pub const TRACE_KPROBE_SESSION: u32 = 56;
 }
 
 /// `map_flags` for `BPF_MAP_CREATE`.

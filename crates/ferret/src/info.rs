@@ -1,0 +1,75 @@
+//! `--info`: the system and what this kernel lets ferret use, in bpftrace's layout (sections of
+//! `  name: value` lines). Every answer comes from a trial load or a sysfs check.
+use ferret_sys::bpf::{attach_type, prog_type};
+use ferret_sys::features::{self, probe_load};
+
+fn yes(b: bool) -> String {
+    (if b { "yes" } else { "no" }).to_string()
+}
+
+/// `uname -s -r -v` and the machine name.
+fn system() -> Vec<(&'static str, String)> {
+    // SAFETY: uname fills the zeroed struct with NUL-terminated fields.
+    let u = unsafe {
+        let mut u: libc::utsname = std::mem::zeroed();
+        libc::uname(&mut u);
+        u
+    };
+    let field = |f: &[libc::c_char]| {
+        let bytes: Vec<u8> = f.iter().take_while(|c| **c != 0).map(|c| *c as u8).collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    vec![
+        ("OS", format!("{} {} {}", field(&u.sysname), field(&u.release), field(&u.version))),
+        ("Arch", field(&u.machine)),
+    ]
+}
+
+fn section(out: &mut String, title: &str, rows: &[(&str, String)]) {
+    out.push_str(title);
+    out.push('\n');
+    for (k, v) in rows {
+        out.push_str(&format!("  {k}: {v}\n"));
+    }
+    out.push('\n');
+}
+
+/// The whole report.
+pub fn report() -> String {
+    let f = features::features().snapshot();
+    // A multi-attach link type is usable when the kernel knows it and the PMU it needs exists.
+    let kprobe_link = |at| f.kprobe && probe_load(prog_type::KPROBE, at, 0).is_ok();
+    let uprobe_multi = f.uprobe && probe_load(prog_type::KPROBE, attach_type::TRACE_UPROBE_MULTI, 0).is_ok();
+    let mut out = String::new();
+    section(&mut out, "System", &system());
+    section(
+        &mut out,
+        "Build",
+        &[("version", format!("ferret v{}", env!("CARGO_PKG_VERSION"))), ("LLVM", "not used".into())],
+    );
+    section(
+        &mut out,
+        "Kernel features",
+        &[
+            ("btf", yes(features::btf_available())),
+            ("ringbuf", yes(f.ringbuf)),
+            ("prog_test_run (BEGIN/END)", yes(f.prog_test_run_raw_tp)),
+        ],
+    );
+    section(
+        &mut out,
+        "Probe types",
+        &[
+            ("tracepoint", yes(features::probe_prog_type(prog_type::TRACEPOINT, 0))),
+            ("rawtracepoint", yes(f.raw_tp)),
+            ("tp_btf", yes(f.tp_btf)),
+            ("fentry", yes(f.fentry)),
+            ("kprobe", yes(f.kprobe)),
+            ("kprobe_multi", yes(kprobe_link(attach_type::TRACE_KPROBE_MULTI))),
+            ("kprobe_session", yes(kprobe_link(attach_type::TRACE_KPROBE_SESSION))),
+            ("uprobe", yes(f.uprobe)),
+            ("uprobe_multi", yes(uprobe_multi)),
+        ],
+    );
+    out
+}
