@@ -4,6 +4,7 @@ pub mod builtin;
 pub mod cdefs;
 pub mod codegen;
 mod config;
+pub mod ktypes;
 mod lints;
 mod macros;
 pub mod named;

@@ -28,6 +28,12 @@ pub fn key_of(e: &Expr) -> usize {
     e as *const Expr as usize
 }
 
+/// The side-table key for a written type (`sizeof(T)`, `offsetof(T, f)`). Offset by one so it
+/// never equals the key of the expression that contains it (a type name can sit at offset 0).
+pub fn key_of_type(t: &TypeName) -> usize {
+    t as *const TypeName as usize + 1
+}
+
 pub struct Sema<'a> {
     pub opts: &'a Options,
     pub maps: BTreeMap<String, MapInfo>,
@@ -256,8 +262,13 @@ impl<'a> Sema<'a> {
                 let t = match (self.vars.get(name).cloned(), &t) {
                     (Some(old @ Type::Int { .. }), Type::Int { .. }) => old,
                     (Some(Type::Str(a)), Type::Str(b)) => Type::Str(a.max(*b)),
-                    (Some(old @ (Type::Tuple(_) | Type::Record(_))), new) if widen(&old, new).is_some() => {
+                    (Some(old @ (Type::Tuple(_) | Type::Record(_) | Type::Ptr { .. })), new)
+                        if widen(&old, new).is_some() =>
+                    {
                         widen(&old, new).unwrap_or(old)
+                    }
+                    (Some(old @ Type::Int { bytes: 8, .. }), new @ Type::Ptr { .. }) if widen(&old, new).is_some() => {
+                        new.clone()
                     }
                     (Some(old), new) if old != *new && old != Type::None && *new != Type::None => {
                         self.error(
@@ -454,6 +465,15 @@ impl<'a> Sema<'a> {
                 }
                 None => match self.cdefs.constants.get(name) {
                     Some((def, _)) => Type::Enum(def.clone()),
+                    None if name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') => {
+                        match crate::ktypes::enum_constant(name) {
+                            Some(def) => Type::Enum(def),
+                            None => {
+                                self.error(e.span, format!("Unknown identifier: '{name}'"));
+                                Type::None
+                            }
+                        }
+                    }
                     None => {
                         self.error(e.span, format!("Unknown identifier: '{name}'"));
                         Type::None
@@ -531,8 +551,16 @@ impl<'a> Sema<'a> {
                             t
                         }
                     }
-                    UnOp::Deref | UnOp::AddrOf => {
-                        self.error(e.span, "pointer dereference and address-of are not supported yet");
+                    UnOp::Deref => match t {
+                        Type::Ptr { pointee, .. } if !matches!(*pointee, Type::Struct { .. }) => *pointee,
+                        Type::None => Type::None,
+                        other => {
+                            self.error(e.span, format!("Can not dereference type '{other}'"));
+                            Type::None
+                        }
+                    },
+                    UnOp::AddrOf => {
+                        self.error(e.span, "address-of (&) is not supported yet");
                         Type::None
                     }
                 }
@@ -584,6 +612,9 @@ impl<'a> Sema<'a> {
                         }
                     },
                     Type::None => Type::None,
+                    ref other if self.struct_field(e.span, other, field).is_some() => {
+                        self.struct_field(e.span, other, field).unwrap_or(Type::None)
+                    }
                     other => {
                         self.error(e.span, format!("Can not access field '{field}' on type '{other}'"));
                         Type::None
@@ -667,18 +698,46 @@ impl<'a> Sema<'a> {
                     SizeofArg::Type(tn) => {
                         if let Some(t) = self.resolve_type(tn) {
                             // Codegen finds the type under the type name's address.
-                            self.types.insert(tn as *const TypeName as usize, t);
+                            self.types.insert(key_of_type(tn), t);
                         }
                     }
-                    SizeofArg::Expr(x) => {
-                        self.check_expr(x);
-                    }
+                    SizeofArg::Expr(x) => match &x.kind {
+                        // `sizeof(uint64_t)`: a type name the parser could not tell from an identifier.
+                        ExprKind::Ident(name)
+                            if builtin::find(name).is_none() && !self.cdefs.constants.contains_key(name) =>
+                        {
+                            match self.kernel_type(name) {
+                                Some(t) => {
+                                    self.types.insert(key_of(x), t);
+                                }
+                                None => self.error(x.span, format!("Unknown identifier: '{name}'")),
+                            }
+                        }
+                        _ => {
+                            self.check_expr(x);
+                        }
+                    },
                 }
                 U64
             }
-            ExprKind::Offsetof { .. } => {
-                self.error(e.span, "offsetof() needs kernel types (BTF), which are not supported yet");
-                Type::None
+            ExprKind::Offsetof { ty, fields } => {
+                let id = match self.resolve_type(ty) {
+                    Some(t @ Type::Struct { .. }) => {
+                        // Codegen finds the type under the type name's address.
+                        self.types.insert(key_of_type(ty), t.clone());
+                        let Type::Struct { id, .. } = t else { return U64 };
+                        id
+                    }
+                    Some(other) => {
+                        self.error(e.span, format!("offsetof() needs a struct or union type, got '{other}'"));
+                        return Type::None;
+                    }
+                    None => return Type::None,
+                };
+                if let Err(m) = crate::ktypes::offset_of(id, fields) {
+                    self.error(e.span, m);
+                }
+                U64
             }
             ExprKind::BlockExpr { stmts, value } => {
                 for s in stmts {
@@ -721,6 +780,25 @@ impl<'a> Sema<'a> {
                     Type::None
                 }
             },
+            Context::RawArgs => {
+                let event = self.target.parts.last().cloned().unwrap_or_default();
+                match crate::ktypes::raw_tracepoint_args(&event) {
+                    Some(args) => match args.into_iter().find(|(n, _)| n == field) {
+                        Some((_, t)) => t,
+                        None => {
+                            self.error(span, format!("Can't find argument '{field}' of {}", self.target.name));
+                            Type::None
+                        }
+                    },
+                    None => {
+                        self.error(
+                            span,
+                            format!("the kernel's BTF does not describe the arguments of {}", self.target.name),
+                        );
+                        Type::None
+                    }
+                }
+            }
             _ => Type::None,
         }
     }
@@ -729,7 +807,8 @@ impl<'a> Sema<'a> {
     /// pointers are u64 until kernel types arrive).
     pub fn resolve_type(&mut self, tn: &TypeName) -> Option<Type> {
         if tn.pointers > 0 {
-            let Some(mut t) = primitive_type(&tn.base) else { return Some(U64) };
+            let base = primitive_type(&tn.base).or_else(|| self.kernel_type(&tn.base));
+            let Some(mut t) = base else { return Some(U64) };
             for _ in 0..tn.pointers {
                 t = Type::Ptr { space: crate::types::AddrSpace::Kernel, pointee: Box::new(t) };
             }
@@ -748,7 +827,7 @@ impl<'a> Sema<'a> {
                 self.error(tn.span, "Unknown type: void");
                 return None;
             }
-            other => match primitive_type(other) {
+            other => match primitive_type(other).or_else(|| self.kernel_type(other)) {
                 Some(t) => t,
                 None => {
                     self.error(tn.span, format!("Unknown type: {other}"));
@@ -760,6 +839,32 @@ impl<'a> Sema<'a> {
             Some(n) => Type::Array { elem: Box::new(t), len: n as u32 },
             None => t,
         })
+    }
+}
+
+impl Sema<'_> {
+    /// A kernel type by its C name (`struct task_struct`, `pid_t`), from BTF.
+    fn kernel_type(&mut self, name: &str) -> Option<Type> {
+        crate::ktypes::lookup(name).map(crate::ktypes::type_of)
+    }
+
+    /// `p->f` / `s.f` on a kernel struct (through a pointer or by value).
+    fn struct_field(&mut self, span: Span, base: &Type, field: &str) -> Option<Type> {
+        let (name, id) = match base {
+            Type::Ptr { pointee, .. } => match &**pointee {
+                Type::Struct { name, id, .. } => (name, *id),
+                _ => return None,
+            },
+            Type::Struct { name, id, .. } => (name, *id),
+            _ => return None,
+        };
+        match crate::ktypes::field(id, field) {
+            Some(f) => Some(f.ty),
+            None => {
+                self.error(span, format!("Struct/union of type '{name}' does not contain a field named '{field}'"));
+                Some(Type::None)
+            }
+        }
     }
 }
 
@@ -813,11 +918,19 @@ pub fn field_type(f: &crate::probe::TpField, user_pointers: bool, strlen: u32) -
         return Type::Array { elem: Box::new(elem), len: n };
     }
     if ct.contains('*') {
-        let space = if user_pointers && !ct.contains("__kernel") {
+        let space = if user_pointers && !ct.split_whitespace().any(|w| w == "__kernel") {
             crate::types::AddrSpace::User
         } else {
             crate::types::AddrSpace::Kernel
         };
+        // `struct timespec *`: typed through the kernel's BTF, so `args.p->field` works.
+        let base = ct.replace("const ", "").replace('*', "");
+        let base = base.trim();
+        if ct.matches('*').count() == 1 && (base.starts_with("struct ") || base.starts_with("union ")) {
+            if let Some(id) = crate::ktypes::lookup(base) {
+                return Type::Ptr { space, pointee: Box::new(crate::ktypes::type_of(id)) };
+            }
+        }
         let pointee = if ct.contains("char") && !ct.contains("char *const") && ct.matches('*').count() == 1 {
             Type::Int { bytes: 1, signed: true }
         } else if ct.matches('*').count() >= 2 || ct.contains("*const") {

@@ -55,6 +55,13 @@ pub enum Type {
     Timestamp,
     /// An integer of a C enum type: prints as the variant's name when it names one.
     Enum(std::sync::Arc<EnumDef>),
+    /// A kernel struct or union (from BTF) by value: only ever read member by member, through
+    /// the address it lives at. `id` is its vmlinux BTF id.
+    Struct {
+        name: String,
+        id: u32,
+        size: u32,
+    },
 }
 
 /// A C enum from the script: its name and variants in declaration order.
@@ -181,6 +188,7 @@ impl Type {
             Type::Array { elem, len } => elem.elem_size() * len,
             Type::Agg(a) => a.value_size(),
             Type::Timestamp => TIMESTAMP_SIZE,
+            Type::Struct { size, .. } => *size,
         }
     }
 }
@@ -234,6 +242,7 @@ impl fmt::Display for Type {
             Type::Stack { user: true } => write!(f, "ustack"),
             Type::Agg(a) => write!(f, "{}_t", a.name()),
             Type::Enum(e) => write!(f, "enum {}", e.name),
+            Type::Struct { name, .. } => write!(f, "{name}"),
             Type::Timestamp => write!(f, "timestamp"),
         }
     }
@@ -254,6 +263,9 @@ pub fn widen(a: &Type, b: &Type) -> Option<Type> {
         (Type::Int { bytes: x, signed: s }, Type::Int { bytes: y, signed: t }) => {
             Type::Int { bytes: (*x).max(*y), signed: *s || *t }
         }
+        // Pointers of any pointee mix (`$p = args->function; $p = (void *)0;`); the first wins.
+        (Type::Ptr { .. }, Type::Ptr { .. }) | (Type::Ptr { .. }, Type::Int { bytes: 8, .. }) => a.clone(),
+        (Type::Int { bytes: 8, .. }, Type::Ptr { .. }) => b.clone(),
         (Type::Int { .. }, Type::Enum(_)) => a.clone(),
         (Type::Enum(_), Type::Int { .. }) => b.clone(),
         (Type::Tuple(xs), Type::Tuple(ys)) if xs.len() == ys.len() => {

@@ -100,12 +100,13 @@ var!(CGROUP, "cgroup", "cgroup v2 id of the current task", u64_t, |g, _| Ok(help
     0,
     false
 )));
-var!(CURTASK, "curtask", "address of the current task_struct", u64_t, |g, _| Ok(helper_val(
-    g,
-    helpers::GET_CURRENT_TASK,
-    0,
-    false
-)));
+var!(
+    CURTASK,
+    "curtask",
+    "the current task (struct task_struct *, fields from BTF)",
+    |_, _| crate::ktypes::task_struct_ptr(),
+    |g, _| Ok(helper_val(g, helpers::GET_CURRENT_TASK, 0, false))
+);
 var!(JIFFIES, "jiffies", "the kernel's jiffies counter", u64_t, |g, _| Ok(helper_val(g, helpers::JIFFIES64, 0, false)));
 var!(NCPUS, "ncpus", "number of online CPUs", u64_t, |_, _| {
     Ok(Val::Imm(ferret_sys::cpus::online().map(|c| c.len()).unwrap_or(1) as i64))
@@ -139,6 +140,7 @@ var!(
     |s, site| {
         match s.target.context {
             Context::Tracepoint { .. } => Type::Args,
+            Context::RawArgs if s.target.kind.names[0] == "rawtracepoint" => Type::Args,
             _ => {
                 s.error(
                     site.span,

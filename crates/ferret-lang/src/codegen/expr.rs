@@ -99,6 +99,7 @@ impl Gen<'_> {
                         let at = off + offs[i] as i16;
                         Ok(if fs[i].1.is_aggregate_value() { Val::Mem(at) } else { Val::Slot(at) })
                     }
+                    Type::Ptr { .. } | Type::Struct { .. } => self.struct_member(e, expr, field),
                     _ => Err(Diagnostic::error(e.span, format!("Can not access field '{field}'"))),
                 }
             }
@@ -142,7 +143,7 @@ impl Gen<'_> {
             ExprKind::Sizeof(arg) => {
                 let t = match arg {
                     SizeofArg::Expr(x) => self.ty(x),
-                    SizeofArg::Type(tn) => self.types.get(&(tn as *const TypeName as usize)).cloned().unwrap_or(I64),
+                    SizeofArg::Type(tn) => self.types.get(&crate::sema::key_of_type(tn)).cloned().unwrap_or(I64),
                 };
                 let n = match t {
                     Type::Int { bytes, .. } => bytes as u32,
@@ -157,7 +158,13 @@ impl Gen<'_> {
                 }
                 self.expr(value)
             }
-            ExprKind::Offsetof { .. } => Err(Diagnostic::error(e.span, "not supported yet")),
+            ExprKind::Offsetof { ty, fields } => {
+                let Some(Type::Struct { id, .. }) = self.types.get(&crate::sema::key_of_type(ty)).cloned() else {
+                    return Err(Diagnostic::error(e.span, "offsetof() of an unknown type"));
+                };
+                let off = crate::ktypes::offset_of(id, fields).map_err(|m| Diagnostic::error(e.span, m))?;
+                Ok(Val::Imm(off as i64))
+            }
         }
     }
 
@@ -212,7 +219,8 @@ impl Gen<'_> {
                 }
                 Ok(if matches!(op, UnOp::PostInc | UnOp::PostDec) { before } else { after })
             }
-            UnOp::Deref | UnOp::AddrOf => Err(Diagnostic::error(e.span, "not supported yet")),
+            UnOp::Deref => self.deref(e, inner),
+            UnOp::AddrOf => Err(Diagnostic::error(e.span, "address-of (&) is not supported yet")),
         }
     }
 
@@ -477,6 +485,20 @@ impl Gen<'_> {
     // ------------------------------------------------------------------ probe context
 
     fn args_field(&mut self, e: &Expr, field: &str) -> GenResult<Val> {
+        if let Context::RawArgs = self.target.context {
+            // Raw tracepoint arguments are `u64 ctx[]` in the BTF prototype's order.
+            let event = self.target.parts.last().cloned().unwrap_or_default();
+            let args = crate::ktypes::raw_tracepoint_args(&event).unwrap_or_default();
+            let i = args
+                .iter()
+                .position(|(n, _)| n == field)
+                .ok_or_else(|| Diagnostic::error(e.span, format!("Can't find argument '{field}'")))?;
+            self.asm.ldx(8, R0, R6, (i * 8) as i16);
+            if let Type::Int { bytes, signed } = self.ty(e) {
+                self.extend(R0, bytes, signed);
+            }
+            return Ok(self.spill(R0));
+        }
         let Context::Tracepoint { fields, .. } = &self.target.context else {
             return Err(Diagnostic::error(e.span, "args is not available for this probe type yet"));
         };

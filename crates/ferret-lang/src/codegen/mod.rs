@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 
 mod expr;
 mod forloop;
+mod kmem;
 mod maps;
 
 pub use expr::{read_helper, read_str_helper};

@@ -1,0 +1,132 @@
+//! Reading kernel (or user) memory through typed pointers: `p->field` chains on BTF structs,
+//! `*p`. A chain is walked as address arithmetic (`a->b.c->d` reads only the pointers it follows
+//! and the final member), then the member is read with bpf_probe_read_{kernel,user}.
+use super::*;
+use crate::types::AddrSpace;
+
+impl Gen<'_> {
+    /// The address a struct-valued expression lives at, and its address space: a pointer's value,
+    /// or a by-value member's place inside its parent.
+    fn struct_place(&mut self, e: &Expr) -> GenResult<(Val, AddrSpace)> {
+        match self.ty(e) {
+            Type::Ptr { space, .. } => Ok((self.expr(e)?, space)),
+            Type::Struct { .. } => match &e.kind {
+                ExprKind::Field { expr, field, .. } => {
+                    let (addr, space, _) = self.member_place(expr, field, e.span)?;
+                    Ok((addr, space))
+                }
+                ExprKind::Unary { op: UnOp::Deref, expr } => Ok((self.expr(expr)?, AddrSpace::Kernel)),
+                _ => Err(Diagnostic::error(e.span, "this struct value has no address to read members from")),
+            },
+            other => Err(Diagnostic::error(e.span, format!("Can not access a field of type '{other}'"))),
+        }
+    }
+
+    /// Address of member `field` of the struct `base` is or points to.
+    fn member_place(
+        &mut self,
+        base: &Expr,
+        field: &str,
+        span: Span,
+    ) -> GenResult<(Val, AddrSpace, crate::ktypes::Field)> {
+        let id = match self.ty(base) {
+            Type::Ptr { pointee, .. } => match *pointee {
+                Type::Struct { id, .. } => id,
+                _ => return Err(Diagnostic::error(span, "not a struct pointer")),
+            },
+            Type::Struct { id, .. } => id,
+            _ => return Err(Diagnostic::error(span, "not a struct")),
+        };
+        let f = crate::ktypes::field(id, field)
+            .ok_or_else(|| Diagnostic::error(span, format!("no field named '{field}'")))?;
+        let (addr, space) = self.struct_place(base)?;
+        let at = self.arith(BinOp::Add, addr, Val::Imm(f.offset as i64), false);
+        Ok((at, space, f))
+    }
+
+    /// `base->field` / `base.field` on a kernel struct.
+    pub(super) fn struct_member(&mut self, e: &Expr, base: &Expr, field: &str) -> GenResult<Val> {
+        let t = self.ty(e);
+        if let Type::Struct { .. } = t {
+            return Err(Diagnostic::error(
+                e.span,
+                "printing or storing a whole struct is not supported yet; read its fields",
+            ));
+        }
+        let (addr, space, f) = self.member_place(base, field, e.span)?;
+        if let Some((shift, width)) = f.bitfield {
+            let bytes = (shift + width).div_ceil(8).min(8);
+            let v = self.read_scalar(addr, space, bytes, false);
+            self.load(R0, v);
+            if shift > 0 {
+                self.asm.alu64_imm(BPF_RSH, R0, shift as i32);
+            }
+            if width < 64 {
+                self.asm.load_imm(R1, (1u64 << width) - 1);
+                self.asm.alu64(BPF_AND, R0, R1);
+            }
+            return Ok(self.spill(R0));
+        }
+        Ok(self.read_typed(addr, space, &t))
+    }
+
+    /// `*p`
+    pub(super) fn deref(&mut self, e: &Expr, inner: &Expr) -> GenResult<Val> {
+        let space = match self.ty(inner) {
+            Type::Ptr { space, .. } => space,
+            _ => self.target.context.default_space(),
+        };
+        let p = self.expr(inner)?;
+        let t = self.ty(e);
+        Ok(self.read_typed(p, space, &t))
+    }
+
+    /// Read a value of type `t` from memory at `addr` onto the stack.
+    fn read_typed(&mut self, addr: Val, space: AddrSpace, t: &Type) -> Val {
+        match t {
+            Type::Int { bytes, signed } => self.read_scalar(addr, space, *bytes as u32, *signed),
+            Type::Bool => self.read_scalar(addr, space, 1, false),
+            Type::Str(n) => {
+                let out = self.alloc(*n);
+                self.zero(out, *n);
+                self.load(R3, addr);
+                self.asm.mov64(R1, R10);
+                self.asm.alu64_imm(BPF_ADD, R1, out as i32);
+                self.asm.mov64_imm(R2, *n as i32);
+                self.asm.call(read_str_helper(space));
+                Val::Mem(out)
+            }
+            t if t.is_aggregate_value() => {
+                let n = t.size();
+                let out = self.alloc(n);
+                self.zero(out, n);
+                self.load(R3, addr);
+                self.asm.mov64(R1, R10);
+                self.asm.alu64_imm(BPF_ADD, R1, out as i32);
+                self.asm.mov64_imm(R2, n as i32);
+                self.asm.call(read_helper(space));
+                Val::Mem(out)
+            }
+            Type::Enum(_) => self.read_scalar(addr, space, 4, false),
+            // pointers and everything else 8 bytes wide
+            _ => self.read_scalar(addr, space, 8, false),
+        }
+    }
+
+    /// Read a `bytes`-wide integer into a fresh slot (0 if the read faults), extended to 64 bits.
+    fn read_scalar(&mut self, addr: Val, space: AddrSpace, bytes: u32, signed: bool) -> Val {
+        let out = self.new_slot();
+        self.asm.st_imm(8, R10, out, 0);
+        self.load(R3, addr);
+        self.asm.mov64(R1, R10);
+        self.asm.alu64_imm(BPF_ADD, R1, out as i32);
+        self.asm.mov64_imm(R2, bytes.clamp(1, 8) as i32);
+        self.asm.call(read_helper(space));
+        if signed && bytes < 8 {
+            self.asm.ldx(8, R0, R10, out);
+            self.extend(R0, bytes as u8, true);
+            self.asm.stx(8, R10, out, R0);
+        }
+        Val::Slot(out)
+    }
+}

@@ -1,0 +1,183 @@
+//! Kernel types from the running kernel's BTF, as the language sees them: `struct task_struct *`
+//! casts, `curtask`, `p->field` chains, `sizeof`/`offsetof` of kernel types. BTF is read only
+//! when a script uses one of these.
+use crate::types::{AddrSpace, EnumDef, Type};
+use ferret_btf::{Btf, Kind, TypeId};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// The running kernel's BTF, or why it is unavailable.
+pub fn btf() -> Result<Arc<Btf>, String> {
+    ferret_btf::kernel::vmlinux().map_err(|e| format!("kernel BTF is not available: {e}"))
+}
+
+/// `struct x` / `union x` / a typedef name → its BTF id.
+pub fn lookup(name: &str) -> Option<TypeId> {
+    let btf = btf().ok()?;
+    let name = name.trim();
+    let id = if let Some(n) = name.strip_prefix("struct ") {
+        btf.find(Kind::Struct, n.trim())?
+    } else if let Some(n) = name.strip_prefix("union ") {
+        btf.find(Kind::Union, n.trim())?
+    } else if let Some(n) = name.strip_prefix("enum ") {
+        btf.find(Kind::Enum, n.trim()).or_else(|| btf.find(Kind::Enum64, n.trim()))?
+    } else {
+        btf.find(Kind::Typedef, name).or_else(|| btf.lookup(name))?
+    };
+    Some(id)
+}
+
+/// The language type of BTF type `id`. Structs and unions stay references into BTF (their
+/// members are looked up on use); char arrays are strings; pointers keep their pointee.
+pub fn type_of(id: TypeId) -> Type {
+    match btf() {
+        Ok(b) => convert(&b, id, 0),
+        Err(_) => Type::Int { bytes: 8, signed: false },
+    }
+}
+
+fn convert(btf: &Btf, id: TypeId, depth: u32) -> Type {
+    let u64_t = Type::Int { bytes: 8, signed: false };
+    let rid = btf.resolve(id);
+    let Some(t) = btf.ty(rid) else { return u64_t };
+    match t.kind() {
+        Kind::Int => match t.int() {
+            Some(i) if i.bool => Type::Bool,
+            Some(i) => Type::Int { bytes: t.size().clamp(1, 8) as u8, signed: i.signed },
+            None => u64_t,
+        },
+        Kind::Ptr => {
+            let target = btf.resolve(t.type_ref());
+            let pointee = if depth > 4 {
+                u64_t
+            } else {
+                match btf.ty(target).map(|x| x.kind()) {
+                    // void *: bytes
+                    None | Some(Kind::Void) | Some(Kind::FuncProto) => Type::Int { bytes: 1, signed: false },
+                    _ => convert(btf, target, depth + 1),
+                }
+            };
+            Type::Ptr { space: AddrSpace::Kernel, pointee: Box::new(pointee) }
+        }
+        Kind::Array => {
+            let Some(a) = t.array() else { return u64_t };
+            let elem = convert(btf, a.elem, depth + 1);
+            match elem {
+                Type::Int { bytes: 1, .. } if is_char(btf, a.elem) => Type::Str(a.len.max(1)),
+                elem => Type::Array { elem: Box::new(elem), len: a.len },
+            }
+        }
+        Kind::Struct | Kind::Union => {
+            let prefix = if t.kind() == Kind::Struct { "struct" } else { "union" };
+            Type::Struct { name: format!("{prefix} {}", t.name()), id: rid, size: t.size() }
+        }
+        Kind::Enum | Kind::Enum64 => Type::Enum(enum_def(btf, rid)),
+        _ => u64_t,
+    }
+}
+
+fn is_char(btf: &Btf, id: TypeId) -> bool {
+    btf.ty(btf.resolve(id)).and_then(|t| t.int()).is_some_and(|i| i.char || i.bits == 8)
+}
+
+/// Enum definitions are shared per BTF id (a big enum is built once).
+fn enum_def(btf: &Btf, id: TypeId) -> Arc<EnumDef> {
+    static CACHE: OnceLock<Mutex<HashMap<TypeId, Arc<EnumDef>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let mut c = cache.lock().unwrap_or_else(|e| e.into_inner());
+    c.entry(id)
+        .or_insert_with(|| {
+            let name = btf.ty(id).map(|t| t.name().to_string()).unwrap_or_default();
+            let variants = btf.enum_values(id).into_iter().map(|v| (v.name.to_string(), v.value as u64)).collect();
+            Arc::new(EnumDef { name, variants })
+        })
+        .clone()
+}
+
+/// Member `field` of struct/union `id`: its type, byte offset and, for bitfields, (bit shift
+/// within the loaded bytes, width).
+pub struct Field {
+    pub ty: Type,
+    pub offset: u32,
+    pub bitfield: Option<(u32, u32)>,
+}
+
+pub fn field(id: TypeId, name: &str) -> Option<Field> {
+    let btf = btf().ok()?;
+    let f = btf.find_member(id, name)?;
+    let ty = convert(&btf, f.ty, 0);
+    if f.bitfield_size == 0 {
+        return Some(Field { ty, offset: f.bit_offset / 8, bitfield: None });
+    }
+    // Load the aligned bytes holding the bitfield (at most 8), then shift and mask.
+    let start = f.bit_offset / 8;
+    let shift = f.bit_offset % 8;
+    Some(Field { ty, offset: start, bitfield: Some((shift, f.bitfield_size)) })
+}
+
+/// `sizeof(struct x)`.
+pub fn size_of(id: TypeId) -> Option<u32> {
+    btf().ok()?.size_of(id)
+}
+
+/// The struct type `task_struct` pointers have (`curtask`).
+pub fn task_struct_ptr() -> Type {
+    match lookup("struct task_struct") {
+        Some(id) => Type::Ptr { space: AddrSpace::Kernel, pointee: Box::new(type_of(id)) },
+        None => Type::Int { bytes: 8, signed: false },
+    }
+}
+
+/// `offsetof(struct x, a.b)`: byte offset of a (nested) member.
+pub fn offset_of(id: TypeId, path: &[String]) -> Result<u32, String> {
+    let btf = btf()?;
+    let mut cur = id;
+    let mut total = 0;
+    for name in path {
+        let f = btf
+            .find_member(cur, name)
+            .ok_or_else(|| format!("'{}' has no field named '{name}'", btf.type_name(cur)))?;
+        total += f.bit_offset / 8;
+        cur = f.ty;
+    }
+    Ok(total)
+}
+
+/// A kernel enum constant by name (`TASK_COMM_LEN`, `BTF_VAR_STATIC`): its enum's definition.
+/// Only consulted for identifiers that are nothing else, so BTF is loaded only then.
+pub fn enum_constant(name: &str) -> Option<Arc<EnumDef>> {
+    let btf = btf().ok()?;
+    let (id, _) = btf.enum_value(name)?;
+    Some(enum_def(&btf, btf.resolve(id)))
+}
+
+/// A raw tracepoint's arguments (`rawtracepoint:sched_switch` → `preempt`, `prev`, `next`)
+/// with their types, from the kernel's BTF; None when BTF does not describe the event.
+pub fn raw_tracepoint_args(event: &str) -> Option<Vec<(String, Type)>> {
+    let btf = btf().ok()?;
+    let params = btf.raw_tracepoint_params(event)?;
+    Some(params.iter().map(|p| (p.name.to_string(), convert(&btf, p.ty, 0))).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_struct_members() {
+        if btf().is_err() {
+            eprintln!("SKIP: no kernel BTF");
+            return;
+        }
+        let id = lookup("struct task_struct").unwrap();
+        let pid = field(id, "pid").unwrap();
+        assert_eq!(pid.ty, Type::Int { bytes: 4, signed: true });
+        assert!(pid.offset > 0);
+        let comm = field(id, "comm").unwrap();
+        assert_eq!(comm.ty, Type::Str(16));
+        let parent = field(id, "real_parent").unwrap();
+        assert!(matches!(parent.ty, Type::Ptr { ref pointee, .. } if matches!(**pointee, Type::Struct { .. })));
+        assert!(size_of(id).unwrap() > 1000);
+        assert_eq!(offset_of(id, &["pid".into()]).unwrap(), pid.offset);
+    }
+}
