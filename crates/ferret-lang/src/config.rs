@@ -9,7 +9,7 @@ const LICENSES: [&str; 6] =
     ["Dual MIT/GPL", "Dual BSD/GPL", "Dual MPL/GPL", "GPL and additional rights", "GPL v2", "GPL"];
 
 /// Keys accepted and currently without effect in ferret (kept so scripts that set them run).
-const ACCEPTED: [&str; 14] = [
+const ACCEPTED: [&str; 13] = [
     "cache_user_symbols",
     "cpp_demangle",
     "lazy_symbolication",
@@ -20,7 +20,6 @@ const ACCEPTED: [&str; 14] = [
     "on_stack_limit",
     "perf_rb_pages",
     "str_trunc_trailer",
-    "missing_probes",
     "use_blazesym",
     "show_debug_info",
     "symbol_source",
@@ -71,6 +70,16 @@ fn apply_item(item: &ConfigItem, opts: &mut Options) -> Result<(), String> {
         "max_map_keys" => opts.max_map_keys = int()?.clamp(1, u32::MAX as u64) as u32,
         "print_maps_on_exit" => opts.print_maps_on_exit = boolean()?,
         "stack_mode" => opts.stack_mode = text()?,
+        "missing_probes" => {
+            opts.missing_probes = match text()?.as_str() {
+                "error" => crate::MissingProbes::Error,
+                "warn" => crate::MissingProbes::Warn,
+                "ignore" => crate::MissingProbes::Ignore,
+                other => {
+                    return Err(format!("Invalid value for missing_probes: {other}. Valid values: error, warn, ignore"))
+                }
+            }
+        }
         "license" => {
             let l = text()?;
             if !LICENSES.contains(&l.as_str()) {

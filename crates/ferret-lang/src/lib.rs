@@ -45,6 +45,8 @@ pub struct Options {
     pub stack_mode: String,
     /// The programs' license (config `license`).
     pub license: String,
+    /// Attach points that match nothing (config `missing_probes`).
+    pub missing_probes: MissingProbes,
 }
 
 impl Default for Options {
@@ -62,6 +64,7 @@ impl Default for Options {
             print_maps_on_exit: true,
             stack_mode: "bpftrace".into(),
             license: "GPL".into(),
+            missing_probes: MissingProbes::Error,
         }
     }
 }
@@ -210,11 +213,11 @@ pub fn compile(src: &str, opts: &Options) -> Result<Compiled, Vec<Diagnostic>> {
     macros::expand(&mut ast)?;
     scopes::resolve(&mut ast);
     substitute_positional_attach_points(&mut ast, &opts.positional);
-    let instances = resolve_probes(&ast)?;
+    let (instances, mut warnings) = resolve_probes(&ast, opts.missing_probes)?;
     let (maps, tables) = sema::check_program(&opts, &ast, &instances)?;
     let named_params = named::collect(&ast)?;
     let object = codegen::generate(&opts, &ast, &instances, &maps, &tables)?;
-    let mut warnings = lints::unreachable(&ast);
+    warnings.extend(lints::unreachable(&ast));
     warnings.extend(lints::unused_maps(&ast, &|name| maps.contains_key(name)));
     Ok(Compiled { ast, object, opts, warnings, named_params })
 }
@@ -245,23 +248,50 @@ fn substitute_positional_attach_points(program: &mut ast::Program, positional: &
     }
 }
 
-/// Expand every attach point of every probe into (probe index, target) instances.
-pub fn resolve_probes(program: &ast::Program) -> Result<Vec<(usize, Target)>, Vec<Diagnostic>> {
+/// What to do with an attach point that matches nothing (config `missing_probes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MissingProbes {
+    Error,
+    Warn,
+    Ignore,
+}
+
+/// Expand every attach point of every probe into (probe index, target) instances. An attach
+/// point that matches nothing (expands to no targets) is an error, a warning or nothing,
+/// as `missing_probes` says; the warnings are returned.
+pub fn resolve_probes(
+    program: &ast::Program,
+    missing: MissingProbes,
+) -> Result<(Vec<(usize, Target)>, Vec<Diagnostic>), Vec<Diagnostic>> {
     let mut out = vec![];
     let mut diags = vec![];
+    let mut warnings = vec![];
     if program.probes.is_empty() {
         diags.push(Diagnostic::global("No probes to attach"));
     }
     for (i, p) in program.probes.iter().enumerate() {
         for ap in &p.attach_points {
             match probe::expand(ap) {
+                Ok(ts) if ts.is_empty() => {
+                    let (kind, rest) = ap.raw.split_once(':').unwrap_or((&ap.raw, ""));
+                    let kind = probe::find(kind).map_or(kind, |k| k.names[0]);
+                    let msg = format!("No matches for {kind} {rest}.");
+                    match missing {
+                        MissingProbes::Error => diags.push(Diagnostic::error(ap.span, msg)),
+                        MissingProbes::Warn => warnings.push(Diagnostic::warning(ap.span, format!("{msg} Skipping."))),
+                        MissingProbes::Ignore => {}
+                    }
+                }
                 Ok(ts) => out.extend(ts.into_iter().map(|t| (i, t))),
                 Err(d) => diags.push(d),
             }
         }
     }
+    if out.is_empty() && diags.is_empty() && !program.probes.is_empty() {
+        diags.push(Diagnostic::global("No probes to attach"));
+    }
     if diags.is_empty() {
-        Ok(out)
+        Ok((out, warnings))
     } else {
         Err(diags)
     }
