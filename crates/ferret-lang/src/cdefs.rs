@@ -13,6 +13,64 @@ pub struct CDefs {
     pub enums: HashMap<String, Arc<EnumDef>>,
     /// Every enum constant, with the enum it belongs to.
     pub constants: HashMap<String, (Arc<EnumDef>, u64)>,
+    /// `#define NAME <integer>` lines.
+    pub defines: HashMap<String, i64>,
+}
+
+/// Integer constants from the headers bpftrace's tools include (`<linux/sched.h>`,
+/// `<sys/socket.h>`, `<errno.h>`): ferret reads no headers, so the values scripts commonly use
+/// are known here. A script's own `#define` of the same name wins.
+const HEADER_CONSTANTS: &[(&str, i64)] = &[
+    ("TASK_RUNNING", 0),
+    ("TASK_INTERRUPTIBLE", 1),
+    ("TASK_UNINTERRUPTIBLE", 2),
+    ("__TASK_STOPPED", 4),
+    ("__TASK_TRACED", 8),
+    ("EXIT_DEAD", 16),
+    ("EXIT_ZOMBIE", 32),
+    ("TASK_DEAD", 128),
+    ("AF_UNSPEC", 0),
+    ("AF_UNIX", 1),
+    ("AF_LOCAL", 1),
+    ("AF_INET", 2),
+    ("AF_INET6", 10),
+    ("AF_NETLINK", 16),
+    ("AF_PACKET", 17),
+    ("EPERM", 1),
+    ("ENOENT", 2),
+    ("ESRCH", 3),
+    ("EINTR", 4),
+    ("EIO", 5),
+    ("ENXIO", 6),
+    ("E2BIG", 7),
+    ("ENOEXEC", 8),
+    ("EBADF", 9),
+    ("ECHILD", 10),
+    ("EAGAIN", 11),
+    ("ENOMEM", 12),
+    ("EACCES", 13),
+    ("EFAULT", 14),
+    ("EBUSY", 16),
+    ("EEXIST", 17),
+    ("ENODEV", 19),
+    ("ENOTDIR", 20),
+    ("EISDIR", 21),
+    ("EINVAL", 22),
+    ("ENFILE", 23),
+    ("EMFILE", 24),
+    ("ENOSPC", 28),
+    ("EPIPE", 32),
+    ("ERANGE", 34),
+    ("ENOSYS", 38),
+    ("ETIMEDOUT", 110),
+    ("ECONNREFUSED", 111),
+];
+
+impl CDefs {
+    /// The value of a `#define`d or well-known header constant.
+    pub fn define(&self, name: &str) -> Option<i64> {
+        self.defines.get(name).copied().or_else(|| HEADER_CONSTANTS.iter().find(|(n, _)| *n == name).map(|(_, v)| *v))
+    }
 }
 
 impl CDefs {
@@ -20,6 +78,14 @@ impl CDefs {
         let mut defs = CDefs::default();
         let mut anon = 0;
         for d in &p.c_definitions {
+            for line in d.text.lines() {
+                let mut words = line.trim().strip_prefix("#define").map(str::split_whitespace).into_iter().flatten();
+                if let (Some(name), Some(value), None) = (words.next(), words.next(), words.next()) {
+                    if let Some(v) = parse_c_int(value.trim_matches(|c| c == '(' || c == ')')) {
+                        defs.defines.insert(name.to_string(), v);
+                    }
+                }
+            }
             let mut rest = d.text.as_str();
             while let Some(at) = find_word(rest, "enum") {
                 rest = &rest[at + 4..];

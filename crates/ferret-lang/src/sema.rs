@@ -465,6 +465,7 @@ impl<'a> Sema<'a> {
                 }
                 None => match self.cdefs.constants.get(name) {
                     Some((def, _)) => Type::Enum(def.clone()),
+                    None if self.cdefs.define(name).is_some() => I64,
                     None if name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') => {
                         match crate::ktypes::enum_constant(name) {
                             Some(def) => Type::Enum(def),

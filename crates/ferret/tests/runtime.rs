@@ -57,6 +57,8 @@ fn parse(file: &Path) -> Vec<Case> {
             let (key, rest) = line.split_once(' ').unwrap_or((line, ""));
             match key {
                 "NAME" => c.name = rest.to_string(),
+                // Several PROG lines make a multi-line program (`#define` needs its own line).
+                "PROG" if !c.prog.is_empty() => c.prog = format!("{}\n{rest}", c.prog),
                 "PROG" => c.prog = rest.to_string(),
                 "ARGS" => c.args = split_args(rest),
                 "RUN" => c.run = Some(split_args(rest)),

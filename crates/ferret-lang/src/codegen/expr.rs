@@ -45,7 +45,10 @@ impl Gen<'_> {
                     let v = def.variants.iter().find(|(n, _)| n == name).map_or(0, |(_, v)| *v);
                     Ok(Val::Imm(v as i64))
                 }
-                _ => Err(Diagnostic::error(e.span, format!("Unknown identifier: '{name}'"))),
+                _ => match self.cdefs.define(name) {
+                    Some(v) => Ok(Val::Imm(v)),
+                    None => Err(Diagnostic::error(e.span, format!("Unknown identifier: '{name}'"))),
+                },
             },
             ExprKind::Ident(name) => {
                 let b = builtin::find(name)
@@ -531,7 +534,7 @@ impl Gen<'_> {
             while at < n {
                 let w = [8u32, 4, 2, 1]
                     .into_iter()
-                    .find(|w| at + w <= n && (f.offset + at).is_multiple_of(*w))
+                    .find(|w| at + w <= n && (f.offset + at).is_multiple_of(*w) && at.is_multiple_of(*w))
                     .unwrap_or(1);
                 self.asm.ldx(w, R0, R6, (f.offset + at) as i16);
                 self.asm.stx(w, R10, out + at as i16, R0);

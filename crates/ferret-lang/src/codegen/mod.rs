@@ -63,6 +63,8 @@ pub struct Gen<'a> {
     ret_flag: i16,
     /// Subprograms (for-loop callbacks), placed after the main program.
     pending: Vec<Asm>,
+    /// The script's C definitions (`#define` values).
+    pub cdefs: &'a crate::cdefs::CDefs,
 }
 
 /// Build the object: internal maps, user maps, and one program per probe instance.
@@ -120,6 +122,7 @@ pub fn generate(
     }
     let mut actions = vec![];
     let mut progs = vec![];
+    let cdefs = crate::cdefs::CDefs::from_program(program);
     let mut diags = vec![];
     for ((probe_idx, target), types) in instances.iter().zip(tables) {
         let probe = &program.probes[*probe_idx];
@@ -141,6 +144,7 @@ pub fn generate(
             ctx_slot: 0,
             ret_flag: 0,
             pending: vec![],
+            cdefs: &cdefs,
         };
         match g.gen_probe(probe) {
             Ok(()) => {}

@@ -66,9 +66,16 @@ fn expand(kind: &'static ProbeKind, ap: &AttachPoint) -> Result<Vec<Target>, Dia
     }
     let bin = &ap.parts[1];
     let func = ap.parts[2..].join(":");
-    let path = resolve_binary(bin, None).map_err(err)?;
-    let elf = Elf::open(&path).map_err(err)?;
-    let found = sites(&elf, &func).map_err(err)?;
+    let mut path = resolve_binary(bin, None).map_err(err)?;
+    let mut found = sites(&Elf::open(&path).map_err(err)?, &func).map_err(err)?;
+    if found.is_empty() && is_glibc_stub(&path) {
+        // Since glibc 2.34 libpthread, libdl, librt and libutil are empty stubs: their functions
+        // live in libc.so.6, which is where the loader binds them.
+        if let Ok(libc) = resolve_binary("libc.so.6", None) {
+            found = sites(&Elf::open(&libc).map_err(err)?, &func).map_err(err)?;
+            path = libc;
+        }
+    }
     let path = path.to_string_lossy().into_owned();
     Ok(found
         .into_iter()
@@ -79,6 +86,11 @@ fn expand(kind: &'static ProbeKind, ap: &AttachPoint) -> Result<Vec<Target>, Dia
             context: Context::Regs { ret, user: true },
         })
         .collect())
+}
+
+fn is_glibc_stub(path: &std::path::Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    ["libpthread.so", "libdl.so", "librt.so", "libutil.so", "libanl.so"].iter().any(|s| name.starts_with(s))
 }
 
 fn attach(t: &Target, prog: BorrowedFd<'_>, opts: &AttachOpts) -> Result<Vec<OwnedFd>, String> {
