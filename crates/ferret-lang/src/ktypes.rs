@@ -1,6 +1,7 @@
 //! Kernel types from the running kernel's BTF, as the language sees them: `struct task_struct *`
 //! casts, `curtask`, `p->field` chains, `sizeof`/`offsetof` of kernel types. BTF is read only
 //! when a script uses one of these.
+use crate::cstruct::{script_type, ScriptStruct, SCRIPT_ID_BASE};
 use crate::types::{AddrSpace, EnumDef, Type};
 use ferret_btf::{Btf, Kind, TypeId};
 use std::collections::HashMap;
@@ -11,10 +12,29 @@ pub fn btf() -> Result<Arc<Btf>, String> {
     ferret_btf::kernel::vmlinux().map_err(|e| format!("kernel BTF is not available: {e}"))
 }
 
-/// `struct x` / `union x` / a typedef name → its BTF id.
+/// The structs and unions the script defines (set once per compile, before sema).
+static SCRIPT_STRUCTS: Mutex<Vec<ScriptStruct>> = Mutex::new(Vec::new());
+
+pub fn set_script_structs(structs: Vec<ScriptStruct>) {
+    *SCRIPT_STRUCTS.lock().unwrap_or_else(|e| e.into_inner()) = structs;
+}
+
+fn script_struct<T>(f: impl FnOnce(&[ScriptStruct]) -> Option<T>) -> Option<T> {
+    f(&SCRIPT_STRUCTS.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+/// `struct x` / `union x` / a typedef name → its id: the kernel's BTF definition when there is
+/// one, else the script's own (ids from [`SCRIPT_ID_BASE`]).
 pub fn lookup(name: &str) -> Option<TypeId> {
-    let btf = btf().ok()?;
     let name = name.trim();
+    if let Some(id) = lookup_btf(name) {
+        return Some(id);
+    }
+    script_struct(|v| v.iter().position(|s| s.name == name).map(|i| SCRIPT_ID_BASE + i as u32))
+}
+
+fn lookup_btf(name: &str) -> Option<TypeId> {
+    let btf = btf().ok()?;
     let id = if let Some(n) = name.strip_prefix("struct ") {
         btf.find(Kind::Struct, n.trim())?
     } else if let Some(n) = name.strip_prefix("union ") {
@@ -30,6 +50,12 @@ pub fn lookup(name: &str) -> Option<TypeId> {
 /// The language type of BTF type `id`. Structs and unions stay references into BTF (their
 /// members are looked up on use); char arrays are strings; pointers keep their pointee.
 pub fn type_of(id: TypeId) -> Type {
+    if id >= SCRIPT_ID_BASE {
+        return script_struct(|v| {
+            v.get((id - SCRIPT_ID_BASE) as usize).map(|s| script_type(s, (id - SCRIPT_ID_BASE) as usize))
+        })
+        .unwrap_or(Type::None);
+    }
     match btf() {
         Ok(b) => convert(&b, id, 0),
         Err(_) => Type::Int { bytes: 8, signed: false },
@@ -103,8 +129,16 @@ pub struct Field {
 }
 
 pub fn field(id: TypeId, name: &str) -> Option<Field> {
+    if id >= SCRIPT_ID_BASE {
+        return script_field(|v| v.get((id - SCRIPT_ID_BASE) as usize), name);
+    }
     let btf = btf().ok()?;
-    let f = btf.find_member(id, name)?;
+    let Some(f) = btf.find_member(id, name) else {
+        // A field the kernel renamed or dropped, declared in the script's own copy of the
+        // struct: the script's layout is all there is.
+        let sname = btf.type_name(id);
+        return script_field(|v| v.iter().find(|s| s.name == sname), name);
+    };
     let ty = convert(&btf, f.ty, 0);
     if f.bitfield_size == 0 {
         return Some(Field { ty, offset: f.bit_offset / 8, bitfield: None });
@@ -115,8 +149,21 @@ pub fn field(id: TypeId, name: &str) -> Option<Field> {
     Some(Field { ty, offset: start, bitfield: Some((shift, f.bitfield_size)) })
 }
 
+fn script_field(pick: impl FnOnce(&[ScriptStruct]) -> Option<&ScriptStruct>, name: &str) -> Option<Field> {
+    script_struct(|v| {
+        let s = pick(v)?;
+        // anonymous members are searched too, as C does
+        let direct = s.fields.iter().find(|f| f.name == name);
+        let f = direct?;
+        Some(Field { ty: f.ty.clone(), offset: f.offset, bitfield: f.bitfield })
+    })
+}
+
 /// `sizeof(struct x)`.
 pub fn size_of(id: TypeId) -> Option<u32> {
+    if id >= SCRIPT_ID_BASE {
+        return script_struct(|v| v.get((id - SCRIPT_ID_BASE) as usize).map(|s| s.size));
+    }
     btf().ok()?.size_of(id)
 }
 
@@ -130,14 +177,14 @@ pub fn task_struct_ptr() -> Type {
 
 /// `offsetof(struct x, a.b)`: byte offset of a (nested) member.
 pub fn offset_of(id: TypeId, path: &[String]) -> Result<u32, String> {
-    let btf = btf()?;
-    let mut cur = id;
+    let mut cur = if id >= SCRIPT_ID_BASE { type_of(id) } else { convert(&*btf()?, id, 0) };
     let mut total = 0;
     for name in path {
-        let f = btf
-            .find_member(cur, name)
-            .ok_or_else(|| format!("'{}' has no field named '{name}'", btf.type_name(cur)))?;
-        total += f.bit_offset / 8;
+        let Type::Struct { id, name: sname, .. } = cur else {
+            return Err(format!("'{name}' is not in a struct"));
+        };
+        let f = field(id, name).ok_or_else(|| format!("'{sname}' has no field named '{name}'"))?;
+        total += f.offset;
         cur = f.ty;
     }
     Ok(total)

@@ -4,6 +4,7 @@ pub mod builtin;
 pub mod cdefs;
 pub mod codegen;
 mod config;
+pub mod cstruct;
 pub mod ktypes;
 mod lints;
 mod macros;
@@ -212,6 +213,10 @@ pub fn compile(src: &str, opts: &Options) -> Result<Compiled, Vec<Diagnostic>> {
     config::apply(&ast, &mut opts)?;
     macros::expand(&mut ast)?;
     scopes::resolve(&mut ast);
+    let mut structs = vec![];
+    let c_text: Vec<&str> = ast.c_definitions.iter().map(|d| d.text.as_str()).collect();
+    cstruct::parse_all(&c_text.join("\n"), &mut structs);
+    ktypes::set_script_structs(structs);
     substitute_positional_attach_points(&mut ast, &opts.positional);
     let (instances, mut warnings) = resolve_probes(&ast, opts.missing_probes)?;
     let (maps, tables) = sema::check_program(&opts, &ast, &instances)?;

@@ -553,7 +553,7 @@ impl<'a> Sema<'a> {
                         }
                     }
                     UnOp::Deref => match t {
-                        Type::Ptr { pointee, .. } if !matches!(*pointee, Type::Struct { .. }) => *pointee,
+                        Type::Ptr { pointee, .. } => *pointee,
                         Type::None => Type::None,
                         other => {
                             self.error(e.span, format!("Can not dereference type '{other}'"));

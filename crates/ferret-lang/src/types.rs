@@ -174,6 +174,16 @@ impl Type {
         }
     }
 
+    /// Bytes a value of this type takes in C memory (struct members): integers at their width.
+    pub fn size_in_c(&self) -> u32 {
+        match self {
+            Type::Int { bytes, .. } => *bytes as u32,
+            Type::Bool => 1,
+            Type::Array { elem, len } => elem.size_in_c() * len,
+            t => t.size(),
+        }
+    }
+
     /// Bytes a value of this type takes in a map key/value or an event record.
     pub fn size(&self) -> u32 {
         match self {
