@@ -194,7 +194,16 @@ impl Session {
         // until `run` reads it.
         self.run_special_programs(Special::Begin);
         let mut n = 0;
-        for (spec, loaded) in self.object.progs.iter().zip(&self.progs) {
+        // Probes on one event should fire in script order. Most hooks run their programs
+        // oldest-first, but uprobes run their consumers newest-first (the kernel prepends each
+        // new consumer), so uprobe programs are attached in reverse.
+        let newest_first =
+            |s: &ferret_lang::ProgSpec| s.targets.iter().any(|t| matches!(t.kind.names[0], "uprobe" | "uretprobe"));
+        let pairs: Vec<(usize, &ferret_lang::ProgSpec)> = self.object.progs.iter().enumerate().collect();
+        let order =
+            pairs.iter().filter(|(_, s)| !newest_first(s)).chain(pairs.iter().rev().filter(|(_, s)| newest_first(s)));
+        for &(i, spec) in order {
+            let loaded = &self.progs[i];
             if loaded.special.is_some() {
                 n += 1;
                 continue;

@@ -203,6 +203,19 @@ pub fn glob(pattern: &str, text: &str) -> bool {
     pi == p.len()
 }
 
+/// A count or rate in an attach point: `1000`, `1_000`, `1e6`, `0x10`.
+pub fn parse_count(s: &str) -> Option<u64> {
+    let s = s.replace('_', "");
+    if let Some(h) = s.strip_prefix("0x") {
+        return u64::from_str_radix(h, 16).ok();
+    }
+    if let Some((m, e)) = s.split_once(['e', 'E']) {
+        let (m, e): (u64, u32) = (m.parse().ok()?, e.parse().ok()?);
+        return m.checked_mul(10u64.checked_pow(e)?);
+    }
+    s.parse().ok()
+}
+
 /// The error for a wrong number of attach point fields.
 pub fn arity_error(ap: &AttachPoint, provider: &str, want: &str) -> Diagnostic {
     Diagnostic::error(ap.span, format!("{provider} probe type requires {want}"))

@@ -33,12 +33,13 @@ fn expand(kind: &'static ProbeKind, ap: &AttachPoint) -> Result<Vec<Target>, Dia
     if lookup(ev).is_none() {
         return Err(Diagnostic::error(ap.span, format!("Invalid software event: {ev}")));
     }
-    if let Some(c) = ap.parts.get(2) {
-        if c.parse::<u64>().map_or(true, |n| n == 0) {
-            return Err(Diagnostic::error(ap.span, format!("Invalid count for software probe: {c}")));
+    let mut parts = ap.parts[1..].to_vec();
+    if let Some(c) = parts.get_mut(1) {
+        match super::parse_count(c) {
+            Some(n) if n > 0 => *c = n.to_string(),
+            _ => return Err(Diagnostic::error(ap.span, format!("Invalid count for software probe: {c}"))),
         }
     }
-    let parts = ap.parts[1..].to_vec();
     Ok(vec![Target { kind, name: format!("software:{}", parts.join(":")), parts, context: Context::PerfEvent }])
 }
 
