@@ -3,6 +3,7 @@
 //! `$PATH`, the library directories and `/proc/PID/maps`.
 pub mod elf;
 pub mod paths;
+pub mod usdt;
 
 pub use elf::{Elf, Symbol};
 pub use paths::resolve_binary;

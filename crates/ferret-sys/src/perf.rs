@@ -304,8 +304,20 @@ pub fn retprobe_bit(pmu: &str) -> Result<u32> {
 /// A uprobe (or uretprobe) on `path` at `file_offset` (a file offset, not a virtual address:
 /// `st_value - segment vaddr + segment file offset`). `pid = -1` probes every process.
 pub fn uprobe_event(path: &str, file_offset: u64, retprobe: bool, pid: i32) -> Result<OwnedFd> {
+    uprobe_event_with_semaphore(path, file_offset, retprobe, pid, 0)
+}
+
+/// A uprobe whose USDT semaphore (a u16 at file offset `ref_ctr_offset`, 0 for none) the kernel
+/// increments in every process that maps the file while the probe exists (`config[63:32]`).
+pub fn uprobe_event_with_semaphore(
+    path: &str,
+    file_offset: u64,
+    retprobe: bool,
+    pid: i32,
+    ref_ctr_offset: u64,
+) -> Result<OwnedFd> {
     let ty = uprobe_pmu_type()?;
-    let mut config = 0;
+    let mut config = ref_ctr_offset << 32;
     if retprobe {
         config |= 1u64 << retprobe_bit("uprobe")?;
     }

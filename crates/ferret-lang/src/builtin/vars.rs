@@ -158,7 +158,7 @@ var!(
     "the Nth raw argument (rawtracepoint; kprobe/uprobe registers)",
     |s, site| {
         match s.target.context {
-            Context::RawArgs | Context::PerfEvent | Context::Regs { .. } => U64,
+            Context::RawArgs | Context::PerfEvent | Context::Regs { .. } | Context::Usdt { .. } => U64,
             _ => {
                 let msg = format!(
                     "The {} builtin can only be used with 'kprobes', 'uprobes', 'rawtracepoint' and 'usdt' probes",
@@ -207,7 +207,7 @@ var!(
             return Ok(Val::Imm(1));
         }
         match g.target.context {
-            Context::PerfEvent | Context::Regs { .. } => {
+            Context::PerfEvent | Context::Regs { .. } | Context::Usdt { .. } => {
                 // pt_regs.cs (x86-64): the low two bits are the privilege level, 3 = user.
                 const PT_REGS_CS: i16 = 136;
                 g.asm.ldx(8, R1, R6, PT_REGS_CS);

@@ -557,6 +557,34 @@ impl Gen<'_> {
                 self.asm.ldx(8, R0, R6, (n * 8) as i16);
                 Ok(self.spill(R0))
             }
+            Context::Usdt { args } => {
+                use ferret_symbols::usdt::UsdtLocation;
+                let a = args
+                    .get(n as usize)
+                    .cloned()
+                    .ok_or_else(|| Diagnostic::error(span, format!("this USDT probe has {} arguments", args.len())))?;
+                let v = match a.loc {
+                    UsdtLocation::Const(c) => return Ok(Val::Imm(c)),
+                    UsdtLocation::Reg(off) => {
+                        self.asm.ldx(8, R0, R6, off as i16);
+                        self.spill(R0)
+                    }
+                    UsdtLocation::Mem { reg, offset } => {
+                        let out = self.new_slot();
+                        self.asm.st_imm(8, R10, out, 0);
+                        self.asm.ldx(8, R3, R6, reg as i16);
+                        self.asm.alu64_imm(BPF_ADD, R3, offset);
+                        self.asm.mov64(R1, R10);
+                        self.asm.alu64_imm(BPF_ADD, R1, out as i32);
+                        self.asm.mov64_imm(R2, a.size as i32);
+                        self.asm.call(helpers::PROBE_READ_USER);
+                        Val::Slot(out)
+                    }
+                };
+                self.load(R0, v);
+                self.extend(R0, a.size, a.signed);
+                Ok(self.spill(R0))
+            }
             Context::PerfEvent | Context::Regs { .. } => {
                 // pt_regs offsets of rdi, rsi, rdx, rcx, r8, r9.
                 const REGS: [i16; 6] = [112, 104, 96, 88, 72, 64];

@@ -17,6 +17,7 @@ pub mod software;
 pub mod special;
 pub mod tracepoint;
 pub mod uprobe;
+pub mod usdt;
 
 /// What the program's context pointer is, which decides what `args`, `argN` and `retval` read.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,6 +33,8 @@ pub enum Context {
     /// `struct pt_regs *` itself (kprobe-type programs: kprobes and uprobes). `ret` for return
     /// probes (`retval` reads rax); `user` when integers used as pointers point into user space.
     Regs { ret: bool, user: bool },
+    /// A USDT probe site: pt_regs, with each argument's location from the probe's note.
+    Usdt { args: Vec<ferret_symbols::usdt::UsdtArg> },
 }
 
 /// One tracepoint field as the program reads it.
@@ -52,7 +55,7 @@ impl Context {
     /// Where an integer used as a pointer (`str(arg0)`) points.
     pub fn default_space(&self) -> crate::types::AddrSpace {
         match self {
-            Context::Regs { user: true, .. } => crate::types::AddrSpace::User,
+            Context::Regs { user: true, .. } | Context::Usdt { .. } => crate::types::AddrSpace::User,
             _ => crate::types::AddrSpace::Kernel,
         }
     }
@@ -144,6 +147,7 @@ pub static REGISTRY: &[&ProbeKind] = &[
     &software::SOFTWARE,
     &uprobe::UPROBE,
     &uprobe::URETPROBE,
+    &usdt::USDT,
     &hardware::HARDWARE,
     &kprobe::KPROBE,
     &kprobe::KRETPROBE,
@@ -153,7 +157,12 @@ pub static REGISTRY: &[&ProbeKind] = &[
 ];
 
 pub fn find(name: &str) -> Option<&'static ProbeKind> {
-    REGISTRY.iter().copied().find(|k| k.names.iter().any(|n| n.eq_ignore_ascii_case(name)))
+    // Exact first: `U` is usdt, `u` is uprobe.
+    REGISTRY
+        .iter()
+        .copied()
+        .find(|k| k.names.contains(&name))
+        .or_else(|| REGISTRY.iter().copied().find(|k| k.names.iter().any(|n| n.eq_ignore_ascii_case(name))))
 }
 
 /// Resolve an attach point to its targets.
@@ -164,7 +173,6 @@ pub fn expand(ap: &AttachPoint) -> Result<Vec<Target>, Diagnostic> {
             "kprobe" | "k" | "kretprobe" | "kr" | "fentry" | "f" | "fexit" | "fr" | "kfunc" | "kretfunc" => Some(
                 "kernel function probes are not available yet in ferret; use tracepoint: or rawtracepoint: probes (ferret -l 'tracepoint:*')",
             ),
-            "usdt" | "U" => Some("usdt probes are not available yet in ferret; use uprobe: on the function"),
             _ => None,
         };
         let d = Diagnostic::error(ap.span, format!("Invalid probe type: {provider}"));

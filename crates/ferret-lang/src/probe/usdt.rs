@@ -1,0 +1,81 @@
+//! `usdt:BINARY:[PROVIDER:]NAME` (`U:`): statically defined user probes from a binary's
+//! `.note.stapsdt` notes. Arguments (`arg0`..) are read where the note says they live; a probe's
+//! semaphore is raised by the kernel (the uprobe's reference counter) while it is attached.
+use super::{glob, AttachOpts, Context, ListQuery, Listed, ProbeKind, Target};
+use ferret_symbols::{resolve_binary, usdt, Elf};
+use ferret_syntax::ast::AttachPoint;
+use ferret_syntax::Diagnostic;
+use ferret_sys::{bpf, perf};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+
+fn expand(kind: &'static ProbeKind, ap: &AttachPoint) -> Result<Vec<Target>, Diagnostic> {
+    let err = |m: String| Diagnostic::error(ap.span, m);
+    let (bin, provider, name) = match ap.parts.len() {
+        3 => (&ap.parts[1], "*", ap.parts[2].as_str()),
+        4 => (&ap.parts[1], ap.parts[2].as_str(), ap.parts[3].as_str()),
+        _ => return Err(err("usdt probe type requires 2 or 3 arguments".into())),
+    };
+    let path = resolve_binary(bin, None).map_err(err)?;
+    let elf = Elf::open(&path).map_err(err)?;
+    let probes = usdt::probes(&path).map_err(err)?;
+    let shown = path.to_string_lossy().into_owned();
+    let mut out = vec![];
+    for p in probes.iter().filter(|p| glob(provider, &p.provider) && glob(name, &p.name)) {
+        let offset = elf
+            .file_offset(p.pc)
+            .ok_or_else(|| err(format!("USDT probe {}:{} is outside the file", p.provider, p.name)))?;
+        let sem = if p.semaphore == 0 { 0 } else { elf.file_offset(p.semaphore).unwrap_or(0) };
+        out.push(Target {
+            kind,
+            name: format!("usdt:{shown}:{}:{}", p.provider, p.name),
+            parts: vec![shown.clone(), p.provider.clone(), p.name.clone(), offset.to_string(), sem.to_string()],
+            context: Context::Usdt { args: p.args.clone() },
+        });
+    }
+    Ok(out)
+}
+
+fn attach(t: &Target, prog: BorrowedFd<'_>, opts: &AttachOpts) -> Result<Vec<OwnedFd>, String> {
+    let offset: u64 = t.parts[3].parse().map_err(|_| "bad USDT offset".to_string())?;
+    let sem: u64 = t.parts[4].parse().unwrap_or(0);
+    let pfd = perf::uprobe_event_with_semaphore(&t.parts[0], offset, false, opts.pid.unwrap_or(-1), sem)
+        .map_err(|e| e.to_string())?;
+    let link = bpf::link_create(prog, pfd.as_raw_fd(), bpf::attach_type::PERF_EVENT, 0).map_err(|e| e.to_string())?;
+    Ok(vec![link, pfd])
+}
+
+/// `-l 'usdt:/path/bin:*'` (the probes of one binary); `-lv` adds their argument operands.
+fn list(q: &ListQuery<'_>) -> Vec<Listed> {
+    let Some((bin, rest)) = q.pattern.split_once(':') else { return vec![] };
+    if bin.contains('*') {
+        return vec![];
+    }
+    let Ok(path) = resolve_binary(bin, None) else { return vec![] };
+    let Ok(probes) = usdt::probes(&path) else { return vec![] };
+    let (provider, name) = rest.split_once(':').unwrap_or(("*", rest));
+    let mut out: Vec<Listed> = probes
+        .iter()
+        .filter(|p| glob(provider, &p.provider) && glob(name, &p.name))
+        .map(|p| {
+            let mut l = Listed::new(format!("usdt:{}:{}:{}", path.display(), p.provider, p.name));
+            if q.verbose {
+                l.details = p.arg_text.split_whitespace().map(str::to_string).collect();
+            }
+            l
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+pub static USDT: ProbeKind = ProbeKind {
+    names: &["usdt", "U"],
+    doc: "user statically defined tracepoints: usdt:/path:provider:name (argN from the probe's note)",
+    expand,
+    prog_type: bpf::prog_type::KPROBE,
+    attach,
+    list,
+    listed_by_default: false,
+    special: None,
+};
