@@ -36,6 +36,8 @@ pub struct Options {
     pub named: Vec<String>,
     /// `cpid` when `-c` is given.
     pub cpid: Option<u32>,
+    /// `-p PID`: uprobe/usdt libraries are found through this process's mappings.
+    pub pid: Option<i32>,
     /// Boot-clock time at start, for `elapsed`.
     pub start_boot_ns: u64,
     /// Ring buffer bytes (a power of two, multiple of the page size).
@@ -60,6 +62,7 @@ impl Default for Options {
             positional: vec![],
             named: vec![],
             cpid: None,
+            pid: None,
             start_boot_ns: 0,
             ringbuf_size: 1 << 20,
             print_maps_on_exit: true,
@@ -218,6 +221,7 @@ pub fn compile(src: &str, opts: &Options) -> Result<Compiled, Vec<Diagnostic>> {
     cstruct::parse_all(&c_text.join("\n"), &mut structs);
     ktypes::set_script_structs(structs);
     substitute_positional_attach_points(&mut ast, &opts.positional);
+    probe::set_target_pid(opts.pid);
     let (instances, mut warnings) = resolve_probes(&ast, opts.missing_probes)?;
     let (maps, tables) = sema::check_program(&opts, &ast, &instances)?;
     let named_params = named::collect(&ast)?;

@@ -211,6 +211,18 @@ pub fn glob(pattern: &str, text: &str) -> bool {
     pi == p.len()
 }
 
+/// The process given with `-p` (or started with `-c`): user-space probe targets named by library
+/// are looked up in its mappings first. Set once per compile, before probes are expanded.
+static TARGET_PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+pub fn set_target_pid(pid: Option<i32>) {
+    TARGET_PID.store(pid.unwrap_or(-1), std::sync::atomic::Ordering::Relaxed);
+}
+
+pub fn target_pid() -> Option<i32> {
+    Some(TARGET_PID.load(std::sync::atomic::Ordering::Relaxed)).filter(|p| *p > 0)
+}
+
 /// A count or rate in an attach point: `1000`, `1_000`, `1e6`, `0x10`.
 pub fn parse_count(s: &str) -> Option<u64> {
     let s = s.replace('_', "");

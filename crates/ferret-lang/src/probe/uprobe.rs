@@ -66,7 +66,7 @@ fn expand(kind: &'static ProbeKind, ap: &AttachPoint) -> Result<Vec<Target>, Dia
     }
     let bin = &ap.parts[1];
     let func = ap.parts[2..].join(":");
-    let mut path = resolve_binary(bin, None).map_err(err)?;
+    let mut path = resolve_binary(bin, super::target_pid()).map_err(err)?;
     let mut found = sites(&Elf::open(&path).map_err(err)?, &func).map_err(err)?;
     if found.is_empty() && is_glibc_stub(&path) {
         // Since glibc 2.34 libpthread, libdl, librt and libutil are empty stubs: their functions

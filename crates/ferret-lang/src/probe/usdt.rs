@@ -15,7 +15,7 @@ fn expand(kind: &'static ProbeKind, ap: &AttachPoint) -> Result<Vec<Target>, Dia
         4 => (&ap.parts[1], ap.parts[2].as_str(), ap.parts[3].as_str()),
         _ => return Err(err("usdt probe type requires 2 or 3 arguments".into())),
     };
-    let path = resolve_binary(bin, None).map_err(err)?;
+    let path = resolve_binary(bin, super::target_pid()).map_err(err)?;
     let elf = Elf::open(&path).map_err(err)?;
     let probes = usdt::probes(&path).map_err(err)?;
     let shown = path.to_string_lossy().into_owned();
