@@ -43,9 +43,15 @@ pub static REGISTRY: &[&[&Builtin]] =
 /// Find a builtin by name; `arg0`..`argN` share one entry.
 pub fn find(name: &str) -> Option<&'static Builtin> {
     let name = name.strip_prefix("__builtin_").unwrap_or(name);
-    let key = match name.strip_prefix("arg") {
-        Some(n) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => "argN",
-        _ => name,
+    let numbered = |prefix: &str| {
+        name.strip_prefix(prefix).is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let key = if numbered("arg") {
+        "argN"
+    } else if numbered("sarg") {
+        "sargN"
+    } else {
+        name
     };
     REGISTRY.iter().flat_map(|family| family.iter()).copied().find(|b| b.name == key)
 }

@@ -175,6 +175,35 @@ var!(
     }
 );
 var!(
+    SARGN,
+    "sargN",
+    "the Nth argument passed on the stack (uprobes, x86-64: *(u64 *)(sp + 8 * (N + 1)))",
+    |s, site| {
+        match s.target.context {
+            Context::Regs { .. } | Context::Usdt { .. } => U64,
+            _ => {
+                s.error(site.span, format!("The {} builtin can only be used with 'uprobes' and 'kprobes'", site.name));
+                Type::None
+            }
+        }
+    },
+    |g, site| {
+        // At a function's first instruction the return address is at sp; stack arguments follow.
+        const PT_REGS_SP: i16 = 152;
+        let n: i32 = site.name[4..].parse().unwrap_or(0);
+        let space = g.target.context.default_space();
+        let out = g.new_slot();
+        g.asm.st_imm(8, R10, out, 0);
+        g.asm.ldx(8, R3, R6, PT_REGS_SP);
+        g.asm.alu64_imm(BPF_ADD, R3, 8 * (n + 1));
+        g.asm.mov64(R1, R10);
+        g.asm.alu64_imm(BPF_ADD, R1, out as i32);
+        g.asm.mov64_imm(R2, 8);
+        g.asm.call(crate::codegen::read_helper(space));
+        Ok(Val::Slot(out))
+    }
+);
+var!(
     RETVAL,
     "retval",
     "the return value (kretprobe/uretprobe/fexit)",
@@ -234,5 +263,5 @@ var!(
 
 pub static ALL: &[&Builtin] = &[
     &PID, &TID, &UID, &GID, &NSECS, &ELAPSED, &CPU, &NUMAID, &RAND, &CGROUP, &CURTASK, &JIFFIES, &NCPUS, &CPID, &COMM,
-    &PROBE, &ARGS, &ARGN, &RETVAL, &USERMODE, &USERNAME,
+    &PROBE, &ARGS, &ARGN, &SARGN, &RETVAL, &USERMODE, &USERNAME,
 ];
