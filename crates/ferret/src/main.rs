@@ -69,7 +69,7 @@ fn run(f: Flags) -> i32 {
         positional: f.positional.clone(),
         named: f.named.clone(),
         cpid: child.as_ref().map(|c| c.pid as u32),
-        pid: pid.map(|p| p as i32),
+        pid,
         start_boot_ns: boot_ns(),
         ..Options::default()
     };
