@@ -560,10 +560,17 @@ impl<'a> Sema<'a> {
                             Type::None
                         }
                     },
-                    UnOp::AddrOf => {
-                        self.error(e.span, "address-of (&) is not supported yet");
-                        Type::None
-                    }
+                    UnOp::AddrOf => match (&expr.kind, t) {
+                        // `&$var`: the variable's place on the BPF stack.
+                        (ExprKind::Var(_), t) if t != Type::None => {
+                            Type::Ptr { space: crate::types::AddrSpace::Kernel, pointee: Box::new(t) }
+                        }
+                        (_, Type::None) => Type::None,
+                        _ => {
+                            self.error(e.span, "& can only take the address of a variable");
+                            Type::None
+                        }
+                    },
                 }
             }
             ExprKind::Binary { op, lhs, rhs } => {

@@ -223,7 +223,16 @@ impl Gen<'_> {
                 Ok(if matches!(op, UnOp::PostInc | UnOp::PostDec) { before } else { after })
             }
             UnOp::Deref => self.deref(e, inner),
-            UnOp::AddrOf => Err(Diagnostic::error(e.span, "address-of (&) is not supported yet")),
+            UnOp::AddrOf => {
+                let ExprKind::Var(name) = &inner.kind else {
+                    return Err(Diagnostic::error(e.span, "& can only take the address of a variable"));
+                };
+                let (off, _) =
+                    self.vars.get(name).cloned().ok_or_else(|| Diagnostic::error(e.span, "unknown variable"))?;
+                self.asm.mov64(R0, R10);
+                self.asm.alu64_imm(BPF_ADD, R0, off as i32);
+                Ok(self.spill(R0))
+            }
         }
     }
 
