@@ -718,7 +718,10 @@ impl<'a> Sema<'a> {
                                 Some(t) => {
                                     self.types.insert(key_of(x), t);
                                 }
-                                None => self.error(x.span, format!("Unknown identifier: '{name}'")),
+                                // not a type: an enum constant or an error, as any identifier
+                                None => {
+                                    self.check_expr(x);
+                                }
                             }
                         }
                         _ => {

@@ -16,13 +16,21 @@ struct Site {
 }
 
 /// `func`, `func+0x10`, `0x401000` or a glob → the file offsets to probe.
-fn sites(elf: &Elf, spec: &str) -> Result<Vec<Site>, String> {
+fn sites(elf: &Elf, bin: &str, spec: &str) -> Result<Vec<Site>, String> {
     let offset_of = |addr: u64| {
         elf.file_offset(addr)
             .ok_or_else(|| format!("address {addr:#x} is not in a loaded segment of {}", elf.path.display()))
     };
-    if let Some(hex) = spec.strip_prefix("0x") {
-        let addr = u64::from_str_radix(hex, 16).map_err(|_| format!("invalid address {spec}"))?;
+    let address = match spec.strip_prefix("0x") {
+        Some(hex) => Some(u64::from_str_radix(hex, 16).map_err(|_| format!("invalid address {spec}"))?),
+        None if spec.bytes().all(|b| b.is_ascii_digit()) => spec.parse().ok(),
+        None => None,
+    };
+    if let Some(addr) = address {
+        // An address must fall inside a function, as bpftrace checks.
+        if elf.symbolize(addr).is_none() {
+            return Err(format!("Could not resolve address: {bin}:{addr:#x}"));
+        }
         return Ok(vec![Site { func: spec.to_string(), offset: offset_of(addr)? }]);
     }
     if spec.contains('*') || spec.contains('?') {
@@ -67,12 +75,12 @@ fn expand(kind: &'static ProbeKind, ap: &AttachPoint) -> Result<Vec<Target>, Dia
     let bin = &ap.parts[1];
     let func = ap.parts[2..].join(":");
     let mut path = resolve_binary(bin, super::target_pid()).map_err(err)?;
-    let mut found = sites(&Elf::open(&path).map_err(err)?, &func).map_err(err)?;
+    let mut found = sites(&Elf::open(&path).map_err(err)?, bin, &func).map_err(err)?;
     if found.is_empty() && is_glibc_stub(&path) {
         // Since glibc 2.34 libpthread, libdl, librt and libutil are empty stubs: their functions
         // live in libc.so.6, which is where the loader binds them.
         if let Ok(libc) = resolve_binary("libc.so.6", None) {
-            found = sites(&Elf::open(&libc).map_err(err)?, &func).map_err(err)?;
+            found = sites(&Elf::open(&libc).map_err(err)?, bin, &func).map_err(err)?;
             path = libc;
         }
     }
