@@ -303,6 +303,9 @@ impl Gen<'_> {
                 return Val::Imm(v);
             }
         }
+        if matches!(op, Div | Mod) && !matches!(b, Val::Imm(y) if y != 0) {
+            return self.checked_divmod(op, a, b, signed);
+        }
         self.load(R0, a);
         self.load(R1, b);
         let code = match op {
@@ -330,6 +333,33 @@ impl Gen<'_> {
             self.asm.alu64(code, R0, R1);
         }
         self.spill(R0)
+    }
+
+    /// `a / b` or `a % b` with a divisor that may be 0: as in bpftrace, the result is then 1 and
+    /// a warning is reported at the expression (BPF itself would quietly give 0 or `a`).
+    fn checked_divmod(&mut self, op: BinOp, a: Val, b: Val, signed: bool) -> Val {
+        let out = self.new_slot();
+        let (nonzero, done) = (self.asm.new_label(), self.asm.new_label());
+        self.load(R1, b);
+        self.asm.jmp_imm(Cond::Ne, R1, 0, nonzero);
+        let span = self.spans[self.asm.tag as usize];
+        let format =
+            "Divide or modulo by 0 detected. This can lead to unexpected results. 1 is being used as the result."
+                .to_string();
+        self.emit_event(Action::Report { error: false, format, args: vec![], span }, &[], false);
+        self.asm.st_imm(8, R10, out, 1);
+        self.asm.ja(done);
+        self.asm.bind(nonzero);
+        self.load(R0, a);
+        self.load(R1, b);
+        if signed {
+            self.signed_divmod(op == BinOp::Div);
+        } else {
+            self.asm.alu64(if op == BinOp::Div { BPF_DIV } else { BPF_MOD }, R0, R1);
+        }
+        self.asm.stx(8, R10, out, R0);
+        self.asm.bind(done);
+        Val::Slot(out)
     }
 
     /// R0 = R0 s/ R1 or R0 s% R1, without the v4 signed instructions: divide magnitudes, fix signs.
@@ -792,10 +822,9 @@ fn fold(op: BinOp, x: i64, y: i64, signed: bool) -> Option<i64> {
         Add => x.wrapping_add(y),
         Sub => x.wrapping_sub(y),
         Mul => x.wrapping_mul(y),
-        Div if y == 0 => 0,
+        Div | Mod if y == 0 => 1,
         Div if signed => x.wrapping_div(y),
         Div => ((x as u64) / (y as u64)) as i64,
-        Mod if y == 0 => x,
         Mod if signed => x.wrapping_rem(y),
         Mod => ((x as u64) % (y as u64)) as i64,
         BitAnd => x & y,
