@@ -25,10 +25,9 @@ pub enum Type {
     /// `ntop()`: an address family (u64: AF_INET or AF_INET6) and 16 address bytes; user space
     /// prints it as the address text.
     Inet,
-    /// `strerror()`: an errno (u64) that user space prints as its message.
-    Strerror,
-    /// `username`: a uid (u64) that user space prints as its user name.
-    Username,
+    /// A u64 that user space turns into text when printing (`strerror()`, `username`,
+    /// `cgroup_path()`): see [`Resolve`].
+    Resolved(Resolve),
     Tuple(Vec<Type>),
     /// `(a = 1, b = "x")`: a tuple with named fields (same layout as a tuple).
     Record(Vec<(String, Type)>),
@@ -62,6 +61,27 @@ pub enum Type {
         id: u32,
         size: u32,
     },
+}
+
+/// How user space renders a [`Type::Resolved`] value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Resolve {
+    /// an errno → its message
+    Strerror,
+    /// a uid → the user's name
+    Username,
+    /// a cgroup id → its path in each cgroup hierarchy
+    CgroupPath,
+}
+
+impl Resolve {
+    pub fn type_name(self) -> &'static str {
+        match self {
+            Resolve::Strerror => "strerror_t",
+            Resolve::Username => "username_t",
+            Resolve::CgroupPath => "cgroup_path_t",
+        }
+    }
 }
 
 /// A C enum from the script: its name and variants in declaration order.
@@ -189,7 +209,7 @@ impl Type {
         match self {
             Type::None | Type::Args => 0,
             Type::Int { .. } | Type::Bool | Type::Ptr { .. } | Type::Stack { .. } | Type::Enum(_) => 8,
-            Type::Strerror | Type::Username => 8,
+            Type::Resolved(_) => 8,
             Type::Str(n) => *n,
             Type::Buffer(n) => BUF_HEADER + *n,
             Type::Inet => INET_SIZE,
@@ -223,8 +243,7 @@ impl fmt::Display for Type {
             Type::Str(n) => write!(f, "string[{n}]"),
             Type::Buffer(n) => write!(f, "buffer[{n}]"),
             Type::Inet => write!(f, "inet"),
-            Type::Strerror => write!(f, "strerror_t"),
-            Type::Username => write!(f, "username_t"),
+            Type::Resolved(r) => write!(f, "{}", r.type_name()),
             Type::Tuple(ts) => {
                 write!(f, "(")?;
                 for (i, t) in ts.iter().enumerate() {

@@ -67,8 +67,7 @@ pub fn value(b: &[u8], t: &Type, ctx: &Ctx) -> Value {
             Value::Buffer(data[..len.min(data.len())].to_vec())
         }
         Type::Inet => Value::Str(resolve::inet(u64_at(b, 0), b.get(8..).unwrap_or(&[]))),
-        Type::Strerror => Value::Str(resolve::strerror(u64_at(b, 0) as i64)),
-        Type::Username => Value::Str(resolve::username(u64_at(b, 0))),
+        Type::Resolved(r) => Value::Str(resolve::resolved(*r, u64_at(b, 0))),
         Type::Tuple(ts) => {
             let (offs, _) = tuple_layout(ts);
             Value::Tuple(ts.iter().zip(offs).map(|(t, o)| value(b.get(o as usize..).unwrap_or(&[]), t, ctx)).collect())

@@ -1,5 +1,6 @@
 //! Values the program records as numbers and user space turns into text: addresses (`ntop`),
-//! errno messages (`strerror`), user names (`username`).
+//! errno messages (`strerror`), user names (`username`), cgroup paths (`cgroup_path`).
+use ferret_lang::types::Resolve;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::OnceLock;
@@ -80,6 +81,67 @@ pub fn strerror(errno: i64) -> String {
 }
 
 /// The user name of `uid` from /etc/passwd (read once), or empty when it has none, as bpftrace.
+/// The text of a [`Resolve`]d value.
+pub fn resolved(how: Resolve, v: u64) -> String {
+    match how {
+        Resolve::Strerror => strerror(v as i64),
+        Resolve::Username => username(v),
+        Resolve::CgroupPath => cgroup_path(v),
+    }
+}
+
+/// Where cgroup `id` lives in each mounted cgroup hierarchy, bpftrace's way:
+/// `unified:/a/b` for cgroup v2, `cpu:/a` (controller names) for v1, `;`-separated. The id
+/// is the cgroup directory's inode number.
+pub fn cgroup_path(id: u64) -> String {
+    // Walking the hierarchies is slow on hosts with many cgroups: once per id.
+    static CACHE: OnceLock<std::sync::Mutex<HashMap<u64, String>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(p) = cache.lock().ok().and_then(|c| c.get(&id).cloned()) {
+        return p;
+    }
+    let p = find_cgroup(id);
+    if let Ok(mut c) = cache.lock() {
+        c.insert(id, p.clone());
+    }
+    p
+}
+
+fn find_cgroup(id: u64) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut out = vec![];
+    for line in mounts.lines() {
+        let (pre, post) = line.split_once(" - ").unwrap_or((line, ""));
+        let mut post = post.split_whitespace();
+        let (fstype, _src, opts) = (post.next().unwrap_or(""), post.next(), post.next().unwrap_or(""));
+        let mount_point = pre.split_whitespace().nth(4).unwrap_or("");
+        let name = match fstype {
+            "cgroup2" => "unified".to_string(),
+            "cgroup" => opts
+                .split(',')
+                .filter(|o| !matches!(*o, "rw" | "ro") && !o.contains("relatime") && !o.starts_with("no"))
+                .map(|o| o.trim_start_matches("name="))
+                .collect::<Vec<_>>()
+                .join(","),
+            _ => continue,
+        };
+        let root = std::path::Path::new(mount_point);
+        let mut stack = vec![root.to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            if std::fs::metadata(&dir).is_ok_and(|m| m.ino() == id) {
+                let rel = dir.strip_prefix(root).map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+                out.push(format!("{name}:/{rel}"));
+                break;
+            }
+            if let Ok(rd) = std::fs::read_dir(&dir) {
+                stack.extend(rd.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()));
+            }
+        }
+    }
+    out.join(";")
+}
+
 pub fn username(uid: u64) -> String {
     static USERS: OnceLock<HashMap<u64, String>> = OnceLock::new();
     let users = USERS.get_or_init(|| parse_passwd(&std::fs::read_to_string("/etc/passwd").unwrap_or_default()));

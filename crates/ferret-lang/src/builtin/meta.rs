@@ -1,4 +1,4 @@
-//! Builtins about the trace itself rather than the traced system: `probetype`, `config`.
+//! Builtins about the trace itself and its context: `probetype`, `config`, `cgroup_path`.
 use super::{Builtin, CallSite};
 use crate::codegen::{Gen, GenResult, Val};
 use crate::sema::Sema;
@@ -79,4 +79,26 @@ pub static CONFIG: Builtin = Builtin {
     lower: lower_config,
 };
 
-pub static ALL: &[&Builtin] = &[&PROBETYPE, &CONFIG];
+pub static CGROUP_PATH: Builtin = Builtin {
+    name: "cgroup_path",
+    doc: "the path of a cgroup id in each cgroup hierarchy (`unified:/system.slice/...`), resolved in user space",
+    variable: false,
+    aggregate: false,
+    unsafe_only: false,
+    check: |s, site| {
+        if super::arity(s, site, 1, 2) {
+            s.check_int(&site.args[0], "cgroup_path() id");
+            if let Some(f) = site.args.get(1) {
+                s.check_expr(f);
+            }
+        }
+        Type::Resolved(crate::types::Resolve::CgroupPath)
+    },
+    lower: |g, site| {
+        let v = g.expr(&site.args[0])?;
+        g.load(ferret_bpf::insn::R0, v);
+        Ok(g.spill(ferret_bpf::insn::R0))
+    },
+};
+
+pub static ALL: &[&Builtin] = &[&PROBETYPE, &CONFIG, &CGROUP_PATH];

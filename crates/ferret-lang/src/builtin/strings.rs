@@ -289,7 +289,7 @@ pub static STRERROR: Builtin = Builtin {
         if arity(s, site, 1, 1) {
             s.check_int(&site.args[0], "strerror() argument");
         }
-        Type::Strerror
+        Type::Resolved(crate::types::Resolve::Strerror)
     },
     lower: |g, site| {
         let v = g.expr(&site.args[0])?;

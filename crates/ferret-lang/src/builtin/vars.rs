@@ -257,7 +257,7 @@ var!(
     USERNAME,
     "username",
     "name of the current task's user (resolved in user space)",
-    |_, _| Type::Username,
+    |_, _| Type::Resolved(crate::types::Resolve::Username),
     |g, _| { Ok(helper_val(g, helpers::GET_CURRENT_UID_GID, 0, true)) }
 );
 
