@@ -101,4 +101,36 @@ pub static CGROUP_PATH: Builtin = Builtin {
     },
 };
 
-pub static ALL: &[&Builtin] = &[&PROBETYPE, &CONFIG, &CGROUP_PATH];
+/// The function a probe instance is attached to, known when it is compiled (each target of a
+/// wildcard probe is its own program).
+fn probed_function(t: &crate::probe::Target) -> Option<String> {
+    match t.kind.names[0] {
+        "uprobe" | "uretprobe" => t.parts.get(1).map(|f| f.split('+').next().unwrap_or(f).to_string()),
+        "kprobe" | "kretprobe" | "fentry" | "fexit" => {
+            let last = t.name.rsplit(':').next().unwrap_or("");
+            Some(last.split('+').next().unwrap_or(last).to_string())
+        }
+        _ => None,
+    }
+}
+
+pub static FUNC: Builtin = Builtin {
+    name: "func",
+    doc: "the name of the probed function (kprobe, uprobe, fentry and their return probes)",
+    variable: true,
+    aggregate: false,
+    unsafe_only: false,
+    check: |s, site| match probed_function(s.target) {
+        Some(f) => Type::Str(f.len() as u32 + 1),
+        None => {
+            s.error(site.span, "The func builtin can only be used with kprobe, uprobe and fentry probes");
+            Type::None
+        }
+    },
+    lower: |g, _| {
+        let f = probed_function(g.target).unwrap_or_default();
+        Ok(g.string_lit(f.as_bytes(), f.len() as u32 + 1))
+    },
+};
+
+pub static ALL: &[&Builtin] = &[&PROBETYPE, &CONFIG, &CGROUP_PATH, &FUNC];
