@@ -159,6 +159,37 @@ fn script_field(pick: impl FnOnce(&[ScriptStruct]) -> Option<&ScriptStruct>, nam
     })
 }
 
+/// Every member of struct/union `id` in order (anonymous members' fields inlined), for printing
+/// a whole struct: (name, type, byte offset, bitfield).
+pub fn struct_fields(id: TypeId) -> Vec<(String, Field)> {
+    if id >= SCRIPT_ID_BASE {
+        return script_struct(|v| {
+            v.get((id - SCRIPT_ID_BASE) as usize).map(|s| {
+                s.fields
+                    .iter()
+                    .map(|f| (f.name.clone(), Field { ty: f.ty.clone(), offset: f.offset, bitfield: f.bitfield }))
+                    .collect()
+            })
+        })
+        .unwrap_or_default();
+    }
+    let Ok(btf) = btf() else { return vec![] };
+    let mut out = vec![];
+    for m in btf.members(id) {
+        if m.name.is_empty() {
+            for (n, mut f) in struct_fields(btf.resolve(m.ty)) {
+                f.offset += m.bit_offset / 8;
+                out.push((n, f));
+            }
+            continue;
+        }
+        let ty = convert(&btf, m.ty, 0);
+        let bitfield = (m.bitfield_size > 0).then_some((m.bit_offset % 8, m.bitfield_size));
+        out.push((m.name.to_string(), Field { ty, offset: m.bit_offset / 8, bitfield }));
+    }
+    out
+}
+
 /// `sizeof(struct x)`.
 pub fn size_of(id: TypeId) -> Option<u32> {
     if id >= SCRIPT_ID_BASE {

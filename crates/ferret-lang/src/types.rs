@@ -173,6 +173,7 @@ impl Type {
                 | Type::Record(_)
                 | Type::Array { .. }
                 | Type::Timestamp
+                | Type::Struct { .. }
         )
     }
     /// The bytes one step of pointer arithmetic moves (`p + 1`): the pointee's size, at least 1.

@@ -72,6 +72,27 @@ pub fn value(b: &[u8], t: &Type, ctx: &Ctx) -> Value {
             let (offs, _) = tuple_layout(ts);
             Value::Tuple(ts.iter().zip(offs).map(|(t, o)| value(b.get(o as usize..).unwrap_or(&[]), t, ctx)).collect())
         }
+        Type::Struct { id, .. } => Value::Record(
+            ferret_lang::ktypes::struct_fields(*id)
+                .into_iter()
+                .map(|(name, f)| {
+                    let at = b.get(f.offset as usize..).unwrap_or(&[]);
+                    let v = match (f.bitfield, &f.ty) {
+                        (Some((shift, width)), _) => {
+                            let mut raw = [0u8; 8];
+                            let n = ((shift + width).div_ceil(8) as usize).min(8).min(at.len());
+                            raw[..n].copy_from_slice(&at[..n]);
+                            let v = u64::from_le_bytes(raw) >> shift;
+                            Value::UInt(if width >= 64 { v } else { v & ((1u64 << width) - 1) })
+                        }
+                        (None, Type::Int { bytes, signed }) if *bytes < 8 => narrow_int(at, *bytes, *signed),
+                        (None, Type::Bool) => Value::Bool(at.first().is_some_and(|&c| c != 0)),
+                        (None, t) => value(at, t, ctx),
+                    };
+                    (name, v)
+                })
+                .collect(),
+        ),
         Type::Record(fs) => {
             let (offs, _) = tuple_layout(&record_types(fs));
             Value::Record(

@@ -767,6 +767,10 @@ impl Gen<'_> {
                     self.store_val(dst + doffs[i] as i16, dt, sv, st);
                 }
             }
+            (Type::Struct { .. }, Type::Struct { .. }) => {
+                let Val::Mem(src) = v else { return };
+                self.copy_stack(dst, src, t.size().min(vt.size()));
+            }
             (Type::Array { .. }, Type::Array { .. }) => {
                 let Val::Mem(src) = v else { return };
                 self.copy_stack(dst, src, t.size().min(vt.size()));

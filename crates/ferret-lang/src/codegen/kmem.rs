@@ -47,12 +47,7 @@ impl Gen<'_> {
     /// `base->field` / `base.field` on a kernel struct.
     pub(super) fn struct_member(&mut self, e: &Expr, base: &Expr, field: &str) -> GenResult<Val> {
         let t = self.ty(e);
-        if let Type::Struct { .. } = t {
-            return Err(Diagnostic::error(
-                e.span,
-                "printing or storing a whole struct is not supported yet; read its fields",
-            ));
-        }
+        self.check_struct_copy(e.span, &t)?;
         let (addr, space, f) = self.member_place(base, field, e.span)?;
         if let Some((shift, width)) = f.bitfield {
             let bytes = (shift + width).div_ceil(8).min(8);
@@ -70,8 +65,20 @@ impl Gen<'_> {
         Ok(self.read_typed(addr, space, &t))
     }
 
+    /// A whole struct is copied onto the BPF stack to print or store it: only small ones fit.
+    fn check_struct_copy(&self, span: Span, t: &Type) -> GenResult<()> {
+        match t {
+            Type::Struct { name, size, .. } if *size > 256 => Err(Diagnostic::error(
+                span,
+                format!("{name} is {size} bytes, too large to copy onto the BPF stack (256 at most); read its fields"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// `*p`
     pub(super) fn deref(&mut self, e: &Expr, inner: &Expr) -> GenResult<Val> {
+        self.check_struct_copy(e.span, &self.ty(e))?;
         let space = match self.ty(inner) {
             Type::Ptr { space, .. } => space,
             _ => self.target.context.default_space(),
