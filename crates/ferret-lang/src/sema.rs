@@ -499,6 +499,14 @@ impl<'a> Sema<'a> {
                 }
             },
             ExprKind::Unary { op, expr } => {
+                let inc_dec = matches!(op, UnOp::PreInc | UnOp::PreDec | UnOp::PostInc | UnOp::PostDec);
+                if inc_dec && matches!(expr.kind, ExprKind::Map(_) | ExprKind::MapElem { .. }) {
+                    // `@x++` declares @x (an integer) when nothing else has.
+                    let (name, _) = self.map_key(expr);
+                    if !self.maps.contains_key(&name) {
+                        self.assign_map(expr, I64, e.span);
+                    }
+                }
                 let t = self.check_expr(expr);
                 match op {
                     UnOp::Not => {
@@ -526,24 +534,7 @@ impl<'a> Sema<'a> {
                     UnOp::PreInc | UnOp::PreDec | UnOp::PostInc | UnOp::PostDec => {
                         match &expr.kind {
                             ExprKind::Var(_) => {}
-                            ExprKind::Map(_) | ExprKind::MapElem { .. } => {
-                                let (name, _) = self.map_key(expr);
-                                if !self.maps.contains_key(&name) {
-                                    self.maps.insert(
-                                        name.clone(),
-                                        MapInfo {
-                                            name: name.clone(),
-                                            key: None,
-                                            value: I64,
-                                            first_use: e.span,
-                                            assigned: true,
-                                        },
-                                    );
-                                    let (_, key) = self.map_key(expr);
-                                    self.maps.get_mut(&name).unwrap().key = key;
-                                    self.diags.retain(|d| d.message != format!("Undefined map: {name}"));
-                                }
-                            }
+                            ExprKind::Map(_) | ExprKind::MapElem { .. } => {}
                             _ => self.error(e.span, "The ++ and -- operators need a variable or a map"),
                         }
                         if t == Type::None {
