@@ -1,5 +1,5 @@
 //! `interval:s|ms|us|hz:N` (`i:`): a timer on one CPU, as a software cpu-clock perf event.
-use super::{arity_error, AttachOpts, Context, ListQuery, Listed, ProbeKind, Target};
+use super::{AttachOpts, Context, ListQuery, Listed, ProbeKind, Target};
 use ferret_syntax::ast::AttachPoint;
 use ferret_syntax::Diagnostic;
 use ferret_sys::{bpf, perf};
@@ -14,25 +14,22 @@ pub enum Rate {
     Hz(u64),
 }
 
-pub fn parse_rate(ap: &AttachPoint, provider: &str) -> Result<Rate, Diagnostic> {
-    let bad = |m: String| Diagnostic::error(ap.span, m);
-    let (unit, n) = match ap.parts.len() {
-        3 => (ap.parts[1].as_str(), ap.parts[2].as_str()),
-        2 => {
-            let s = ap.parts[1].as_str();
-            let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+/// The rate of a timer probe from its fields after the provider (`["ms", "100"]` or
+/// `["100ms"]`, also `1e6` and `1_000` counts). Err is the message.
+pub fn parse_rate(fields: &[String], provider: &str) -> Result<Rate, String> {
+    let (unit, n) = match fields {
+        [unit, n] => (unit.as_str(), n.as_str()),
+        [s] => {
+            let digits = s.find(|c: char| !c.is_ascii_digit() && c != '_').unwrap_or(s.len());
             let unit = if digits == s.len() { "ns" } else { &s[digits..] };
             (unit, &s[..digits])
         }
-        _ => return Err(arity_error(ap, provider, "2 arguments")),
+        _ => return Err(format!("{provider} probe type requires 2 arguments")),
     };
-    let n: u64 = n
-        .replace('_', "")
-        .parse()
-        .map_err(|_| bad(format!("{provider} rate must be a positive integer, got '{n}'")))?;
-    if n == 0 {
-        return Err(bad(format!("{provider} rate must be a positive integer, got '0'")));
-    }
+    let n = match super::parse_count(n) {
+        Some(n) if n > 0 => n,
+        _ => return Err(format!("{provider} rate must be a positive integer, got '{n}'")),
+    };
     Ok(match unit {
         "ns" => Rate::PeriodNs(n),
         "us" => Rate::PeriodNs(n * 1_000),
@@ -40,14 +37,16 @@ pub fn parse_rate(ap: &AttachPoint, provider: &str) -> Result<Rate, Diagnostic> 
         "s" => Rate::PeriodNs(n * 1_000_000_000),
         "m" => Rate::PeriodNs(n * 60_000_000_000),
         "hz" => Rate::Hz(n),
-        other => return Err(bad(format!("{other} is not an accepted unit"))),
+        other => return Err(format!("{other} is not an accepted unit")),
     })
 }
 
-fn expand(kind: &'static ProbeKind, ap: &AttachPoint) -> Result<Vec<Target>, Diagnostic> {
-    parse_rate(ap, "interval")?;
+/// A timer probe's target: its rate fields, checked.
+pub fn timer_target(kind: &'static ProbeKind, ap: &AttachPoint) -> Result<Vec<Target>, Diagnostic> {
+    let provider = kind.names[0];
+    parse_rate(&ap.parts[1..], provider).map_err(|m| Diagnostic::error(ap.span, m))?;
     let parts = ap.parts[1..].to_vec();
-    Ok(vec![Target { kind, name: format!("interval:{}", parts.join(":")), parts, context: Context::PerfEvent }])
+    Ok(vec![Target { kind, name: format!("{provider}:{}", parts.join(":")), parts, context: Context::PerfEvent }])
 }
 
 /// Open one cpu-clock event per listed CPU and link the program to each.
@@ -68,12 +67,7 @@ pub fn attach_cpu_clock(prog: BorrowedFd<'_>, rate: Rate, cpus: &[u32]) -> Resul
 }
 
 fn attach(t: &Target, prog: BorrowedFd<'_>, _: &AttachOpts) -> Result<Vec<OwnedFd>, String> {
-    let ap = AttachPoint {
-        raw: t.name.clone(),
-        parts: std::iter::once("interval".to_string()).chain(t.parts.iter().cloned()).collect(),
-        span: Default::default(),
-    };
-    let rate = parse_rate(&ap, "interval").map_err(|d| d.message)?;
+    let rate = parse_rate(&t.parts, "interval")?;
     // One CPU, like bpftrace: the interval fires once per period, not once per CPU.
     let cpu = ferret_sys::cpus::online().map_err(|e| e.to_string())?.first().copied().unwrap_or(0);
     attach_cpu_clock(prog, rate, &[cpu])
@@ -94,7 +88,7 @@ fn list(q: &ListQuery<'_>) -> Vec<Listed> {
 pub static INTERVAL: ProbeKind = ProbeKind {
     names: &["interval", "i"],
     doc: "a timer firing on one CPU: interval:s|ms|us|hz:N",
-    expand,
+    expand: timer_target,
     prog_type: bpf::prog_type::PERF_EVENT,
     attach,
     list,
