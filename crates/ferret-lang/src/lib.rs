@@ -50,6 +50,9 @@ pub struct Options {
     pub license: String,
     /// Attach points that match nothing (config `missing_probes`).
     pub missing_probes: MissingProbes,
+    /// bpftrace's test hook `BPFTRACE_DUMMY_TS_MAP=@ts`: `tseries()` takes the time from this
+    /// scalar map instead of the clock.
+    pub dummy_ts_map: Option<String>,
 }
 
 impl Default for Options {
@@ -69,6 +72,7 @@ impl Default for Options {
             stack_mode: "bpftrace".into(),
             license: "GPL".into(),
             missing_probes: MissingProbes::Error,
+            dummy_ts_map: None,
         }
     }
 }

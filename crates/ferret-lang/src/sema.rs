@@ -566,6 +566,12 @@ impl<'a> Sema<'a> {
             }
             ExprKind::Binary { op, lhs, rhs } => {
                 let (a, b) = (self.check_expr(lhs), self.check_expr(rhs));
+                // A non-negative literal takes the other side's signedness (`$u % 10` stays
+                // unsigned), as in bpftrace.
+                let literal = |x: &Expr| matches!(x.kind, ExprKind::Int(n) if n <= i64::MAX as u64);
+                let unsigned = |t: &Type| matches!(t, Type::Int { signed: false, .. });
+                let a = if literal(lhs) && unsigned(&b) { U64 } else { a };
+                let b = if literal(rhs) && unsigned(&a) { U64 } else { b };
                 self.binary_type(e.span, *op, &a, &b)
             }
             ExprKind::Ternary { cond, then, otherwise } => {

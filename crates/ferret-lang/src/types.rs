@@ -104,13 +104,47 @@ pub const TIMESTAMP_SIZE: u32 = 16;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AggKind {
     Count,
-    Sum { signed: bool },
-    Min { signed: bool },
-    Max { signed: bool },
-    Avg { signed: bool },
-    Stats { signed: bool },
-    Hist { k: u32 },
-    LHist { min: i64, max: i64, step: i64 },
+    Sum {
+        signed: bool,
+    },
+    Min {
+        signed: bool,
+    },
+    Max {
+        signed: bool,
+    },
+    Avg {
+        signed: bool,
+    },
+    Stats {
+        signed: bool,
+    },
+    Hist {
+        k: u32,
+    },
+    LHist {
+        min: i64,
+        max: i64,
+        step: i64,
+    },
+    /// `tseries(v, interval, n[, agg])`: one value per time interval, the last `n` kept.
+    TSeries {
+        interval_ns: u64,
+        n: u32,
+        agg: TsAgg,
+        signed: bool,
+    },
+}
+
+/// How a `tseries()` interval combines the values written during it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TsAgg {
+    /// the most recent value (the default)
+    Last,
+    Avg,
+    Sum,
+    Min,
+    Max,
 }
 
 impl AggKind {
@@ -124,7 +158,12 @@ impl AggKind {
             AggKind::Stats { .. } => "stats",
             AggKind::Hist { .. } => "hist",
             AggKind::LHist { .. } => "lhist",
+            AggKind::TSeries { .. } => "tseries",
         }
+    }
+    /// Keyed by (key, u64 bucket) in the map: histograms and time series.
+    pub fn is_bucketed(self) -> bool {
+        matches!(self, AggKind::Hist { .. } | AggKind::LHist { .. } | AggKind::TSeries { .. })
     }
     pub fn is_hist(self) -> bool {
         matches!(self, AggKind::Hist { .. } | AggKind::LHist { .. })
@@ -139,6 +178,8 @@ impl AggKind {
             AggKind::Avg { .. } | AggKind::Stats { .. } => 16,
             // Histograms keep one u64 per (key, bucket): the bucket index is the last key field.
             AggKind::Hist { .. } | AggKind::LHist { .. } => 8,
+            // value, meta (count / set flag / timestamp), epoch
+            AggKind::TSeries { .. } => 24,
         }
     }
 }

@@ -119,6 +119,7 @@ fn shaped(v: &Shaped) -> String {
     match v {
         Shaped::Prim(p) => encode(p),
         Shaped::Hist(h) => hist(h),
+        Shaped::TSeries { points, .. } => crate::tseries::json(points),
     }
 }
 
@@ -148,6 +149,7 @@ pub fn map(m: &MapDump, top: Option<usize>, div: Option<u64>) -> String {
         Kind::Plain => "map",
         Kind::Stats => "stats",
         Kind::Hist => "hist",
+        Kind::TSeries => "tseries",
     };
     let body = match s.entries.as_slice() {
         [(None, v), ..] => shaped(v),

@@ -19,6 +19,7 @@ pub mod printf;
 mod shape;
 mod stlsort;
 pub mod text;
+pub mod tseries;
 pub mod value;
 
 pub use hist::{hist_bucket_count, hist_index, lhist_bucket_count, lhist_index};

@@ -15,6 +15,7 @@ pub(crate) enum Kind {
     Plain,
     Stats,
     Hist,
+    TSeries,
 }
 
 /// One printable map value.
@@ -22,6 +23,7 @@ pub(crate) enum Kind {
 pub(crate) enum Shaped {
     Prim(Value),
     Hist(HistRows),
+    TSeries { header: String, points: Vec<crate::tseries::TsPoint> },
 }
 
 #[derive(Debug)]
@@ -54,6 +56,7 @@ enum SortBy {
 fn sort_by(v: &MapValue) -> SortBy {
     match v {
         MapValue::Hist { .. } | MapValue::LHist { .. } => SortBy::Total,
+        MapValue::TSeries { .. } => SortBy::Value,
         MapValue::Count(_) | MapValue::Sum(_) => SortBy::Value,
         MapValue::Value(Value::Int(_) | Value::UInt(_)) => SortBy::Value,
         MapValue::Min(_) | MapValue::Max(_) => SortBy::UnsignedValue,
@@ -82,6 +85,7 @@ fn sort_key(v: &MapValue) -> i128 {
             buckets.iter().fold(0u64, |a, b| a.wrapping_add(*b)) as i128
         }
         MapValue::Count(c) => *c as i128,
+        MapValue::TSeries { latest, .. } => *latest as i128,
         MapValue::Sum(n) => n.wide(),
         MapValue::Value(Value::Int(v)) => *v as i128,
         MapValue::Value(Value::UInt(v)) => *v as i128,
@@ -175,6 +179,7 @@ pub(crate) fn shape<'a>(map: &'a MapDump, top: Option<usize>, div: Option<u64>) 
     let div = div.filter(|d| *d != 0).unwrap_or(1);
     let kind = match map.entries.first() {
         Some((_, MapValue::Hist { .. } | MapValue::LHist { .. })) => Kind::Hist,
+        Some((_, MapValue::TSeries { .. })) => Kind::TSeries,
         Some((_, v)) if v.is_stats() => Kind::Stats,
         Some(_) => Kind::Plain,
         None if map.stats => Kind::Stats,
@@ -235,6 +240,7 @@ fn reduce(v: &MapValue, div: u64) -> Shaped {
         }
         MapValue::Hist { k, buckets } => Shaped::Hist(build_hist(buckets, div, *k)),
         MapValue::LHist { min, max, step, buckets } => Shaped::Hist(build_lhist(buckets, *min, *max, *step)),
+        MapValue::TSeries { header, points, .. } => Shaped::TSeries { header: header.clone(), points: points.clone() },
     }
 }
 

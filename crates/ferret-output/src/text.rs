@@ -240,6 +240,11 @@ pub fn map(m: &MapDump, top: Option<usize>, div: Option<u64>) -> String {
                 hist_rows(&mut out, h);
                 out.push('\n');
             }
+            Shaped::TSeries { header, points } => {
+                out.push_str(":\n");
+                out.push_str(&crate::tseries::graph(header, points));
+                out.push('\n');
+            }
         }
     }
     out

@@ -275,6 +275,9 @@ pub enum MapValue {
     /// `lhist(v, min, max, step)`: `buckets[i]` is the count of bucket
     /// [`lhist_index`](crate::hist::lhist_index)` == i`.
     LHist { min: i64, max: i64, step: i64, buckets: Vec<u64> },
+    /// `tseries()`: the intervals to show, oldest first; `header` titles the time column
+    /// (`hh:mm:ss.ms`); `latest` (the newest epoch written) orders keys.
+    TSeries { header: String, points: Vec<crate::tseries::TsPoint>, latest: u64 },
 }
 
 impl MapValue {

@@ -54,6 +54,25 @@ pub fn now(format: &str) -> String {
     local(format, t).unwrap_or_default()
 }
 
+/// `secs` since the epoch through strftime(3) in local time, without `strftime`'s rules for
+/// time zero (a `tseries()` interval can start there under bpftrace's test clock).
+pub fn format_local(format: &str, secs: i64) -> String {
+    local(format, secs as libc::time_t).unwrap_or_default()
+}
+
+/// CLOCK_TAI minus CLOCK_REALTIME in ns (0 unless the kernel was told the TAI offset).
+pub fn tai_offset_ns() -> i128 {
+    let read = |clock| {
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: clock_gettime fills the timespec.
+        unsafe { libc::clock_gettime(clock, &mut ts) };
+        ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128
+    };
+    let (tai, real) = (read(libc::CLOCK_TAI), read(libc::CLOCK_REALTIME));
+    // whole seconds: the offset is a leap-second count
+    ((tai - real) as f64 / 1e9).round() as i128 * 1_000_000_000
+}
+
 fn local(format: &str, t: libc::time_t) -> Option<String> {
     let cfmt = std::ffi::CString::new(format).ok()?;
     let mut buf = vec![0u8; MAX_TIME_TEXT];

@@ -1,7 +1,8 @@
 //! Bytes from the kernel (event records, map keys and values) → the neutral output values.
 use crate::resolve;
-use ferret_lang::types::{record_types, tuple_layout, AggKind, Type, BUF_HEADER};
+use ferret_lang::types::{record_types, tuple_layout, AggKind, TsAgg, Type, BUF_HEADER};
 use ferret_lang::{Action, MapSpec};
+use ferret_output::tseries::TsPoint;
 use ferret_output::{MapDump, MapValue, Num, Value};
 use std::collections::BTreeMap;
 
@@ -171,7 +172,7 @@ fn reduce(agg: AggKind, per_cpu: &[&[u8]]) -> MapValue {
                 MapValue::Max(num(v, signed))
             }
         }
-        AggKind::Hist { .. } | AggKind::LHist { .. } => MapValue::Count(sum(0)),
+        AggKind::Hist { .. } | AggKind::LHist { .. } | AggKind::TSeries { .. } => MapValue::Count(sum(0)),
     }
 }
 
@@ -212,6 +213,9 @@ pub fn map(spec: &MapSpec, entries: &[(Vec<u8>, Vec<u8>)], stride: usize, ctx: &
                 .collect();
             MapDump::new(&spec.name, entries)
         }
+        Type::Agg(AggKind::TSeries { interval_ns, n, agg, signed }) => {
+            tseries_map(spec, entries, stride, *interval_ns, *n, *agg, *signed, ctx)
+        }
         Type::Agg(agg) => {
             let entries = entries
                 .iter()
@@ -228,4 +232,103 @@ pub fn map(spec: &MapSpec, entries: &[(Vec<u8>, Vec<u8>)], stride: usize, ctx: &
             MapDump::new(&spec.name, entries)
         }
     }
+}
+
+/// One bucket of a `tseries()` map over all CPUs, bpftrace's way: copies from the newest epoch
+/// are combined (`Last`: the latest write wins; the rest as their aggregation says). A bucket
+/// never written gives epoch 0 with value 0, which bpftrace shows too.
+fn tseries_bucket(per_cpu: &[&[u8]], agg: TsAgg, signed: bool) -> (u64, u64) {
+    let mut best: Option<(u64, u64, u64)> = None; // (epoch, value, meta)
+    for c in per_cpu {
+        let (val, meta, epoch) = (u64_at(c, 0), u64_at(c, 8), u64_at(c, 16));
+        if epoch == 0 {
+            continue;
+        }
+        best = Some(match best {
+            Some((e, _, _)) if epoch > e => (epoch, val, meta),
+            Some((e, v, m)) if epoch == e => match agg {
+                TsAgg::Last if meta > m => (e, val, meta),
+                TsAgg::Last => (e, v, m),
+                TsAgg::Avg => (e, v.wrapping_add(val), m + meta),
+                TsAgg::Sum => (e, v.wrapping_add(val), m),
+                TsAgg::Min | TsAgg::Max => {
+                    let less = if signed { (val as i64) < (v as i64) } else { val < v };
+                    if less == (agg == TsAgg::Min) {
+                        (e, val, m)
+                    } else {
+                        (e, v, m)
+                    }
+                }
+            },
+            Some(b) => b,
+            None => (epoch, val, meta),
+        });
+    }
+    match best {
+        None => (0, 0),
+        Some((e, v, m)) if agg == TsAgg::Avg && m > 0 => {
+            (e, if signed { ((v as i64) / m as i64) as u64 } else { v / m })
+        }
+        Some((e, v, _)) => (e, v),
+    }
+}
+
+/// A `tseries()` map: per key, the intervals from the newest epoch any key wrote back
+/// `n` intervals (a key's rows start at its first recorded interval in that window).
+#[allow(clippy::too_many_arguments)]
+fn tseries_map(
+    spec: &MapSpec,
+    entries: &[(Vec<u8>, Vec<u8>)],
+    stride: usize,
+    interval_ns: u64,
+    n: u32,
+    agg: TsAgg,
+    signed: bool,
+    ctx: &Ctx,
+) -> MapDump {
+    let key_len = spec.key_size as usize - 8;
+    let mut groups: BTreeMap<Vec<u8>, BTreeMap<u64, u64>> = BTreeMap::new();
+    for (k, v) in entries {
+        let cpus: Vec<&[u8]> = if stride == 0 { vec![v.as_slice()] } else { v.chunks(stride).collect() };
+        let (epoch, val) = tseries_bucket(&cpus, agg, signed);
+        groups.entry(k[..key_len].to_vec()).or_default().insert(epoch, val);
+    }
+    let last = groups.values().filter_map(|g| g.keys().next_back().copied()).max().unwrap_or(u64::MAX);
+    let first = last.wrapping_sub(n as u64 - 1);
+    let tai = crate::clock::tai_offset_ns();
+    let num = |v: u64| if signed { Num::Signed(v as i64) } else { Num::Unsigned(v) };
+    let entries = groups
+        .into_iter()
+        .map(|(k, values)| {
+            let latest = values.keys().next_back().copied().unwrap_or(0);
+            let start = values.range(first..).next().map_or(last, |(e, _)| *e);
+            let epochs: Vec<u64> = if first <= last { (first.max(start)..=last).collect() } else { vec![] };
+            let step = match epochs.as_slice() {
+                [a, .., b] => (b - a) * interval_ns / (epochs.len() as u64 - 1),
+                _ => 0,
+            };
+            let (unit, digits) = match step {
+                s if s >= 1_000_000_000 => ("", 0),
+                s if s >= 1_000_000 => ("ms", 3),
+                s if s >= 1_000 => ("μs", 6),
+                _ => ("ns", 9),
+            };
+            let header = if unit.is_empty() { "hh:mm:ss".to_string() } else { format!("hh:mm:ss.{unit}") };
+            let points = epochs
+                .iter()
+                .map(|e| {
+                    let ns = (*e as i128) * interval_ns as i128 - tai;
+                    let (secs, frac) = (ns.div_euclid(1_000_000_000) as i64, ns.rem_euclid(1_000_000_000) as u64);
+                    let mut time = crate::clock::format_local("%H:%M:%S", secs);
+                    if digits > 0 {
+                        time.push_str(&format!(".{:0w$}", frac / 10u64.pow(9 - digits), w = digits as usize));
+                    }
+                    let iso = format!("{}.{frac:09}", crate::clock::format_local("%Y-%m-%d %H:%M:%S", secs));
+                    TsPoint { time, iso, value: values.get(e).map(|v| num(*v)) }
+                })
+                .collect();
+            (key(&k, spec, ctx), MapValue::TSeries { header, points, latest })
+        })
+        .collect();
+    MapDump::new(&spec.name, entries)
 }

@@ -70,6 +70,7 @@ fn run(f: Flags) -> i32 {
         named: f.named.clone(),
         cpid: child.as_ref().map(|c| c.pid as u32),
         pid,
+        dummy_ts_map: std::env::var("BPFTRACE_DUMMY_TS_MAP").ok(),
         start_boot_ns: boot_ns(),
         ..Options::default()
     };

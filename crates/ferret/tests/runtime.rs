@@ -17,6 +17,8 @@ struct Case {
     run: Option<Vec<String>>,
     /// Arguments after the program and the runner's pid (`-- --name=value`).
     tail: Vec<String>,
+    /// `ENV K=V`: extra environment for ferret.
+    env: Vec<(String, String)>,
     workload: Vec<String>,
     expect: Vec<String>,
     expect_regex: Vec<String>,
@@ -63,6 +65,11 @@ fn parse(file: &Path) -> Vec<Case> {
                 "ARGS" => c.args = split_args(rest),
                 "RUN" => c.run = Some(split_args(rest)),
                 "TAIL" => c.tail = split_args(rest),
+                "ENV" => {
+                    if let Some((k, v)) = rest.split_once('=') {
+                        c.env.push((k.to_string(), v.to_string()));
+                    }
+                }
                 "WORKLOAD" => c.workload = rest.split_whitespace().map(String::from).collect(),
                 "EXPECT" => c.expect.push(rest.trim().to_string()),
                 "EXPECT_REGEX" => c.expect_regex.push(rest.to_string()),
@@ -119,6 +126,7 @@ fn run(bin: &Path, c: &Case) -> Result<(), String> {
         None => cmd.args(&c.args).arg("-e").arg(&c.prog).arg(std::process::id().to_string()).args(&c.tail),
     };
     cmd.env("__BPFTRACE_NOTIFY_PROBES_ATTACHED", "1");
+    cmd.envs(c.env.iter().map(|(k, v)| (k, v)));
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(|e| format!("spawn: {e}"))?;
     let mut stdout = child.stdout.take().unwrap();

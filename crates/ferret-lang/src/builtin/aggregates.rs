@@ -3,7 +3,7 @@
 use super::{arity, literal_int, Builtin, CallSite};
 use crate::codegen::{Gen, GenResult, Val};
 use crate::sema::Sema;
-use crate::types::{AggKind, Type, I64};
+use crate::types::{AggKind, TsAgg, Type, I64};
 use crate::Action;
 use ferret_bpf::helpers;
 use ferret_bpf::insn::*;
@@ -132,6 +132,56 @@ agg!(
         hist_index(g, k);
         Ok(g.spill(R0))
     }
+);
+agg!(
+    TSERIES,
+    "tseries",
+    "time series: @m = tseries(n, interval, num_intervals[, \"avg\"|\"sum\"|\"min\"|\"max\"])",
+    |s, site| {
+        let fallback = Type::Agg(AggKind::TSeries { interval_ns: 1, n: 1, agg: TsAgg::Last, signed: false });
+        if !arity(s, site, 3, 4) {
+            return fallback;
+        }
+        let t = s.check_expr(&site.args[0]);
+        if !(t.is_int() || t == Type::None) {
+            s.error(site.args[0].span, format!("tseries() expects an integer value ({t} provided)"));
+        }
+        let interval = literal_int(s, &site.args[1], "tseries() interval").unwrap_or(1);
+        let n = literal_int(s, &site.args[2], "tseries() num_intervals").unwrap_or(1);
+        if interval <= 0 {
+            s.error(site.args[1].span, "tseries() interval must be >= 1");
+        }
+        if !(1..=1_000_000).contains(&n) {
+            s.error(site.args[2].span, "tseries() num_intervals must be >= 1 and <= 1000000");
+        }
+        let agg = match site.args.get(3).map(|a| &a.kind) {
+            None => TsAgg::Last,
+            Some(ExprKind::Str(a)) => match a.as_str() {
+                "avg" => TsAgg::Avg,
+                "sum" => TsAgg::Sum,
+                "min" => TsAgg::Min,
+                "max" => TsAgg::Max,
+                other => {
+                    s.error(
+                        site.args[3].span,
+                        format!("{other} is not a valid aggregation function. Valid: avg, max, min, sum"),
+                    );
+                    TsAgg::Last
+                }
+            },
+            Some(_) => {
+                s.error(site.args[3].span, "tseries() aggregation must be a string literal");
+                TsAgg::Last
+            }
+        };
+        Type::Agg(AggKind::TSeries {
+            interval_ns: interval.max(1) as u64,
+            n: n.clamp(1, 1_000_000) as u32,
+            agg,
+            signed: t.is_signed(),
+        })
+    },
+    |g, site| g.expr(&site.args[0])
 );
 agg!(
     LHIST,
@@ -415,4 +465,4 @@ mapop!(
 );
 
 pub static ALL: &[&Builtin] =
-    &[&COUNT, &SUM, &AVG, &MIN, &MAX, &STATS, &HIST, &LHIST, &CLEAR, &ZERO, &DELETE, &HAS_KEY, &LEN];
+    &[&COUNT, &SUM, &AVG, &MIN, &MAX, &STATS, &HIST, &LHIST, &TSERIES, &CLEAR, &ZERO, &DELETE, &HAS_KEY, &LEN];

@@ -76,7 +76,7 @@ impl Gen<'_> {
         let t = self.ty(e);
         let out = if t.is_aggregate_value() { self.alloc(t.size()) } else { self.new_slot() };
         self.zero(out, t.size().max(8));
-        if matches!(spec.value, Type::Agg(a) if a.is_hist()) {
+        if matches!(spec.value, Type::Agg(a) if a.is_bucketed()) {
             // Reading a histogram as a value is meaningless; yields 0.
             return Ok(Val::Imm(0));
         }
@@ -224,6 +224,9 @@ impl Gen<'_> {
         let (idx, _) = self.map_of(target);
         let spec = self.maps[idx].clone();
         let key = self.map_key(target)?;
+        if let AggKind::TSeries { interval_ns, n, agg: how, .. } = agg {
+            return self.tseries_update(idx, key, spec.key_size, interval_ns, n, how, v);
+        }
         if agg.is_hist() {
             // The bucket index is the key's last 8 bytes.
             let bucket_at = key + spec.key_size as i16 - 8;
@@ -241,6 +244,7 @@ impl Gen<'_> {
         self.asm.bind(have);
         // R0 = value pointer. Per-CPU: plain read-modify-write is safe.
         match agg {
+            AggKind::TSeries { .. } => {} // handled by tseries_update
             AggKind::Count | AggKind::Hist { .. } | AggKind::LHist { .. } => {
                 self.asm.ldx(8, R1, R0, 0);
                 self.asm.alu64_imm(BPF_ADD, R1, 1);
@@ -281,6 +285,113 @@ impl Gen<'_> {
                 self.asm.st_imm(8, R0, 8, 1);
             }
         }
+        self.asm.bind(done);
+        Ok(())
+    }
+
+    /// `@m[k] = tseries(v, interval, n, agg)`: the bucket is `epoch % n` where epoch is the time
+    /// (TAI, or the `BPFTRACE_DUMMY_TS_MAP` map's value, bpftrace's test hook) over the
+    /// interval; a bucket holds (value, meta, epoch) and restarts when its epoch moves on.
+    #[allow(clippy::too_many_arguments)]
+    fn tseries_update(
+        &mut self,
+        idx: usize,
+        key: i16,
+        key_size: u32,
+        interval_ns: u64,
+        n: u32,
+        how: crate::types::TsAgg,
+        v: Val,
+    ) -> GenResult<()> {
+        use crate::types::TsAgg;
+        let (now, epoch) = (self.new_slot(), self.new_slot());
+        match self.opts.dummy_ts_map.clone().and_then(|m| self.map_index.get(&m).copied()) {
+            Some(ts_map) => {
+                let k = self.new_slot();
+                self.asm.st_imm(8, R10, k, 0);
+                self.asm.st_imm(8, R10, now, 0);
+                self.lookup(ts_map, k);
+                let none = self.asm.new_label();
+                self.asm.jmp_imm(Cond::Eq, R0, 0, none);
+                self.asm.ldx(8, R1, R0, 0);
+                self.asm.stx(8, R10, now, R1);
+                self.asm.bind(none);
+            }
+            None => {
+                self.asm.call(helpers::KTIME_GET_TAI_NS);
+                self.asm.stx(8, R10, now, R0);
+            }
+        }
+        self.asm.ldx(8, R0, R10, now);
+        self.asm.load_imm(R1, interval_ns);
+        self.asm.alu64(BPF_DIV, R0, R1);
+        self.asm.stx(8, R10, epoch, R0);
+        self.asm.load_imm(R1, n as u64);
+        self.asm.alu64(BPF_MOD, R0, R1);
+        self.asm.stx(8, R10, key + key_size as i16 - 8, R0);
+        let value = self.new_slot();
+        self.load(R1, v);
+        self.asm.stx(8, R10, value, R1);
+
+        let (have, done) = (self.asm.new_label(), self.asm.new_label());
+        self.lookup(idx, key);
+        self.asm.jmp_imm(Cond::Ne, R0, 0, have);
+        let zero = self.alloc(24);
+        self.zero(zero, 24);
+        self.asm.ldx(8, R1, R10, epoch);
+        self.asm.stx(8, R10, zero + 16, R1);
+        self.map_update(idx, key, zero, 1 /* BPF_NOEXIST */);
+        self.lookup(idx, key);
+        self.asm.jmp_imm(Cond::Eq, R0, 0, done);
+        self.asm.bind(have);
+        // R0 = &{value, meta, epoch}
+        if how != TsAgg::Last {
+            let same = self.asm.new_label();
+            self.asm.ldx(8, R1, R0, 16);
+            self.asm.ldx(8, R2, R10, epoch);
+            self.asm.jmp_reg(Cond::Eq, R1, R2, same);
+            self.asm.st_imm(8, R0, 0, 0);
+            self.asm.st_imm(8, R0, 8, 0);
+            self.asm.bind(same);
+        }
+        self.asm.ldx(8, R2, R10, value);
+        match how {
+            TsAgg::Last => {
+                self.asm.stx(8, R0, 0, R2);
+                self.asm.ldx(8, R1, R10, now);
+                self.asm.stx(8, R0, 8, R1);
+            }
+            TsAgg::Avg | TsAgg::Sum => {
+                self.asm.ldx(8, R1, R0, 0);
+                self.asm.alu64(BPF_ADD, R1, R2);
+                self.asm.stx(8, R0, 0, R1);
+                if how == TsAgg::Avg {
+                    self.asm.ldx(8, R1, R0, 8);
+                    self.asm.alu64_imm(BPF_ADD, R1, 1);
+                    self.asm.stx(8, R0, 8, R1);
+                }
+            }
+            TsAgg::Min | TsAgg::Max => {
+                let (set, keep) = (self.asm.new_label(), self.asm.new_label());
+                self.asm.ldx(8, R1, R0, 8);
+                self.asm.jmp_imm(Cond::Eq, R1, 0, set);
+                self.asm.ldx(8, R1, R0, 0);
+                let signed = matches!(self.maps[idx].value, Type::Agg(AggKind::TSeries { signed: true, .. }));
+                let cond = match (how == TsAgg::Min, signed) {
+                    (true, true) => Cond::SGe,
+                    (true, false) => Cond::Ge,
+                    (false, true) => Cond::SLe,
+                    (false, false) => Cond::Le,
+                };
+                self.asm.jmp_reg(cond, R2, R1, keep);
+                self.asm.bind(set);
+                self.asm.stx(8, R0, 0, R2);
+                self.asm.st_imm(8, R0, 8, 1);
+                self.asm.bind(keep);
+            }
+        }
+        self.asm.ldx(8, R1, R10, epoch);
+        self.asm.stx(8, R0, 16, R1);
         self.asm.bind(done);
         Ok(())
     }

@@ -197,12 +197,14 @@ fn user_map_spec(opts: &Options, info: &MapInfo, decl: Option<&MapDecl>) -> MapS
         if lru { (map_type::LRU_HASH, map_type::LRU_PERCPU_HASH) } else { (map_type::HASH, map_type::PERCPU_HASH) };
     let (map_type, value_size, key_size) = match &info.value {
         Type::Agg(a) if a.is_hist() => (percpu, 8, key_size + 8),
+        Type::Agg(a) if a.is_bucketed() => (percpu, a.value_size(), key_size + 8),
         Type::Agg(a) => (percpu, a.value_size(), key_size),
         v => (hash, v.size().max(1).div_ceil(8) * 8, key_size),
     };
     let max_entries = match (&info.value, decl) {
         (_, Some(d)) => d.max_entries.clamp(1, u32::MAX as u64) as u32,
         // Buckets multiply the entries a histogram needs.
+        (Type::Agg(AggKind::TSeries { n, .. }), None) => opts.max_map_keys.saturating_mul(*n),
         (Type::Agg(a), None) if a.is_hist() => opts.max_map_keys.saturating_mul(8),
         _ => opts.max_map_keys,
     };
