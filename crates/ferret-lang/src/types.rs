@@ -72,6 +72,8 @@ pub enum Resolve {
     Username,
     /// a cgroup id → its path in each cgroup hierarchy
     CgroupPath,
+    /// a signal number → its description (`Interrupt`)
+    SignalName,
 }
 
 impl Resolve {
@@ -80,6 +82,7 @@ impl Resolve {
             Resolve::Strerror => "strerror_t",
             Resolve::Username => "username_t",
             Resolve::CgroupPath => "cgroup_path_t",
+            Resolve::SignalName => "signal_name_t",
         }
     }
 }

@@ -87,7 +87,22 @@ pub fn resolved(how: Resolve, v: u64) -> String {
         Resolve::Strerror => strerror(v as i64),
         Resolve::Username => username(v),
         Resolve::CgroupPath => cgroup_path(v),
+        Resolve::SignalName => signal_name(v as i64),
     }
+}
+
+/// strsignal(3)'s description of a signal; `N/A` beyond the real-time signals, as bpftrace.
+pub fn signal_name(sig: i64) -> String {
+    if !(0..=64).contains(&sig) {
+        return "N/A".to_string();
+    }
+    // SAFETY: strsignal returns a pointer to a static or thread-local NUL-terminated string.
+    let p = unsafe { libc::strsignal(sig as i32) };
+    if p.is_null() {
+        return "N/A".to_string();
+    }
+    // SAFETY: non-null and NUL-terminated, read before any other strsignal call on this thread.
+    unsafe { std::ffi::CStr::from_ptr(p) }.to_string_lossy().into_owned()
 }
 
 /// Where cgroup `id` lives in each mounted cgroup hierarchy, bpftrace's way:

@@ -133,4 +133,37 @@ pub static FUNC: Builtin = Builtin {
     },
 };
 
-pub static ALL: &[&Builtin] = &[&PROBETYPE, &CONFIG, &CGROUP_PATH, &FUNC];
+pub static SIGNAL_NAME: Builtin = Builtin {
+    name: "signal_name",
+    doc: "the description of a signal number: signal_name(2) prints `Interrupt`",
+    variable: false,
+    aggregate: false,
+    unsafe_only: false,
+    check: |s, site| {
+        if super::arity(s, site, 1, 1) {
+            s.check_int(&site.args[0], "signal_name() argument");
+        }
+        Type::Resolved(crate::types::Resolve::SignalName)
+    },
+    lower: |g, site| {
+        let v = g.expr(&site.args[0])?;
+        g.load(ferret_bpf::insn::R0, v);
+        Ok(g.spill(ferret_bpf::insn::R0))
+    },
+};
+
+/// `ctx`: the probe's context pointer, for casts to the context's real type.
+pub static CTX: Builtin = Builtin {
+    name: "ctx",
+    doc: "the probe's raw context pointer (cast it: ((struct pt_regs *)ctx)->ip)",
+    variable: true,
+    aggregate: false,
+    unsafe_only: false,
+    check: |_, _| Type::Ptr {
+        space: crate::types::AddrSpace::Kernel,
+        pointee: Box::new(Type::Int { bytes: 1, signed: false }),
+    },
+    lower: |g, _| Ok(g.spill(ferret_bpf::insn::R6)),
+};
+
+pub static ALL: &[&Builtin] = &[&PROBETYPE, &CONFIG, &CGROUP_PATH, &FUNC, &SIGNAL_NAME, &CTX];
