@@ -166,6 +166,8 @@ pub struct ProgSpec {
     pub spans: Vec<Span>,
     pub targets: Vec<Target>,
     pub special: Option<Special>,
+    /// Tracing programs (fentry/fexit): the kernel function they are loaded against.
+    pub btf: Option<probe::BtfAttach>,
 }
 
 /// Everything the runtime needs: maps to create, programs to load and attach, event decoders.
@@ -252,11 +254,16 @@ pub fn resolve_probes(program: &ast::Program) -> Result<Vec<(usize, Target)>, Ve
         diags.push(Diagnostic::global("No probes to attach"));
     }
     for (i, p) in program.probes.iter().enumerate() {
+        let (before, errors) = (out.len(), diags.len());
         for ap in &p.attach_points {
             match probe::expand(ap) {
                 Ok(ts) => out.extend(ts.into_iter().map(|t| (i, t))),
                 Err(d) => diags.push(d),
             }
+        }
+        // Globs that all matched nothing (`kprobe:rcu_*` once untraceable functions are left out).
+        if out.len() == before && diags.len() == errors {
+            diags.push(Diagnostic::error(p.span, "Probe has no valid attach points."));
         }
     }
     if diags.is_empty() {

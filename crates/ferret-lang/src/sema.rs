@@ -721,6 +721,13 @@ impl<'a> Sema<'a> {
                     Type::None
                 }
             },
+            Context::Func(f) => match f.arg(field) {
+                Some(a) => a.ty.clone(),
+                None => {
+                    self.error(span, format!("Can't find function parameter {field}"));
+                    Type::None
+                }
+            },
             _ => Type::None,
         }
     }

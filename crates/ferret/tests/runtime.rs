@@ -1,6 +1,8 @@
 //! Runs tests/runtime/*.test against the real kernel: each test starts `ferret`, waits until its
 //! probes are attached, drives a workload from this process, and checks the output.
 //! Format: tests/runtime/README.md. Without root every test prints a SKIP line with the reason.
+//! `FERRET_BIN` and `FERRET_TEST_DIR` override the binary and the directory of `.test` files:
+//! tests/vm/run.sh runs this runner inside a QEMU guest on tests/vm/*.test.
 use regex::Regex;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -23,6 +25,10 @@ struct Case {
     expect_none: Vec<String>,
     exit: i32,
     self_exit: bool,
+    /// `REQUIRES name` / `REQUIRES !name`: `ferret --info` probe types that must (not) be there.
+    requires: Vec<String>,
+    /// `ENV NAME=VALUE`: set for ferret.
+    env: Vec<(String, String)>,
 }
 
 /// Split on spaces not escaped with a backslash.
@@ -67,6 +73,11 @@ fn parse(file: &Path) -> Vec<Case> {
                 "EXPECT_NONE" => c.expect_none.push(rest.to_string()),
                 "EXIT" => c.exit = rest.trim().parse().expect("EXIT n"),
                 "SELF_EXIT" => c.self_exit = true,
+                "REQUIRES" => c.requires.push(rest.trim().to_string()),
+                "ENV" => {
+                    let (k, v) = rest.trim().split_once('=').expect("ENV NAME=VALUE");
+                    c.env.push((k.to_string(), v.to_string()));
+                }
                 other => panic!("{}: unknown directive {other}", file.display()),
             }
         }
@@ -117,6 +128,7 @@ fn run(bin: &Path, c: &Case) -> Result<(), String> {
         None => cmd.args(&c.args).arg("-e").arg(&c.prog).arg(std::process::id().to_string()).args(&c.tail),
     };
     cmd.env("__BPFTRACE_NOTIFY_PROBES_ATTACHED", "1");
+    cmd.envs(c.env.iter().map(|(k, v)| (k, v)));
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(|e| format!("spawn: {e}"))?;
     let mut stdout = child.stdout.take().unwrap();
@@ -216,9 +228,38 @@ fn build_progs(dir: &Path) -> Result<PathBuf, String> {
     Ok(out)
 }
 
+/// What `ferret --info` says this kernel has: `name: yes|no` lines (`kprobe`, `fentry`, ...).
+fn kernel_features(bin: &Path) -> Vec<(String, bool)> {
+    let Ok(out) = Command::new(bin).arg("--info").output() else { return vec![] };
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let (k, v) = l.trim().split_once(": ")?;
+            matches!(v, "yes" | "no").then(|| (k.to_string(), v == "yes"))
+        })
+        .collect()
+}
+
+/// Why a case cannot run on this kernel, if it cannot.
+fn unmet(c: &Case, features: &[(String, bool)]) -> Option<String> {
+    for r in &c.requires {
+        let (want, name) = match r.strip_prefix('!') {
+            Some(n) => (false, n),
+            None => (true, r.as_str()),
+        };
+        match features.iter().find(|(k, _)| k == name) {
+            Some((_, have)) if *have == want => {}
+            Some(_) => return Some(format!("needs {}{name}", if want { "" } else { "a kernel without " })),
+            None => return Some(format!("unknown feature {name}")),
+        }
+    }
+    None
+}
+
 fn main() {
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_ferret"));
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/runtime");
+    let bin = std::env::var_os("FERRET_BIN").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_ferret")), PathBuf::from);
+    let dir = std::env::var_os("FERRET_TEST_DIR")
+        .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/runtime"), PathBuf::from);
     let progs = build_progs(&dir);
     let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -229,6 +270,7 @@ fn main() {
     files.sort();
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
+    let features = if root { kernel_features(&bin) } else { vec![] };
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     for f in files {
         for mut c in parse(&f) {
@@ -256,6 +298,11 @@ fn main() {
             }
             if !root {
                 println!("SKIP {full}: needs root to load BPF programs");
+                skipped += 1;
+                continue;
+            }
+            if let Some(why) = unmet(&c, &features) {
+                println!("SKIP {full}: {why}");
                 skipped += 1;
                 continue;
             }

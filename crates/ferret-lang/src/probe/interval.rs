@@ -47,7 +47,7 @@ pub fn parse_rate(ap: &AttachPoint, provider: &str) -> Result<Rate, Diagnostic> 
 fn expand(kind: &'static ProbeKind, ap: &AttachPoint) -> Result<Vec<Target>, Diagnostic> {
     parse_rate(ap, "interval")?;
     let parts = ap.parts[1..].to_vec();
-    Ok(vec![Target { kind, name: format!("interval:{}", parts.join(":")), parts, context: Context::PerfEvent }])
+    Ok(vec![Target::new(kind, format!("interval:{}", parts.join(":")), parts, Context::PerfEvent)])
 }
 
 /// Open one cpu-clock event per listed CPU and link the program to each.

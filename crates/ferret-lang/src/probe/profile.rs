@@ -10,7 +10,7 @@ use std::os::fd::{BorrowedFd, OwnedFd};
 fn expand(kind: &'static ProbeKind, ap: &AttachPoint) -> Result<Vec<Target>, Diagnostic> {
     parse_rate(ap, "profile")?;
     let parts = ap.parts[1..].to_vec();
-    Ok(vec![Target { kind, name: format!("profile:{}", parts.join(":")), parts, context: Context::PerfEvent }])
+    Ok(vec![Target::new(kind, format!("profile:{}", parts.join(":")), parts, Context::PerfEvent)])
 }
 
 fn attach(t: &Target, prog: BorrowedFd<'_>, _: &AttachOpts) -> Result<Vec<OwnedFd>, String> {

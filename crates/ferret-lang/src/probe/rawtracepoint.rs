@@ -28,10 +28,7 @@ fn expand(kind: &'static ProbeKind, ap: &AttachPoint) -> Result<Vec<Target>, Dia
     if events.is_empty() {
         return Err(Diagnostic::error(ap.span, format!("rawtracepoint not found: {ev}")));
     }
-    Ok(events
-        .into_iter()
-        .map(|e| Target { kind, name: format!("rawtracepoint:{e}"), parts: vec![e], context: Context::RawArgs })
-        .collect())
+    Ok(events.into_iter().map(|e| Target::new(kind, format!("rawtracepoint:{e}"), vec![e], Context::RawArgs)).collect())
 }
 
 fn attach(t: &Target, prog: BorrowedFd<'_>, _: &AttachOpts) -> Result<Vec<OwnedFd>, String> {
