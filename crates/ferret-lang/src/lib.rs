@@ -178,6 +178,8 @@ pub struct ProgSpec {
     pub spans: Vec<Span>,
     pub targets: Vec<Target>,
     pub special: Option<Special>,
+    /// Tracing programs (fentry/fexit): the kernel function they are loaded against.
+    pub btf: Option<probe::BtfAttach>,
 }
 
 /// Everything the runtime needs: maps to create, programs to load and attach, event decoders.
@@ -283,6 +285,7 @@ pub fn resolve_probes(
         diags.push(Diagnostic::global("No probes to attach"));
     }
     for (i, p) in program.probes.iter().enumerate() {
+        let (before, errors) = (out.len(), diags.len());
         for ap in &p.attach_points {
             match probe::expand(ap) {
                 Ok(ts) if ts.is_empty() => {
@@ -298,6 +301,10 @@ pub fn resolve_probes(
                 Ok(ts) => out.extend(ts.into_iter().map(|t| (i, t))),
                 Err(d) => diags.push(d),
             }
+        }
+        // Globs that all matched nothing (`kprobe:rcu_*` once untraceable functions are left out).
+        if out.len() == before && diags.len() == errors {
+            diags.push(Diagnostic::error(p.span, "Probe has no valid attach points."));
         }
     }
     if out.is_empty() && diags.is_empty() && !program.probes.is_empty() {

@@ -807,6 +807,13 @@ impl<'a> Sema<'a> {
                     }
                 }
             }
+            Context::Func(f) => match f.arg(field) {
+                Some(a) => a.ty.clone(),
+                None => {
+                    self.error(span, format!("Can't find function parameter {field}"));
+                    Type::None
+                }
+            },
             _ => Type::None,
         }
     }

@@ -156,11 +156,23 @@ impl Session {
             } else {
                 (None, vec![])
             };
+            // Tracing programs name their kernel function at load time; a module's function
+            // also needs the fd of the module's BTF object.
+            let target_btf = match spec.btf.as_ref().and_then(|b| b.module.as_deref()) {
+                Some(m) => Some(
+                    bpf::kernel_btf_fd(m)
+                        .map_err(|e| RuntimeError::Sys(format!("{}: BTF of module {m}: {e}", spec.targets[0].name)))?,
+                ),
+                None => None,
+            };
             let load = bpf::ProgLoad {
                 prog_type: spec.prog_type,
                 insns: &insns,
                 name: &spec.name,
                 license: &object.license,
+                expected_attach_type: spec.btf.as_ref().map_or(0, |b| b.attach_type),
+                attach_btf_id: spec.btf.as_ref().map_or(0, |b| b.btf_id),
+                attach_btf_obj_fd: target_btf.as_ref().map(|f| f.as_fd()),
                 btf_fd: btf.as_ref().map(|f| f.as_fd()),
                 func_info: &func_info,
                 ..Default::default()

@@ -343,6 +343,40 @@ pub fn uprobe_event_with_semaphore(
     })
 }
 
+/// A kprobe (or kretprobe) on kernel function `func` (`module:func` for a module's) plus
+/// `offset` bytes, through the kprobe PMU: `config1` points to the name, `config2` is the
+/// offset. Every CPU sees it (a BPF program hangs off the probe, not the event's CPU).
+pub fn kprobe_event(func: &str, offset: u64, retprobe: bool) -> Result<OwnedFd> {
+    let ty = kprobe_pmu_type()?;
+    let mut config = 0;
+    if retprobe {
+        config |= 1u64 << retprobe_bit("kprobe")?;
+    }
+    let cfunc = CString::new(func).map_err(|_| SysError::Invalid(format!("kprobe function {func:?} contains NUL")))?;
+    let mut attr = PerfEventAttr {
+        type_: ty,
+        config,
+        config1: cfunc.as_ptr() as u64,
+        config2: offset,
+        sample_period_or_freq: 1,
+        wakeup_events: 1,
+        ..Default::default()
+    };
+    // `cfunc` lives until after the syscall, which copies the string.
+    perf_event_open(&mut attr, -1, 0, -1, 0).map_err(|e| match e {
+        SysError::Syscall { call, errno, .. } => SysError::Syscall {
+            call,
+            errno,
+            what: match (retprobe, offset) {
+                (true, _) => format!("kretprobe {func}"),
+                (false, 0) => format!("kprobe {func}"),
+                (false, off) => format!("kprobe {func}+{off:#x}"),
+            },
+        },
+        e => e,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -77,6 +77,12 @@ fn run(f: Flags) -> i32 {
     let compiled = match ferret_lang::compile(text, &opts) {
         Ok(c) => {
             eprint!("{}", src.render_all(&c.warnings));
+            if f.verbose {
+                // How probes are attached where it is not the obvious way (kprobes as fentry).
+                for note in c.object.progs.iter().flat_map(|p| &p.targets).filter_map(|t| t.note.as_ref()) {
+                    eprintln!("INFO: {note}");
+                }
+            }
             c
         }
         Err(diags) => {

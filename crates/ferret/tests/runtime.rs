@@ -1,6 +1,8 @@
 //! Runs tests/runtime/*.test against the real kernel: each test starts `ferret`, waits until its
 //! probes are attached, drives a workload from this process, and checks the output.
 //! Format: tests/runtime/README.md. Without root every test prints a SKIP line with the reason.
+//! `FERRET_BIN` and `FERRET_TEST_DIR` override the binary and the directory of `.test` files:
+//! tests/vm/run.sh runs this runner inside a QEMU guest on tests/vm/*.test.
 use regex::Regex;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -17,14 +19,16 @@ struct Case {
     run: Option<Vec<String>>,
     /// Arguments after the program and the runner's pid (`-- --name=value`).
     tail: Vec<String>,
-    /// `ENV K=V`: extra environment for ferret.
-    env: Vec<(String, String)>,
     workload: Vec<String>,
     expect: Vec<String>,
     expect_regex: Vec<String>,
     expect_none: Vec<String>,
     exit: i32,
     self_exit: bool,
+    /// `REQUIRES name` / `REQUIRES !name`: `ferret --info` probe types that must (not) be there.
+    requires: Vec<String>,
+    /// `ENV NAME=VALUE`: set for ferret.
+    env: Vec<(String, String)>,
 }
 
 /// Split on spaces not escaped with a backslash.
@@ -65,17 +69,17 @@ fn parse(file: &Path) -> Vec<Case> {
                 "ARGS" => c.args = split_args(rest),
                 "RUN" => c.run = Some(split_args(rest)),
                 "TAIL" => c.tail = split_args(rest),
-                "ENV" => {
-                    if let Some((k, v)) = rest.split_once('=') {
-                        c.env.push((k.to_string(), v.to_string()));
-                    }
-                }
                 "WORKLOAD" => c.workload = rest.split_whitespace().map(String::from).collect(),
                 "EXPECT" => c.expect.push(rest.trim().to_string()),
                 "EXPECT_REGEX" => c.expect_regex.push(rest.to_string()),
                 "EXPECT_NONE" => c.expect_none.push(rest.to_string()),
                 "EXIT" => c.exit = rest.trim().parse().expect("EXIT n"),
                 "SELF_EXIT" => c.self_exit = true,
+                "REQUIRES" => c.requires.push(rest.trim().to_string()),
+                "ENV" => {
+                    let (k, v) = rest.trim().split_once('=').expect("ENV NAME=VALUE");
+                    c.env.push((k.to_string(), v.to_string()));
+                }
                 other => panic!("{}: unknown directive {other}", file.display()),
             }
         }
@@ -226,9 +230,38 @@ fn build_progs(dir: &Path) -> Result<PathBuf, String> {
     Ok(out)
 }
 
+/// What `ferret --info` says this kernel has: `name: yes|no` lines (`kprobe`, `fentry`, ...).
+fn kernel_features(bin: &Path) -> Vec<(String, bool)> {
+    let Ok(out) = Command::new(bin).arg("--info").output() else { return vec![] };
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let (k, v) = l.trim().split_once(": ")?;
+            matches!(v, "yes" | "no").then(|| (k.to_string(), v == "yes"))
+        })
+        .collect()
+}
+
+/// Why a case cannot run on this kernel, if it cannot.
+fn unmet(c: &Case, features: &[(String, bool)]) -> Option<String> {
+    for r in &c.requires {
+        let (want, name) = match r.strip_prefix('!') {
+            Some(n) => (false, n),
+            None => (true, r.as_str()),
+        };
+        match features.iter().find(|(k, _)| k == name) {
+            Some((_, have)) if *have == want => {}
+            Some(_) => return Some(format!("needs {}{name}", if want { "" } else { "a kernel without " })),
+            None => return Some(format!("unknown feature {name}")),
+        }
+    }
+    None
+}
+
 fn main() {
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_ferret"));
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/runtime");
+    let bin = std::env::var_os("FERRET_BIN").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_ferret")), PathBuf::from);
+    let dir = std::env::var_os("FERRET_TEST_DIR")
+        .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/runtime"), PathBuf::from);
     let progs = build_progs(&dir);
     let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -239,6 +272,7 @@ fn main() {
     files.sort();
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
+    let features = if root { kernel_features(&bin) } else { vec![] };
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     for f in files {
         for mut c in parse(&f) {
@@ -266,6 +300,11 @@ fn main() {
             }
             if !root {
                 println!("SKIP {full}: needs root to load BPF programs");
+                skipped += 1;
+                continue;
+            }
+            if let Some(why) = unmet(&c, &features) {
+                println!("SKIP {full}: {why}");
                 skipped += 1;
                 continue;
             }

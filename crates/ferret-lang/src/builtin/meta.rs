@@ -101,38 +101,6 @@ pub static CGROUP_PATH: Builtin = Builtin {
     },
 };
 
-/// The function a probe instance is attached to, known when it is compiled (each target of a
-/// wildcard probe is its own program).
-fn probed_function(t: &crate::probe::Target) -> Option<String> {
-    match t.kind.names[0] {
-        "uprobe" | "uretprobe" => t.parts.get(1).map(|f| f.split('+').next().unwrap_or(f).to_string()),
-        "kprobe" | "kretprobe" | "fentry" | "fexit" => {
-            let last = t.name.rsplit(':').next().unwrap_or("");
-            Some(last.split('+').next().unwrap_or(last).to_string())
-        }
-        _ => None,
-    }
-}
-
-pub static FUNC: Builtin = Builtin {
-    name: "func",
-    doc: "the name of the probed function (kprobe, uprobe, fentry and their return probes)",
-    variable: true,
-    aggregate: false,
-    unsafe_only: false,
-    check: |s, site| match probed_function(s.target) {
-        Some(f) => Type::Str(f.len() as u32 + 1),
-        None => {
-            s.error(site.span, "The func builtin can only be used with kprobe, uprobe and fentry probes");
-            Type::None
-        }
-    },
-    lower: |g, _| {
-        let f = probed_function(g.target).unwrap_or_default();
-        Ok(g.string_lit(f.as_bytes(), f.len() as u32 + 1))
-    },
-};
-
 pub static SIGNAL_NAME: Builtin = Builtin {
     name: "signal_name",
     doc: "the description of a signal number: signal_name(2) prints `Interrupt`",
@@ -166,4 +134,4 @@ pub static CTX: Builtin = Builtin {
     lower: |g, _| Ok(g.spill(ferret_bpf::insn::R6)),
 };
 
-pub static ALL: &[&Builtin] = &[&PROBETYPE, &CONFIG, &CGROUP_PATH, &FUNC, &SIGNAL_NAME, &CTX];
+pub static ALL: &[&Builtin] = &[&PROBETYPE, &CONFIG, &CGROUP_PATH, &SIGNAL_NAME, &CTX];

@@ -138,9 +138,10 @@ var!(
     "args",
     "the probe's arguments as a record (tracepoint fields)",
     |s, site| {
-        match s.target.context {
+        match &s.target.context {
             Context::Tracepoint { .. } => Type::Args,
             Context::RawArgs if s.target.kind.names[0] == "rawtracepoint" => Type::Args,
+            Context::Func(f) if !f.kprobe => Type::Args,
             _ => {
                 s.error(
                     site.span,
@@ -157,8 +158,9 @@ var!(
     "argN",
     "the Nth raw argument (rawtracepoint; kprobe/uprobe registers)",
     |s, site| {
-        match s.target.context {
+        match &s.target.context {
             Context::RawArgs | Context::PerfEvent | Context::Regs { .. } | Context::Usdt { .. } => U64,
+            Context::Func(f) if f.kprobe => U64,
             _ => {
                 let msg = format!(
                     "The {} builtin can only be used with 'kprobes', 'uprobes', 'rawtracepoint' and 'usdt' probes",
@@ -208,20 +210,61 @@ var!(
     "retval",
     "the return value (kretprobe/uretprobe/fexit)",
     |s, site| {
-        if let Context::Regs { ret: true, .. } = s.target.context {
-            return U64;
+        match &s.target.context {
+            Context::Regs { ret: true, .. } => U64,
+            Context::Func(f) if f.exit && f.kprobe => U64,
+            Context::Func(f) if f.exit => match &f.retval {
+                Some(r) => r.ty.clone(),
+                None => {
+                    s.error(site.span, "Can't find a field $retval");
+                    Type::None
+                }
+            },
+            _ => {
+                s.error(
+                    site.span,
+                    "The retval builtin can only be used with 'kretprobe', 'uretprobe' and 'fexit' probes",
+                );
+                Type::None
+            }
         }
-        s.error(site.span, "The retval builtin can only be used with 'kretprobe', 'uretprobe' and 'fexit' probes");
-        Type::None
     },
     |g, site| {
-        if let Context::Regs { ret: true, .. } = g.target.context {
-            // pt_regs.ax (x86-64)
-            const PT_REGS_AX: i16 = 80;
-            g.asm.ldx(8, R0, R6, PT_REGS_AX);
-            return Ok(g.spill(R0));
+        match &g.target.context {
+            Context::Regs { ret: true, .. } => {
+                // pt_regs.ax (x86-64)
+                const PT_REGS_AX: i16 = 80;
+                g.asm.ldx(8, R0, R6, PT_REGS_AX);
+                Ok(g.spill(R0))
+            }
+            Context::Func(f) if f.exit => match f.retval.clone() {
+                Some(r) => Ok(g.func_slot(&r, !f.kprobe)),
+                // A kretprobe attached as fexit on a void function.
+                None => Ok(Val::Imm(0)),
+            },
+            _ => Err(Diagnostic::error(site.span, "retval is not available here")),
         }
-        Err(Diagnostic::error(site.span, "retval is not available here"))
+    }
+);
+var!(
+    FUNC,
+    "func",
+    "the name of the traced function (kprobe, fentry, uprobe)",
+    |s, site| match &s.target.func {
+        Some(f) => Type::Str(f.len() as u32 + 1),
+        None => {
+            s.error(
+                site.span,
+                "The func builtin can only be used with 'kprobe', 'kretprobe', 'fentry', 'fexit', 'uprobe' and \
+                 'uretprobe' probes",
+            );
+            Type::None
+        }
+    },
+    |g, site| {
+        // One program per traced function: its name is a constant of the program.
+        let name = g.target.func.clone().ok_or_else(|| Diagnostic::error(site.span, "func is not available here"))?;
+        Ok(g.string_lit(name.as_bytes(), name.len() as u32 + 1))
     }
 );
 
@@ -263,5 +306,5 @@ var!(
 
 pub static ALL: &[&Builtin] = &[
     &PID, &TID, &UID, &GID, &NSECS, &ELAPSED, &CPU, &NUMAID, &RAND, &CGROUP, &CURTASK, &JIFFIES, &NCPUS, &CPID, &COMM,
-    &PROBE, &ARGS, &ARGN, &SARGN, &RETVAL, &USERMODE, &USERNAME,
+    &PROBE, &ARGS, &ARGN, &SARGN, &RETVAL, &FUNC, &USERMODE, &USERNAME,
 ];

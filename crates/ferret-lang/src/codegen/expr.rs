@@ -1,5 +1,6 @@
 //! Expressions: operators, casts, indexing, probe context fields, strings.
 use super::*;
+use crate::probe::FuncArg;
 
 impl Gen<'_> {
     // ------------------------------------------------------------------ expressions
@@ -541,6 +542,13 @@ impl Gen<'_> {
             }
             return Ok(self.spill(R0));
         }
+        if let Context::Func(f) = &self.target.context {
+            let a = f
+                .arg(field)
+                .cloned()
+                .ok_or_else(|| Diagnostic::error(e.span, format!("Can't find function parameter {field}")))?;
+            return Ok(self.func_slot(&a, true));
+        }
         let Context::Tracepoint { fields, .. } = &self.target.context else {
             return Err(Diagnostic::error(e.span, "args is not available for this probe type yet"));
         };
@@ -589,7 +597,31 @@ impl Gen<'_> {
         Ok(self.spill(R0))
     }
 
-    /// `argN`: raw tracepoint args are `u64 ctx[N]`; perf events read pt_regs (x86-64 ABI).
+    /// One slot of a tracing program's `u64 args[]` (fentry/fexit): loaded directly, or through
+    /// bpf_probe_read_kernel where the verifier would type the load as a kernel object pointer
+    /// (see [`FuncArg::read`]). `typed` narrows integers to their declared size (kprobe-style
+    /// `argN` keep the whole register).
+    pub fn func_slot(&mut self, a: &FuncArg, typed: bool) -> Val {
+        let off = (a.slot * 8) as i16;
+        if a.read {
+            let out = self.new_slot();
+            self.asm.mov64(R1, R10);
+            self.asm.alu64_imm(BPF_ADD, R1, out as i32);
+            self.asm.mov64_imm(R2, 8);
+            self.asm.mov64(R3, R6);
+            self.asm.alu64_imm(BPF_ADD, R3, off as i32);
+            self.asm.call(helpers::PROBE_READ_KERNEL);
+            return Val::Slot(out);
+        }
+        self.asm.ldx(8, R0, R6, off);
+        if let (true, Type::Int { bytes, signed }) = (typed, &a.ty) {
+            self.extend(R0, *bytes, *signed);
+        }
+        self.spill(R0)
+    }
+
+    /// `argN`: raw tracepoint args are `u64 ctx[N]`; perf events read pt_regs (x86-64 ABI);
+    /// kprobes attached as fentry read slot N of its args array (0 past the last argument).
     pub fn arg(&mut self, n: u32, span: Span) -> GenResult<Val> {
         match &self.target.context {
             Context::RawArgs => {
@@ -623,6 +655,14 @@ impl Gen<'_> {
                 self.load(R0, v);
                 self.extend(R0, a.size, a.signed);
                 Ok(self.spill(R0))
+            }
+            Context::Func(f) => {
+                // The argument whose slots cover slot n (a struct by value takes several).
+                let covering = f.args.iter().rev().find(|a| a.slot <= n).cloned();
+                match covering {
+                    Some(a) if n < f.slots => Ok(self.func_slot(&FuncArg { slot: n, ..a }, false)),
+                    _ => Ok(Val::Imm(0)),
+                }
             }
             Context::PerfEvent | Context::Regs { .. } => {
                 // pt_regs offsets of rdi, rsi, rdx, rcx, r8, r9.

@@ -173,6 +173,7 @@ pub fn generate(
             spans,
             targets: vec![target.clone()],
             special,
+            btf: target.btf.clone(),
         });
     }
     if !diags.is_empty() {

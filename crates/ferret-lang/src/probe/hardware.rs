@@ -40,7 +40,7 @@ fn expand(kind: &'static ProbeKind, ap: &AttachPoint) -> Result<Vec<Target>, Dia
         }
     }
     let parts = ap.parts[1..].to_vec();
-    Ok(vec![Target { kind, name: format!("hardware:{}", parts.join(":")), parts, context: Context::PerfEvent }])
+    Ok(vec![Target::new(kind, format!("hardware:{}", parts.join(":")), parts, Context::PerfEvent)])
 }
 
 fn attach(t: &Target, prog: BorrowedFd<'_>, opts: &AttachOpts) -> Result<Vec<OwnedFd>, String> {

@@ -46,7 +46,7 @@ pub fn timer_target(kind: &'static ProbeKind, ap: &AttachPoint) -> Result<Vec<Ta
     let provider = kind.names[0];
     parse_rate(&ap.parts[1..], provider).map_err(|m| Diagnostic::error(ap.span, m))?;
     let parts = ap.parts[1..].to_vec();
-    Ok(vec![Target { kind, name: format!("{provider}:{}", parts.join(":")), parts, context: Context::PerfEvent }])
+    Ok(vec![Target::new(kind, format!("{provider}:{}", parts.join(":")), parts, Context::PerfEvent)])
 }
 
 /// Open one cpu-clock event per listed CPU and link the program to each.

@@ -4,6 +4,7 @@ use ferret_syntax::ast::AttachPoint;
 use ferret_syntax::Diagnostic;
 use std::os::fd::{BorrowedFd, OwnedFd};
 
+pub mod alternatives;
 pub mod fentry;
 pub mod hardware;
 pub mod interval;
@@ -35,6 +36,54 @@ pub enum Context {
     Regs { ret: bool, user: bool },
     /// A USDT probe site: pt_regs, with each argument's location from the probe's note.
     Usdt { args: Vec<ferret_symbols::usdt::UsdtArg> },
+    /// `u64 args[]` of a BTF tracing program on a kernel function (fentry/fexit, and kprobes
+    /// attached as fentry): the slots and types of its arguments, from the function's BTF.
+    Func(FuncArgs),
+}
+
+/// A kernel function's arguments as a tracing program sees them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FuncArgs {
+    pub args: Vec<FuncArg>,
+    /// Slots the arguments take (fexit's return value is in the next one).
+    pub slots: u32,
+    /// `retval` of fexit: the slot after the arguments; `None` when the function returns void
+    /// or the probe is an entry probe.
+    pub retval: Option<FuncArg>,
+    /// A return probe (fexit, or kretprobe attached as fexit).
+    pub exit: bool,
+    /// A kprobe/kretprobe attached as fentry/fexit: `argN` (not `args`) reads the slots, and
+    /// values are u64 as kprobe registers are.
+    pub kprobe: bool,
+}
+
+/// One argument (or the return value) in the `u64 args[]` array.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FuncArg {
+    pub name: String,
+    pub ty: crate::types::Type,
+    /// Index of its (first) u64 slot.
+    pub slot: u32,
+    /// The verifier types a direct load of this slot as a kernel pointer (PTR_TO_BTF_ID) that
+    /// no integer arithmetic may touch: read it with bpf_probe_read_kernel to get a plain value.
+    pub read: bool,
+}
+
+impl FuncArgs {
+    pub fn arg(&self, name: &str) -> Option<&FuncArg> {
+        self.args.iter().find(|a| a.name == name)
+    }
+}
+
+/// How a tracing program names its attach target at load time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BtfAttach {
+    /// `expected_attach_type` (BPF_TRACE_FENTRY / BPF_TRACE_FEXIT).
+    pub attach_type: u32,
+    /// The FUNC's id in the kernel's BTF (a module's ids continue vmlinux's).
+    pub btf_id: u32,
+    /// The module whose BTF object holds `btf_id`; `None` for vmlinux.
+    pub module: Option<String>,
 }
 
 /// One tracepoint field as the program reads it.
@@ -70,6 +119,19 @@ pub struct Target {
     /// Provider-specific parts (e.g. `["syscalls", "sys_enter_read"]`, `["s", "1"]`).
     pub parts: Vec<String>,
     pub context: Context,
+    /// Tracing programs (fentry/fexit): what to load them against.
+    pub btf: Option<BtfAttach>,
+    /// The traced function (kprobes, fentry, uprobes): what the `func` builtin returns.
+    pub func: Option<String>,
+    /// Said with `-v` before attaching: how this probe is attached when that is not the
+    /// obvious way (a kprobe attached as fentry on a kernel without kprobes).
+    pub note: Option<String>,
+}
+
+impl Target {
+    pub fn new(kind: &'static ProbeKind, name: String, parts: Vec<String>, context: Context) -> Target {
+        Target { kind, name, parts, context, btf: None, func: None, note: None }
+    }
 }
 
 /// Options the attach step needs from the command line.
@@ -168,19 +230,7 @@ pub fn find(name: &str) -> Option<&'static ProbeKind> {
 /// Resolve an attach point to its targets.
 pub fn expand(ap: &AttachPoint) -> Result<Vec<Target>, Diagnostic> {
     let provider = ap.parts.first().map(String::as_str).unwrap_or("");
-    let kind = find(provider).ok_or_else(|| {
-        let hint = match provider {
-            "kprobe" | "k" | "kretprobe" | "kr" | "fentry" | "f" | "fexit" | "fr" | "kfunc" | "kretfunc" => Some(
-                "kernel function probes are not available yet in ferret; use tracepoint: or rawtracepoint: probes (ferret -l 'tracepoint:*')",
-            ),
-            _ => None,
-        };
-        let d = Diagnostic::error(ap.span, format!("Invalid probe type: {provider}"));
-        match hint {
-            Some(h) => d.with_hint(h),
-            None => d,
-        }
-    })?;
+    let kind = find(provider).ok_or_else(|| Diagnostic::error(ap.span, format!("Invalid probe type: {provider}")))?;
     (kind.expand)(kind, ap)
 }
 

@@ -34,10 +34,7 @@ fn expand(kind: &'static ProbeKind, ap: &AttachPoint) -> Result<Vec<Target>, Dia
     if events.is_empty() {
         return Ok(vec![]); // "No matches for rawtracepoint ..." (missing_probes decides)
     }
-    Ok(events
-        .into_iter()
-        .map(|e| Target { kind, name: format!("rawtracepoint:{e}"), parts: vec![e], context: Context::RawArgs })
-        .collect())
+    Ok(events.into_iter().map(|e| Target::new(kind, format!("rawtracepoint:{e}"), vec![e], Context::RawArgs)).collect())
 }
 
 fn attach(t: &Target, prog: BorrowedFd<'_>, _: &AttachOpts) -> Result<Vec<OwnedFd>, String> {

@@ -40,7 +40,7 @@ fn expand(kind: &'static ProbeKind, ap: &AttachPoint) -> Result<Vec<Target>, Dia
             _ => return Err(Diagnostic::error(ap.span, format!("Invalid count for software probe: {c}"))),
         }
     }
-    Ok(vec![Target { kind, name: format!("software:{}", parts.join(":")), parts, context: Context::PerfEvent }])
+    Ok(vec![Target::new(kind, format!("software:{}", parts.join(":")), parts, Context::PerfEvent)])
 }
 
 fn attach(t: &Target, prog: BorrowedFd<'_>, opts: &AttachOpts) -> Result<Vec<OwnedFd>, String> {

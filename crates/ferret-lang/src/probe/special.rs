@@ -8,7 +8,7 @@ fn expand(kind: &'static ProbeKind, ap: &AttachPoint) -> Result<Vec<Target>, Dia
     if ap.parts.len() != 1 {
         return Err(Diagnostic::error(ap.span, format!("{} probe type takes no arguments", kind.names[0])));
     }
-    Ok(vec![Target { kind, name: kind.names[0].to_string(), parts: vec![], context: Context::None }])
+    Ok(vec![Target::new(kind, kind.names[0].to_string(), vec![], Context::None)])
 }
 
 fn no_list(_: &ListQuery<'_>) -> Vec<Listed> {

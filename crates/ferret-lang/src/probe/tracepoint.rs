@@ -46,7 +46,7 @@ fn expand(kind: &'static ProbeKind, ap: &AttachPoint) -> Result<Vec<Target>, Dia
         .into_iter()
         .map(|(c, e)| {
             let context = context(&c, &e).map_err(|m| Diagnostic::error(ap.span, m))?;
-            Ok(Target { kind, name: format!("tracepoint:{c}:{e}"), parts: vec![c, e], context })
+            Ok(Target::new(kind, format!("tracepoint:{c}:{e}"), vec![c, e], context))
         })
         .collect()
 }

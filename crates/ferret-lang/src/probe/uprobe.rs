@@ -87,11 +87,16 @@ fn expand(kind: &'static ProbeKind, ap: &AttachPoint) -> Result<Vec<Target>, Dia
     let path = path.to_string_lossy().into_owned();
     Ok(found
         .into_iter()
-        .map(|s| Target {
-            kind,
-            name: format!("{}:{path}:{}", kind.names[0], s.func),
-            parts: vec![path.clone(), s.func, s.offset.to_string()],
-            context: Context::Regs { ret, user: true },
+        .map(|s| {
+            let func = s.func.split('+').next().unwrap_or_default().to_string();
+            let mut t = Target::new(
+                kind,
+                format!("{}:{path}:{}", kind.names[0], s.func),
+                vec![path.clone(), s.func, s.offset.to_string()],
+                Context::Regs { ret, user: true },
+            );
+            t.func = Some(func);
+            t
         })
         .collect())
 }

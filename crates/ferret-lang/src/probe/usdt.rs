@@ -25,12 +25,12 @@ fn expand(kind: &'static ProbeKind, ap: &AttachPoint) -> Result<Vec<Target>, Dia
             .file_offset(p.pc)
             .ok_or_else(|| err(format!("USDT probe {}:{} is outside the file", p.provider, p.name)))?;
         let sem = if p.semaphore == 0 { 0 } else { elf.file_offset(p.semaphore).unwrap_or(0) };
-        out.push(Target {
+        out.push(Target::new(
             kind,
-            name: format!("usdt:{shown}:{}:{}", p.provider, p.name),
-            parts: vec![shown.clone(), p.provider.clone(), p.name.clone(), offset.to_string(), sem.to_string()],
-            context: Context::Usdt { args: p.args.clone() },
-        });
+            format!("usdt:{shown}:{}:{}", p.provider, p.name),
+            vec![shown.clone(), p.provider.clone(), p.name.clone(), offset.to_string(), sem.to_string()],
+            Context::Usdt { args: p.args.clone() },
+        ));
     }
     Ok(out)
 }

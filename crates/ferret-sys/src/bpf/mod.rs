@@ -5,9 +5,11 @@
 //! spelled out: the kernel rejects an attr whose bytes past the command's fields are not zero
 //! (`CHECK_ATTR`), so no byte may be left uninitialised.
 
+mod kbtf;
 mod map;
 mod prog;
 
+pub use kbtf::kernel_btf_fd;
 pub use map::Map;
 pub use prog::{link_create, load_btf, load_program, prog_test_run, raw_tracepoint_open, LoadError, ProgLoad};
 
@@ -116,8 +118,11 @@ pub(crate) enum Cmd {
     MapGetNextKey = 4,
     ProgLoad = 5,
     ProgTestRun = 10,
+    ObjGetInfoByFd = 15,
     RawTracepointOpen = 17,
     BtfLoad = 18,
+    BtfGetFdById = 19,
+    BtfGetNextId = 23,
     MapLookupBatch = 24,
     LinkCreate = 28,
 }
@@ -135,6 +140,9 @@ impl Cmd {
             Cmd::ProgTestRun => "bpf(BPF_PROG_TEST_RUN)",
             Cmd::RawTracepointOpen => "bpf(BPF_RAW_TRACEPOINT_OPEN)",
             Cmd::BtfLoad => "bpf(BPF_BTF_LOAD)",
+            Cmd::ObjGetInfoByFd => "bpf(BPF_OBJ_GET_INFO_BY_FD)",
+            Cmd::BtfGetFdById => "bpf(BPF_BTF_GET_FD_BY_ID)",
+            Cmd::BtfGetNextId => "bpf(BPF_BTF_GET_NEXT_ID)",
             Cmd::MapLookupBatch => "bpf(BPF_MAP_LOOKUP_BATCH)",
             Cmd::LinkCreate => "bpf(BPF_LINK_CREATE)",
         }

@@ -112,6 +112,9 @@ pub struct ProgLoad<'a> {
     pub expected_attach_type: u32,
     /// In-kernel BTF id to attach to (fentry/fexit: FUNC, tp_btf: `btf_trace_*` TYPEDEF), or 0.
     pub attach_btf_id: u32,
+    /// The kernel BTF object `attach_btf_id` belongs to when it is a module's (from
+    /// [`super::kernel_btf_fd`]); `None` means vmlinux.
+    pub attach_btf_obj_fd: Option<BorrowedFd<'a>>,
     /// Program BTF (from [`load_btf`]) and its `func_info` records as (insn offset, FUNC type
     /// id) pairs: required once a program has subprograms.
     pub btf_fd: Option<BorrowedFd<'a>>,
@@ -130,6 +133,7 @@ impl Default for ProgLoad<'_> {
             license: "GPL",
             expected_attach_type: 0,
             attach_btf_id: 0,
+            attach_btf_obj_fd: None,
             btf_fd: None,
             func_info: &[],
             log_level: 0,
@@ -193,6 +197,7 @@ pub fn load_program(p: &ProgLoad<'_>) -> std::result::Result<OwnedFd, LoadError>
         prog_name: obj_name(p.name),
         expected_attach_type: p.expected_attach_type,
         attach_btf_id: p.attach_btf_id,
+        attach_btf_obj_fd: p.attach_btf_obj_fd.map_or(0, |f| f.as_raw_fd() as u32),
         ..Default::default()
     };
     if let Some(btf) = p.btf_fd {
