@@ -23,8 +23,8 @@ use std::sync::Arc;
 const MAX_SLOTS: u32 = 6;
 
 /// The type a parameter (or return value) of BTF type `ty` has in a program: integers and
-/// enums by their size and signedness, pointers to integers as pointers (into user space when
-/// the BTF says `__user`), everything else as u64.
+/// enums by their size and signedness, pointers to integers and kernel structs as pointers (into
+/// user space when the BTF says `__user`), everything else as u64.
 pub fn btf_param_type(btf: &Btf, ty: TypeId) -> Type {
     let Some(t) = btf.ty(btf.resolve(ty)) else { return U64 };
     match t.kind() {
@@ -35,12 +35,18 @@ pub fn btf_param_type(btf: &Btf, ty: TypeId) -> Type {
         Kind::Enum | Kind::Enum64 => Type::Int { bytes: t.size().clamp(1, 8) as u8, signed: t.kind_flag() },
         Kind::Ptr => {
             let pointee = btf.resolve(t.type_ref());
-            match btf.ty(pointee).filter(|p| p.kind() == Kind::Int) {
-                Some(_) => {
-                    let space = if is_user(btf, t.type_ref()) { AddrSpace::User } else { AddrSpace::Kernel };
-                    Type::Ptr { space, pointee: Box::new(btf_param_type(btf, pointee)) }
+            let space = if is_user(btf, t.type_ref()) { AddrSpace::User } else { AddrSpace::Kernel };
+            match btf.ty(pointee).map(|p| p.kind()) {
+                Some(Kind::Int) => Type::Ptr { space, pointee: Box::new(btf_param_type(btf, pointee)) },
+                // Struct pointers keep their struct (from vmlinux BTF), so `args.file->f_path`
+                // works; a module's own structs are not described there.
+                Some(Kind::Struct | Kind::Union)
+                    if (btf.name() == "vmlinux" || btf.base().is_some())
+                        && crate::ktypes::btf().is_ok_and(|v| pointee < v.next_id()) =>
+                {
+                    Type::Ptr { space, pointee: Box::new(crate::ktypes::type_of(pointee)) }
                 }
-                None => U64,
+                _ => U64,
             }
         }
         _ => U64,
