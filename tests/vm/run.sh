@@ -62,6 +62,8 @@ done
 mkdir -p "$root/lib/modules"
 cp "$VM_MODULES"/*.ko "$root/lib/modules/"
 cp tests/vm/*.test "$root/tests/"
+mkdir -p "$root/tools"
+cp "${VM_TOOLS:-/nonexistent}"/*.bt "$root/tools/" 2>/dev/null || true
 cp tests/vm/init "$root/init"
 chmod +x "$root/init"
 [ -n "${1:-}" ] && printf '%s\n' "$1" >"$root/filter"

@@ -7,6 +7,8 @@
 #             cannot be installed: see below) and the firmware it loads
 #   modules/  the kernel's own modules that tests load (binfmt_misc: module BTF, no dependencies)
 #   busybox   the guest's shell and tools (busybox-static, extracted: nothing installed)
+#   tools/    the .bt tools Debian ships in its bpftrace package (extracted, never committed):
+#             the kprobe ones run unmodified in the guest
 #   env       where those are, for run.sh
 # Idempotent: a finished setup leaves "ready" and returns at once. Only `apt-get download` and,
 # for QEMU's shared libraries, `apt-get install --no-remove` touch the network or the system.
@@ -24,7 +26,7 @@ if [ -z "${FERRET_VM_DIR:-}" ]; then
 fi
 DIR=$FERRET_VM_DIR
 # Bumped when the setup adds something, so an older cache completes itself.
-VERSION=3
+VERSION=4
 if [ "$(cat "$DIR/ready" 2>/dev/null)" = "$VERSION" ]; then
     echo "$DIR"
     exit 0
@@ -99,6 +101,16 @@ if [ ! -x "$DIR/busybox" ]; then
     rm -rf bbroot busybox-static_*.deb
 fi
 
+# --- bpftrace's tools: /usr/sbin/*.bt out of Debian's bpftrace package, nothing installed
+if ! ls "$DIR"/tools/*.bt >/dev/null 2>&1; then
+    ls bpftrace_*.deb >/dev/null 2>&1 || download bpftrace
+    rm -rf btroot && mkdir btroot
+    dpkg-deb -x bpftrace_*.deb btroot
+    rm -rf "$DIR/tools" && mkdir -p "$DIR/tools"
+    cp btroot/usr/sbin/*.bt "$DIR/tools/"
+    rm -rf btroot bpftrace_*.deb
+fi
+
 # --- QEMU: the system's, else an install, else Debian's binaries unpacked beside the cache
 # (a host whose qemu-utils comes from backports refuses qemu-system-* 7.2: its qemu-utils
 # `Breaks: qemu-system-common (<< 1:8.0)`; --no-remove keeps apt from "solving" that by removing
@@ -141,6 +153,7 @@ VM_QEMU_ARGS='$QEMU_ARGS'
 VM_KERNEL='$DIR/vmlinux'
 VM_BUSYBOX='$DIR/busybox'
 VM_MODULES='$DIR/modules'
+VM_TOOLS='$DIR/tools'
 EOF
 echo "$VERSION" >"$DIR/ready"
 log "ready in $DIR ($KPKG, $("$QEMU" --version | head -1))"

@@ -286,24 +286,32 @@ pub fn resolve_probes(
     }
     for (i, p) in program.probes.iter().enumerate() {
         let (before, errors) = (out.len(), diags.len());
+        let mut unmatched = vec![];
         for ap in &p.attach_points {
             match probe::expand(ap) {
-                Ok(ts) if ts.is_empty() => {
-                    let (kind, rest) = ap.raw.split_once(':').unwrap_or((&ap.raw, ""));
-                    let kind = probe::find(kind).map_or(kind, |k| k.names[0]);
-                    let msg = format!("No matches for {kind} {rest}.");
-                    match missing {
-                        MissingProbes::Error => diags.push(Diagnostic::error(ap.span, msg)),
-                        MissingProbes::Warn => warnings.push(Diagnostic::warning(ap.span, format!("{msg} Skipping."))),
-                        MissingProbes::Ignore => {}
-                    }
-                }
+                Ok(ts) if ts.is_empty() => unmatched.push(ap),
                 Ok(ts) => out.extend(ts.into_iter().map(|t| (i, t))),
                 Err(d) => diags.push(d),
             }
         }
+        // `a, b { }` where only `b` exists on this kernel (tools list alternative function
+        // names): a warning, as bpftrace 0.17 gave; a probe that matches nothing at all is an
+        // error unless missing_probes says otherwise.
+        let some_matched = out.len() > before;
+        for ap in &unmatched {
+            let (kind, rest) = ap.raw.split_once(':').unwrap_or((&ap.raw, ""));
+            let kind = probe::find(kind).map_or(kind, |k| k.names[0]);
+            let msg = format!("No matches for {kind} {rest}.");
+            match missing {
+                MissingProbes::Error if !some_matched => diags.push(Diagnostic::error(ap.span, msg)),
+                MissingProbes::Error | MissingProbes::Warn => {
+                    warnings.push(Diagnostic::warning(ap.span, format!("{msg} Skipping.")))
+                }
+                MissingProbes::Ignore => {}
+            }
+        }
         // Globs that all matched nothing (`kprobe:rcu_*` once untraceable functions are left out).
-        if out.len() == before && diags.len() == errors {
+        if missing == MissingProbes::Error && out.len() == before && diags.len() == errors {
             diags.push(Diagnostic::error(p.span, "Probe has no valid attach points."));
         }
     }

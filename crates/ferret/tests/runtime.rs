@@ -163,7 +163,8 @@ fn run(bin: &Path, c: &Case) -> Result<(), String> {
     let attached = rx.recv_timeout(Duration::from_secs(10)).is_ok();
     if attached {
         run_workload(&c.workload);
-        if !c.self_exit && c.run.is_none() {
+        // A RUN test without a workload (a listing) ends by itself; one with a workload traces.
+        if !c.self_exit && (c.run.is_none() || !c.workload.is_empty()) {
             // SAFETY: signalling our own child.
             unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
         }
