@@ -70,6 +70,7 @@ fn run(f: Flags) -> i32 {
         named: f.named.clone(),
         cpid: child.as_ref().map(|c| c.pid as u32),
         start_boot_ns: boot_ns(),
+        stack_mode: std::env::var("BPFTRACE_STACK_MODE").unwrap_or_else(|_| "bpftrace".into()),
         ..Options::default()
     };
     let compiled = match ferret_lang::compile(text, &opts) {
@@ -150,6 +151,15 @@ fn run(f: Flags) -> i32 {
             .unwrap_or(ferret_runtime::host::DEFAULT_MAX_CAT_BYTES),
     };
     let attach = ferret_lang::probe::AttachOpts { pid: pid.or(child.as_ref().map(|c| c.pid)) };
+    // The -c command's unwind table, so its very first user stacks unwind fully.
+    if let Some(program) = f.cmd.as_deref().and_then(|c| c.split_whitespace().next()) {
+        if let Ok(path) = ferret_symbols::resolve_binary(program, None) {
+            session.preload_unwind(&path);
+        }
+    }
+    if let Some(pid) = pid {
+        session.preload_process(pid as u32);
+    }
     if f.dry_run {
         return 0;
     }

@@ -78,6 +78,8 @@ fn check_printf(s: &mut Sema, site: &CallSite) -> Type {
                             | Type::Strerror
                             | Type::Username
                             | Type::Timestamp
+                            | Type::Ksym
+                            | Type::Usym
                     )
             }
             'r' => matches!(t, Type::Buffer(_) | Type::Str(_)),
