@@ -27,6 +27,10 @@ pub const PROBE_READ_KERNEL_STR: u32 = 115;
 pub const KTIME_GET_BOOT_NS: u32 = 125;
 pub const RINGBUF_OUTPUT: u32 = 130;
 pub const GET_CURRENT_TASK_BTF: u32 = 158;
+/// `struct pt_regs *bpf_task_pt_regs(struct task_struct *task)`: the task's user registers.
+pub const TASK_PT_REGS: u32 = 175;
+/// `long bpf_find_vma(task, addr, callback, ctx, flags)`
+pub const FIND_VMA: u32 = 180;
 pub const GET_FUNC_IP: u32 = 173;
 pub const KTIME_GET_TAI_NS: u32 = 208;
 pub const GET_STACK: u32 = 67;
@@ -64,6 +68,8 @@ pub fn name(id: u32) -> &'static str {
         KTIME_GET_BOOT_NS => "ktime_get_boot_ns",
         RINGBUF_OUTPUT => "ringbuf_output",
         GET_CURRENT_TASK_BTF => "get_current_task_btf",
+        TASK_PT_REGS => "task_pt_regs",
+        FIND_VMA => "find_vma",
         GET_FUNC_IP => "get_func_ip",
         KTIME_GET_TAI_NS => "ktime_get_tai_ns",
         GET_STACK => "get_stack",

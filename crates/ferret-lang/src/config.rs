@@ -9,9 +9,8 @@ const LICENSES: [&str; 6] =
     ["Dual MIT/GPL", "Dual BSD/GPL", "Dual MPL/GPL", "GPL and additional rights", "GPL v2", "GPL"];
 
 /// Keys accepted and currently without effect in ferret (kept so scripts that set them run).
-const ACCEPTED: [&str; 13] = [
+const ACCEPTED: [&str; 11] = [
     "cache_user_symbols",
-    "cpp_demangle",
     "lazy_symbolication",
     "log_size",
     "max_bpf_progs",
@@ -21,7 +20,6 @@ const ACCEPTED: [&str; 13] = [
     "perf_rb_pages",
     "str_trunc_trailer",
     "use_blazesym",
-    "show_debug_info",
     "symbol_source",
 ];
 
@@ -69,7 +67,29 @@ fn apply_item(item: &ConfigItem, opts: &mut Options) -> Result<(), String> {
         "max_strlen" => opts.strlen = int()?.clamp(8, 1024) as u32,
         "max_map_keys" => opts.max_map_keys = int()?.clamp(1, u32::MAX as u64) as u32,
         "print_maps_on_exit" => opts.print_maps_on_exit = boolean()?,
-        "stack_mode" => opts.stack_mode = text()?,
+        "stack_mode" => {
+            let m = text()?;
+            if crate::types::StackMode::parse(&m).is_none() {
+                return Err(format!("Invalid value for stack_mode: {m}. Valid values: bpftrace, perf, raw, build_id"));
+            }
+            // The environment wins over the script, as in bpftrace.
+            if std::env::var_os("BPFTRACE_STACK_MODE").is_none() {
+                opts.stack_mode = m;
+            }
+        }
+        "show_debug_info" => opts.show_debug_info = boolean()?,
+        "cpp_demangle" => {
+            // BPFTRACE_NO_CPP_DEMANGLE=1 turns it off.
+            let on = boolean()?;
+            opts.cpp_demangle = if lower.contains("no_cpp_demangle") { !on } else { on };
+        }
+        "ustack_unwind" => {
+            opts.dwarf_unwind = match text()?.as_str() {
+                "dwarf" => true,
+                "fp" => false,
+                v => return Err(format!("Invalid value for ustack_unwind: {v}. Valid values: dwarf, fp")),
+            }
+        }
         "missing_probes" => {
             opts.missing_probes = match text()?.as_str() {
                 "error" => crate::MissingProbes::Error,

@@ -12,7 +12,9 @@ pub mod named;
 pub mod probe;
 mod scopes;
 pub mod sema;
+pub mod stacks;
 pub mod types;
+pub mod unwind;
 
 use ferret_bpf::Insn;
 use ferret_syntax::{ast, Diagnostic, Span};
@@ -53,6 +55,14 @@ pub struct Options {
     /// bpftrace's test hook `BPFTRACE_DUMMY_TS_MAP=@ts`: `tseries()` takes the time from this
     /// scalar map instead of the clock.
     pub dummy_ts_map: Option<String>,
+    /// Show `@file:line` after user stack frames when the file has line tables (config
+    /// `show_debug_info`, default on as in bpftrace).
+    pub show_debug_info: bool,
+    /// Demangle C++ and Rust symbol names in user stacks (config `cpp_demangle`).
+    pub cpp_demangle: bool,
+    /// Unwind user stacks with the files' DWARF CFI in the probe (config `ustack_unwind =
+    /// dwarf`, the default) rather than by frame pointers only (`fp`).
+    pub dwarf_unwind: bool,
 }
 
 impl Default for Options {
@@ -73,6 +83,9 @@ impl Default for Options {
             license: "GPL".into(),
             missing_probes: MissingProbes::Error,
             dummy_ts_map: None,
+            dwarf_unwind: true,
+            show_debug_info: true,
+            cpp_demangle: true,
         }
     }
 }
@@ -160,6 +173,10 @@ pub enum Action {
         helper: &'static str,
         span: Span,
     },
+    /// A process took its first user stack (or `usym`): the record holds its pid, its program's
+    /// code range (`start_code`, `end_code`) and file (inode, device), all u64; user space
+    /// records its mappings so its addresses can be symbolized after it exits.
+    ProcessSeen,
     /// Not an event: the format of the `strftime()` values whose format id is this action's id.
     Strftime {
         format: String,
@@ -192,11 +209,21 @@ pub struct Object {
     pub print_maps_on_exit: bool,
     /// License the programs are loaded under.
     pub license: String,
+    /// The maps behind `kstack`/`ustack`/`usym` values, when the program uses them.
+    pub stack_maps: Option<stacks::StackMaps>,
+    /// The probed binaries (uprobes): their unwind tables are loaded before tracing starts, and
+    /// they symbolize processes that exit before their mappings are read.
+    pub probed_files: Vec<String>,
+    /// Show `@file:line` after user stack frames (config `show_debug_info`).
+    pub show_debug_info: bool,
+    /// Demangle user symbol names (config `cpp_demangle`).
+    pub cpp_demangle: bool,
 }
 
 impl Object {
+    /// The script's maps (`@name`); internal maps such as the stack maps follow them.
     pub fn user_maps(&self) -> impl Iterator<Item = (usize, &MapSpec)> {
-        self.maps.iter().enumerate().skip(FIRST_USER_MAP)
+        self.maps.iter().enumerate().skip(FIRST_USER_MAP).filter(|(_, m)| m.name.starts_with('@'))
     }
     pub fn probe_count(&self) -> usize {
         self.progs.iter().map(|p| p.targets.len()).sum()

@@ -43,10 +43,18 @@ pub enum Type {
     },
     /// The tracepoint `args` record: fields are read from the context.
     Args,
-    /// A stack id (kernel or user) stored as a u64.
+    /// `kstack`/`ustack`: the u64 id of a stack recorded in the stacks map (see
+    /// [`crate::stacks`]); `mode` and `limit` say how it was taken and how it prints.
     Stack {
         user: bool,
+        mode: StackMode,
+        limit: u16,
     },
+    /// `ksym(addr)`: a kernel address (u64) that user space prints as its symbol name.
+    Ksym,
+    /// `usym(addr)`: a user address and the pid it belongs to (u64 each), printed as the
+    /// symbol name.
+    Usym,
     /// An aggregation stored in a map (its value is never a plain expression value).
     Agg(AggKind),
     /// `strftime(fmt, ns)`: a boot-clock time in ns plus the id of its format, rendered as text in
@@ -84,6 +92,28 @@ impl Resolve {
             Resolve::CgroupPath => "cgroup_path_t",
             Resolve::SignalName => "signal_name_t",
         }
+    }
+}
+
+/// How a stack prints (bpftrace's `stack_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StackMode {
+    Bpftrace,
+    Perf,
+    Raw,
+    /// User stacks only: each frame as its file's build id and the file offset.
+    BuildId,
+}
+
+impl StackMode {
+    pub fn parse(s: &str) -> Option<StackMode> {
+        Some(match s {
+            "bpftrace" => StackMode::Bpftrace,
+            "perf" => StackMode::Perf,
+            "raw" => StackMode::Raw,
+            "build_id" => StackMode::BuildId,
+            _ => return None,
+        })
     }
 }
 
@@ -218,6 +248,7 @@ impl Type {
                 | Type::Array { .. }
                 | Type::Timestamp
                 | Type::Struct { .. }
+                | Type::Usym
         )
     }
     /// The bytes one step of pointer arithmetic moves (`p + 1`): the pointee's size, at least 1.
@@ -254,7 +285,8 @@ impl Type {
         match self {
             Type::None | Type::Args => 0,
             Type::Int { .. } | Type::Bool | Type::Ptr { .. } | Type::Stack { .. } | Type::Enum(_) => 8,
-            Type::Resolved(_) => 8,
+            Type::Resolved(_) | Type::Ksym => 8,
+            Type::Usym => 16,
             Type::Str(n) => *n,
             Type::Buffer(n) => BUF_HEADER + *n,
             Type::Inet => INET_SIZE,
@@ -312,8 +344,10 @@ impl fmt::Display for Type {
             Type::Ptr { pointee, .. } => write!(f, "{pointee} *"),
             Type::Array { elem, len } => write!(f, "{elem}[{len}]"),
             Type::Args => write!(f, "args"),
-            Type::Stack { user: false } => write!(f, "kstack"),
-            Type::Stack { user: true } => write!(f, "ustack"),
+            Type::Stack { user: false, .. } => write!(f, "kstack"),
+            Type::Stack { user: true, .. } => write!(f, "ustack"),
+            Type::Ksym => write!(f, "ksym_t"),
+            Type::Usym => write!(f, "usym_t"),
             Type::Agg(a) => write!(f, "{}_t", a.name()),
             Type::Enum(e) => write!(f, "enum {}", e.name),
             Type::Struct { name, .. } => write!(f, "{name}"),

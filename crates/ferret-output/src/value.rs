@@ -132,6 +132,8 @@ pub enum StackMode {
     Perf,
     /// The bare hex address; `sym` is ignored.
     Raw,
+    /// `sym` as it is, unindented (`ustack(build_id)`: `<build id> 0x<file offset>`).
+    BuildId,
 }
 
 /// One stack line. Inlined frames share an address and appear as several
@@ -191,6 +193,7 @@ impl Stack {
                     out.push_str(&f.sym);
                 }
                 StackMode::Raw => out.push_str(&format!("{:x}", f.addr)),
+                StackMode::BuildId => out.push_str(&f.sym),
             }
             out.push('\n');
         }

@@ -1,23 +1,60 @@
 //! Bytes from the kernel (event records, map keys and values) → the neutral output values.
 use crate::resolve;
-use ferret_lang::types::{record_types, tuple_layout, AggKind, TsAgg, Type, BUF_HEADER};
+use ferret_lang::types::{record_types, tuple_layout, AggKind, StackMode, TsAgg, Type, BUF_HEADER};
 use ferret_lang::{Action, MapSpec};
 use ferret_output::tseries::TsPoint;
-use ferret_output::{MapDump, MapValue, Num, Value};
+use ferret_output::{MapDump, MapValue, Num, Stack, Value};
 use std::collections::BTreeMap;
 
 /// What decoding needs beyond the bytes and their type: `strftime()` values carry the id of an
-/// action holding their format, and a boot-clock time needs the wall-clock time of boot.
+/// action holding their format, a boot-clock time needs the wall-clock time of boot, and stacks
+/// and symbols need the stacks map and the symbol tables.
 #[derive(Clone, Copy)]
 pub struct Ctx<'a> {
     pub actions: &'a [Action],
     /// CLOCK_REALTIME at boot, in ns (see [`crate::clock::boot_realtime_ns`]).
     pub boot_realtime_ns: i128,
+    pub symbols: &'a dyn Symbols,
 }
 
 impl Ctx<'_> {
-    /// A context for values that hold no timestamps (tests, tools).
-    pub const EMPTY: Ctx<'static> = Ctx { actions: &[], boot_realtime_ns: 0 };
+    /// A context for values that hold no timestamps or stacks (tests, tools).
+    pub const EMPTY: Ctx<'static> = Ctx { actions: &[], boot_realtime_ns: 0, symbols: &NoSymbols };
+}
+
+/// Stacks by id and addresses by symbol, for the values that print them.
+pub trait Symbols {
+    /// The stack recorded under `id`, laid out in `mode`.
+    fn stack(&self, id: u64, mode: StackMode) -> Stack;
+    /// `ksym(addr)`: the kernel symbol's name, or the address in hex.
+    fn ksym(&self, addr: u64) -> String;
+    /// `usym(addr)`: the symbol's name in process `pid`, or the address in hex.
+    fn usym(&self, addr: u64, pid: u32) -> String;
+}
+
+/// No stacks and no symbols: stacks are empty and addresses print in hex.
+pub struct NoSymbols;
+
+impl Symbols for NoSymbols {
+    fn stack(&self, _: u64, mode: StackMode) -> Stack {
+        Stack { mode: output_mode(mode), frames: vec![] }
+    }
+    fn ksym(&self, addr: u64) -> String {
+        format!("0x{addr:x}")
+    }
+    fn usym(&self, addr: u64, _: u32) -> String {
+        format!("0x{addr:x}")
+    }
+}
+
+/// The renderer's name for a stack mode.
+pub fn output_mode(m: StackMode) -> ferret_output::StackMode {
+    match m {
+        StackMode::Bpftrace => ferret_output::StackMode::Bpftrace,
+        StackMode::Perf => ferret_output::StackMode::Perf,
+        StackMode::Raw => ferret_output::StackMode::Raw,
+        StackMode::BuildId => ferret_output::StackMode::BuildId,
+    }
 }
 
 fn u32_at(b: &[u8], at: usize) -> u32 {
@@ -46,7 +83,10 @@ fn narrow_int(b: &[u8], bytes: u8, signed: bool) -> Value {
 pub fn value(b: &[u8], t: &Type, ctx: &Ctx) -> Value {
     match t {
         Type::Int { signed: true, .. } => Value::Int(u64_at(b, 0) as i64),
-        Type::Int { signed: false, .. } | Type::Stack { .. } => Value::UInt(u64_at(b, 0)),
+        Type::Int { signed: false, .. } => Value::UInt(u64_at(b, 0)),
+        Type::Stack { mode, .. } => Value::Stack(ctx.symbols.stack(u64_at(b, 0), *mode)),
+        Type::Ksym => Value::Str(ctx.symbols.ksym(u64_at(b, 0))),
+        Type::Usym => Value::Str(ctx.symbols.usym(u64_at(b, 0), u64_at(b, 8) as u32)),
         // Pointers print in hex, and stay numbers for printf's integer conversions and JSON.
         Type::Ptr { .. } => {
             let p = u64_at(b, 0);

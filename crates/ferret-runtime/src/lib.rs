@@ -7,6 +7,8 @@ pub mod decode;
 pub mod host;
 pub mod out;
 pub mod resolve;
+pub mod symbolize;
+pub mod unwind;
 
 use ferret_bpf::insn::BPF_PSEUDO_MAP_FD;
 use ferret_lang::probe::{AttachOpts, Special};
@@ -83,6 +85,10 @@ pub struct Session {
     pub settings: Settings,
     /// Wall-clock time of boot (ns), for `strftime()` values.
     boot_realtime_ns: i128,
+    /// Stacks and symbols for the values that print them.
+    symbols: symbolize::Symbolizer,
+    /// The DWARF unwind tables, when user stacks are unwound in the kernel.
+    unwind: Option<unwind::Tables>,
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -182,6 +188,30 @@ impl Session {
         }
         let ring = RingBuf::new(&maps[MAP_RINGBUF]).map_err(|e| RuntimeError::Sys(format!("ring buffer: {e}")))?;
         let warned_full = vec![false; object.maps.len()];
+        let (debug_info, demangle) = (object.show_debug_info, object.cpp_demangle);
+        let clone = |i: usize| maps[i].try_clone().map_err(|e| RuntimeError::Sys(format!("{}: {e}", maps[i].name)));
+        let stacks = match object.stack_maps {
+            Some(sm) => Some(clone(sm.stacks)?),
+            None => None,
+        };
+        let unwind = match object.stack_maps.and_then(|sm| sm.unwind) {
+            Some(um) => {
+                let mut t = unwind::Tables::new(clone(um.rows)?, clone(um.files)?, clone(um.pids)?);
+                for f in &object.probed_files {
+                    t.load_path(std::path::Path::new(f));
+                }
+                // Every process's outermost frames are in libc.
+                if let Ok(libc) = ferret_symbols::resolve_binary("libc", None) {
+                    t.load_path(&libc);
+                }
+                Some(t)
+            }
+            None => None,
+        };
+        let symbols = symbolize::Symbolizer::new(stacks, debug_info, demangle);
+        for f in &object.probed_files {
+            symbols.add_program(std::path::Path::new(f));
+        }
         Ok(Session {
             object,
             maps,
@@ -195,7 +225,29 @@ impl Session {
             formats: Default::default(),
             settings: Settings::default(),
             boot_realtime_ns: clock::boot_realtime_ns(),
+            symbols,
+            unwind,
         })
+    }
+
+    /// Load the unwind table of a program about to run (the `-c` command), so its first
+    /// stacks unwind fully.
+    pub fn preload_unwind(&mut self, path: &std::path::Path) {
+        self.symbols.add_program(path);
+        if let Some(t) = self.unwind.as_mut() {
+            t.load_path(path);
+        }
+    }
+
+    /// Load the unwind tables of a running process (`-p PID`) and record its mappings.
+    pub fn preload_process(&mut self, pid: u32) {
+        if self.object.stack_maps.is_none() {
+            return;
+        }
+        self.symbols.capture(pid, (0, 0), (0, 0));
+        if let Some(t) = self.unwind.as_mut() {
+            t.load_process(pid);
+        }
     }
 
     /// Attach every non-special program. On failure everything attached so far is released
@@ -379,6 +431,22 @@ impl Session {
                 out.join(&parts.join(&delim));
             }
             Action::Strftime { .. } => {}
+            Action::ProcessSeen => {
+                let word =
+                    |i: usize| body.get(i * 8..i * 8 + 8).and_then(|b| b.try_into().ok()).map_or(0, u64::from_ne_bytes);
+                let pid = word(0);
+                self.symbols.capture(pid as u32, (word(1), word(2)), (word(3), word(4)));
+                if let Some(t) = self.unwind.as_mut() {
+                    t.load_process(pid as u32);
+                    if t.full && !t.full_reported {
+                        t.full_reported = true;
+                        out.warning(&format!(
+                            "the DWARF unwind tables are full ({} rows); stacks in files loaded later are walked by frame pointers",
+                            ferret_lang::unwind::MAX_ROWS
+                        ));
+                    }
+                }
+            }
             Action::Clear { map } => {
                 let _ = self.maps[map].clear();
             }
@@ -411,7 +479,7 @@ impl Session {
     }
 
     fn ctx(&self) -> decode::Ctx<'_> {
-        decode::Ctx { actions: &self.object.actions, boot_realtime_ns: self.boot_realtime_ns }
+        decode::Ctx { actions: &self.object.actions, boot_realtime_ns: self.boot_realtime_ns, symbols: &self.symbols }
     }
 
     /// A printf-style action's text from its event record.

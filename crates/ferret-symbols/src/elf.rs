@@ -17,8 +17,27 @@ pub struct Elf {
     pub path: PathBuf,
     /// Sorted by name, then address; one entry per (name, address).
     pub symbols: Vec<Symbol>,
-    /// (virtual address, memory size, file offset) of each PT_LOAD segment.
-    segments: Vec<(u64, u64, u64)>,
+    /// (virtual address, memory size, file offset, file size) of each PT_LOAD segment.
+    segments: Vec<(u64, u64, u64, u64)>,
+    /// Indices into `symbols` in address order, for symbolizing.
+    by_addr: Vec<u32>,
+    /// The GNU build id note, if the file has one.
+    pub build_id: Option<Vec<u8>>,
+    /// The lowest virtual address of an executable segment: where the kernel's `start_code`
+    /// for this program is, less the load bias.
+    pub exec_vaddr: Option<u64>,
+}
+
+/// Any defined symbol (function or data) named `name` in the ELF file at `path`: its address
+/// and size, for `uaddr("name")`.
+pub fn find_symbol(path: &Path, name: &str) -> Option<(u64, u64)> {
+    let data = std::fs::read(path).ok()?;
+    let file = ElfFile64::<object::Endianness>::parse(&*data).ok()?;
+    file.symbols()
+        .chain(file.dynamic_symbols())
+        .filter(|s| s.is_definition() && s.address() != 0)
+        .find(|s| s.name().is_ok_and(|n| n.split('@').next() == Some(name)))
+        .map(|s| (s.address(), s.size()))
 }
 
 impl Elf {
@@ -45,9 +64,18 @@ impl Elf {
             .elf_program_headers()
             .iter()
             .filter(|p| p.p_type(endian) == object::elf::PT_LOAD)
-            .map(|p| (p.p_vaddr(endian), p.p_memsz(endian), p.p_offset(endian)))
+            .map(|p| (p.p_vaddr(endian), p.p_memsz(endian), p.p_offset(endian), p.p_filesz(endian)))
             .collect();
-        Ok(Elf { path: path.to_path_buf(), symbols, segments })
+        let mut by_addr: Vec<u32> = (0..symbols.len() as u32).collect();
+        by_addr.sort_by_key(|&i| symbols[i as usize].addr);
+        let build_id = file.build_id().ok().flatten().map(<[u8]>::to_vec);
+        let exec_vaddr = file
+            .elf_program_headers()
+            .iter()
+            .filter(|p| p.p_type(endian) == object::elf::PT_LOAD && p.p_flags(endian) & object::elf::PF_X != 0)
+            .map(|p| p.p_vaddr(endian))
+            .min();
+        Ok(Elf { path: path.to_path_buf(), symbols, segments, by_addr, build_id, exec_vaddr })
     }
 
     /// The function symbols whose names match `pred`, in name order.
@@ -63,15 +91,28 @@ impl Elf {
 
     /// Where the byte at virtual address `addr` lives in the file (what the uprobe PMU takes).
     pub fn file_offset(&self, addr: u64) -> Option<u64> {
-        self.segments.iter().find(|(va, size, _)| addr >= *va && addr < va + size).map(|(va, _, off)| addr - va + off)
+        self.segments
+            .iter()
+            .find(|(va, size, _, _)| addr >= *va && addr < va + size)
+            .map(|(va, _, off, _)| addr - va + off)
+    }
+
+    /// The virtual address the byte at file offset `off` is loaded at (the inverse of
+    /// [`Elf::file_offset`]), for turning a process address into a symbol-table address.
+    pub fn vaddr_of_offset(&self, off: u64) -> Option<u64> {
+        self.segments.iter().find(|(_, _, o, size)| off >= *o && off < o + size).map(|(va, _, o, _)| off - o + va)
     }
 
     /// The function containing `addr`, and the offset into it (for symbolizing addresses).
+    /// Of several candidates the nearest start wins, then the first name.
     pub fn symbolize(&self, addr: u64) -> Option<(&Symbol, u64)> {
-        self.symbols
+        let end = self.by_addr.partition_point(|&i| self.symbols[i as usize].addr <= addr);
+        // Functions rarely nest; a few entries back covers aliases and nested labels.
+        self.by_addr[end.saturating_sub(32)..end]
             .iter()
-            .filter(|s| addr >= s.addr && addr < s.addr + s.size.max(1))
-            .min_by_key(|s| addr - s.addr)
+            .map(|&i| &self.symbols[i as usize])
+            .filter(|s| addr < s.addr + s.size.max(1))
+            .min_by_key(|s| (addr - s.addr, s.name.as_str()))
             .map(|s| (s, addr - s.addr))
     }
 }

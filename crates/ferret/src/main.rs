@@ -72,6 +72,7 @@ fn run(f: Flags) -> i32 {
         pid,
         dummy_ts_map: std::env::var("BPFTRACE_DUMMY_TS_MAP").ok(),
         start_boot_ns: boot_ns(),
+        stack_mode: std::env::var("BPFTRACE_STACK_MODE").unwrap_or_else(|_| "bpftrace".into()),
         ..Options::default()
     };
     let compiled = match ferret_lang::compile(text, &opts) {
@@ -158,6 +159,15 @@ fn run(f: Flags) -> i32 {
             .unwrap_or(ferret_runtime::host::DEFAULT_MAX_CAT_BYTES),
     };
     let attach = ferret_lang::probe::AttachOpts { pid: pid.or(child.as_ref().map(|c| c.pid)) };
+    // The -c command's unwind table, so its very first user stacks unwind fully.
+    if let Some(program) = f.cmd.as_deref().and_then(|c| c.split_whitespace().next()) {
+        if let Ok(path) = ferret_symbols::resolve_binary(program, None) {
+            session.preload_unwind(&path);
+        }
+    }
+    if let Some(pid) = pid {
+        session.preload_process(pid as u32);
+    }
     if f.dry_run {
         return 0;
     }

@@ -219,7 +219,9 @@ fn build_progs(dir: &Path) -> Result<PathBuf, String> {
         }
         let exe = out.join(src.file_stem().unwrap());
         let status = Command::new("gcc")
-            .args(["-O2", "-g", "-o"])
+            .args(["-O2", "-g"])
+            .args(extra_cflags(&src))
+            .arg("-o")
             .arg(&exe)
             .arg(&src)
             .status()
@@ -257,6 +259,16 @@ fn unmet(c: &Case, features: &[(String, bool)]) -> Option<String> {
         }
     }
     None
+}
+
+/// Flags a test program asks for on a `CFLAGS: ...` line in its first comment (stack tests
+/// need builds with and without frame pointers).
+fn extra_cflags(src: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(src).unwrap_or_default();
+    text.lines()
+        .take(3)
+        .find_map(|l| l.split_once("CFLAGS:").map(|(_, f)| f.split_whitespace().map(str::to_string).collect()))
+        .unwrap_or_default()
 }
 
 fn main() {

@@ -447,13 +447,19 @@ mapop!(
                 }
             }
             _ => {
-                s.check_expr(&site.args[0]);
-                s.error(site.span, "call to len() expects a map, ustack, or kstack");
+                if !matches!(s.check_expr(&site.args[0]), Type::Stack { .. } | Type::None) {
+                    s.error(site.span, "call to len() expects a map, ustack, or kstack");
+                }
             }
         }
         I64
     },
     |g, site| {
+        if matches!(g.ty(&site.args[0]), Type::Stack { .. }) {
+            let v = g.expr(&site.args[0])?;
+            crate::stacks::frames(g, v);
+            return Ok(g.spill(R0));
+        }
         let id = ferret_sys::features::kfunc_btf_id(ELEM_COUNT_KFUNC).ok_or_else(|| {
             Diagnostic::error(site.span, format!("len() needs the kernel function {ELEM_COUNT_KFUNC} (Linux 6.6+)"))
         })?;

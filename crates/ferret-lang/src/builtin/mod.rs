@@ -12,6 +12,7 @@ mod env;
 mod meta;
 mod net;
 mod output;
+mod stacks;
 mod strings;
 mod symbols;
 mod vars;
@@ -37,8 +38,18 @@ pub struct Builtin {
     pub lower: fn(&mut Gen, &CallSite) -> GenResult<Val>,
 }
 
-pub static REGISTRY: &[&[&Builtin]] =
-    &[vars::ALL, aggregates::ALL, output::ALL, strings::ALL, bytes::ALL, net::ALL, symbols::ALL, meta::ALL, env::ALL];
+pub static REGISTRY: &[&[&Builtin]] = &[
+    vars::ALL,
+    aggregates::ALL,
+    output::ALL,
+    strings::ALL,
+    bytes::ALL,
+    net::ALL,
+    symbols::ALL,
+    stacks::ALL,
+    meta::ALL,
+    env::ALL,
+];
 
 /// Find a builtin by name; `arg0`..`argN` share one entry.
 pub fn find(name: &str) -> Option<&'static Builtin> {

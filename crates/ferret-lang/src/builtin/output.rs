@@ -70,7 +70,16 @@ fn check_printf(s: &mut Sema, site: &CallSite) -> Type {
                 t.is_str()
                     || t.is_int()
                     || *t == Type::None
-                    || matches!(t, Type::Tuple(_) | Type::Buffer(_) | Type::Inet | Type::Resolved(_) | Type::Timestamp)
+                    || matches!(
+                        t,
+                        Type::Tuple(_)
+                            | Type::Buffer(_)
+                            | Type::Inet
+                            | Type::Resolved(_)
+                            | Type::Timestamp
+                            | Type::Ksym
+                            | Type::Usym
+                    )
             }
             'r' => matches!(t, Type::Buffer(_) | Type::Str(_)),
             _ => t.is_int() || *t == Type::None,

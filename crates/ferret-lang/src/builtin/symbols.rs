@@ -1,7 +1,7 @@
-//! Kernel symbols resolved at compile time: `kaddr`.
+//! Symbols resolved at compile time: `kaddr` (kernel), `uaddr` (the probed binary).
 use super::{arity, Builtin};
 use crate::codegen::Val;
-use crate::types::{Type, U64};
+use crate::types::{AddrSpace, Type, U64};
 use ferret_syntax::ast::ExprKind;
 use ferret_syntax::Diagnostic;
 
@@ -32,4 +32,42 @@ pub static KADDR: Builtin = Builtin {
     },
 };
 
-pub static ALL: &[&Builtin] = &[&KADDR];
+/// The symbol `uaddr("name")` names in the probed binary: its address and size.
+fn user_symbol(s_target: &crate::probe::Target, name: &str) -> Result<(u64, u64), String> {
+    let path = match s_target.context {
+        crate::probe::Context::Regs { user: true, .. } => s_target.parts.first(),
+        _ => None,
+    }
+    .ok_or_else(|| "uaddr can only be used with uprobes".to_string())?;
+    ferret_symbols::elf::find_symbol(std::path::Path::new(path), name)
+        .ok_or_else(|| format!("Could not resolve symbol: {path}:{name}"))
+}
+
+pub static UADDR: Builtin = Builtin {
+    name: "uaddr",
+    doc: "address of a symbol in the probed binary, at compile time: *uaddr(\"global_var\")",
+    variable: false,
+    aggregate: false,
+    unsafe_only: false,
+    check: |s, site| {
+        let mut bytes = 8;
+        if arity(s, site, 1, 1) {
+            match &site.args[0].kind {
+                ExprKind::Str(name) => match user_symbol(s.target, name) {
+                    Ok((_, size)) if matches!(size, 1 | 2 | 4) => bytes = size as u8,
+                    Ok(_) => {}
+                    Err(e) => s.error(site.span, e),
+                },
+                _ => s.error(site.span, "uaddr() expects a string literal"),
+            }
+        }
+        Type::Ptr { space: AddrSpace::User, pointee: Box::new(Type::Int { bytes, signed: true }) }
+    },
+    lower: |g, site| {
+        let ExprKind::Str(name) = &site.args[0].kind else { return Ok(Val::None) };
+        let (addr, _) = user_symbol(g.target, name).map_err(|e| Diagnostic::error(site.span, e))?;
+        Ok(Val::Imm(addr as i64))
+    },
+};
+
+pub static ALL: &[&Builtin] = &[&KADDR, &UADDR];

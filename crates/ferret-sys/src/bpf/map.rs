@@ -120,6 +120,19 @@ impl Map {
         Ok(Map { fd: owned_fd(fd), map_type, key_size, value_size, max_entries, name: name.to_string() })
     }
 
+    /// A second handle on the same map (a duplicated fd), for a reader that lives apart from
+    /// the owner.
+    pub fn try_clone(&self) -> std::io::Result<Map> {
+        Ok(Map {
+            fd: self.fd.try_clone()?,
+            map_type: self.map_type,
+            key_size: self.key_size,
+            value_size: self.value_size,
+            max_entries: self.max_entries,
+            name: self.name.clone(),
+        })
+    }
+
     /// The map's fd, borrowed.
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
