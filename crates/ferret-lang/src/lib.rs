@@ -321,16 +321,17 @@ pub fn resolve_probes(
                 Err(d) => diags.push(d),
             }
         }
-        // `a, b { }` where only `b` exists on this kernel (tools list alternative function
-        // names): a warning, as bpftrace 0.17 gave; a probe that matches nothing at all is an
-        // error unless missing_probes says otherwise.
+        // `kprobe:a, kprobe:b { }` where only `b` exists in this kernel or library build (tools
+        // list alternative function names): a warning, as bpftrace 0.17 gave. Otherwise an
+        // attach point that matches nothing is an error unless missing_probes says otherwise.
         let some_matched = out.len() > before;
         for ap in &unmatched {
             let (kind, rest) = ap.raw.split_once(':').unwrap_or((&ap.raw, ""));
             let kind = probe::find(kind).map_or(kind, |k| k.names[0]);
+            let alternatives = some_matched && matches!(kind, "kprobe" | "kretprobe" | "uprobe" | "uretprobe");
             let msg = format!("No matches for {kind} {rest}.");
             match missing {
-                MissingProbes::Error if !some_matched => diags.push(Diagnostic::error(ap.span, msg)),
+                MissingProbes::Error if !alternatives => diags.push(Diagnostic::error(ap.span, msg)),
                 MissingProbes::Error | MissingProbes::Warn => {
                     warnings.push(Diagnostic::warning(ap.span, format!("{msg} Skipping.")))
                 }
