@@ -19,6 +19,7 @@ mod expr;
 mod forloop;
 mod kmem;
 mod maps;
+mod values;
 
 pub use expr::{read_helper, read_str_helper};
 
