@@ -55,6 +55,9 @@ pub struct Options {
     /// bpftrace's test hook `BPFTRACE_DUMMY_TS_MAP=@ts`: `tseries()` takes the time from this
     /// scalar map instead of the clock.
     pub dummy_ts_map: Option<String>,
+    /// `--probe-filter REGEX`: only probes whose names match are compiled and attached
+    /// (BEGIN and END always are).
+    pub probe_filter: Option<String>,
     /// Show `@file:line` after user stack frames when the file has line tables (config
     /// `show_debug_info`, default on as in bpftrace).
     pub show_debug_info: bool,
@@ -83,6 +86,7 @@ impl Default for Options {
             license: "GPL".into(),
             missing_probes: MissingProbes::Error,
             dummy_ts_map: None,
+            probe_filter: None,
             dwarf_unwind: true,
             show_debug_info: true,
             cpp_demangle: true,
@@ -255,7 +259,15 @@ pub fn compile(src: &str, opts: &Options) -> Result<Compiled, Vec<Diagnostic>> {
     ktypes::set_script_structs(structs);
     substitute_positional_attach_points(&mut ast, &opts.positional);
     probe::set_target_pid(opts.pid);
-    let (instances, mut warnings) = resolve_probes(&ast, opts.missing_probes)?;
+    let (mut instances, mut warnings) = resolve_probes(&ast, opts.missing_probes)?;
+    if let Some(filter) = &opts.probe_filter {
+        let re = regex::Regex::new(filter)
+            .map_err(|e| vec![Diagnostic::global(format!("Invalid --probe-filter regex: {e}"))])?;
+        instances.retain(|(_, t)| t.kind.special.is_some() || re.is_match(&t.name));
+        if instances.iter().all(|(_, t)| t.kind.special.is_some()) {
+            return Err(vec![Diagnostic::global("No probes to attach")]);
+        }
+    }
     let (maps, tables) = sema::check_program(&opts, &ast, &instances)?;
     let named_params = named::collect(&ast)?;
     let object = codegen::generate(&opts, &ast, &instances, &maps, &tables)?;

@@ -29,6 +29,7 @@ OPTIONS:
     --info             print what this kernel supports
     --dry-run          compile and load the programs, attach nothing
     --unsafe           allow unsafe functions (system, signal)
+    --probe-filter RE  attach only probes whose names match the regex (BEGIN/END always run)
     --max-strlen N     bytes read for a string, NUL included (default 64; env BPFTRACE_MAX_STRLEN)
     --max-map-keys N   entries per map (default 4096; env BPFTRACE_MAX_MAP_KEYS)
     -h, --help         this help
@@ -100,6 +101,8 @@ pub struct Flags {
     pub helper_warnings: bool,
     pub include_dirs: Vec<String>,
     pub include_files: Vec<String>,
+    /// `--probe-filter REGEX`: attach only the probes whose names match (BEGIN/END always).
+    pub probe_filter: Option<String>,
 }
 
 /// A command-line problem: `usage` says whether the usage text follows the message.
@@ -172,6 +175,7 @@ pub fn parse(args: &[String]) -> Result<Flags, FlagError> {
         helper_warnings: false,
         include_dirs: vec![],
         include_files: vec![],
+        probe_filter: None,
     };
     let mut program: Option<String> = None;
     let mut file: Option<String> = None;
@@ -250,6 +254,7 @@ pub fn parse(args: &[String]) -> Result<Flags, FlagError> {
                     other => return Err(format!("unknown stage '{other}' for -d: use ast, types or bpf").into()),
                 })
             }
+            "--probe-filter" => f.probe_filter = Some(value(&mut i, a)?),
             "--max-strlen" => {
                 let v = value(&mut i, a)?;
                 f.strlen = v.parse().map_err(|_| FlagError::usage(format!("invalid --max-strlen '{v}'")))?;

@@ -71,6 +71,7 @@ fn run(f: Flags) -> i32 {
         cpid: child.as_ref().map(|c| c.pid as u32),
         pid,
         dummy_ts_map: std::env::var("BPFTRACE_DUMMY_TS_MAP").ok(),
+        probe_filter: f.probe_filter.clone(),
         start_boot_ns: boot_ns(),
         stack_mode: std::env::var("BPFTRACE_STACK_MODE").unwrap_or_else(|_| "bpftrace".into()),
         ..Options::default()

@@ -16,6 +16,13 @@ fn expand(kind: &'static ProbeKind, ap: &AttachPoint) -> Result<Vec<Target>, Dia
         3 => &ap.parts[2],
         _ => return Err(arity_error(ap, "rawtracepoint", "1 or 2 arguments")),
     };
+    // rawtracepoint:module:event — the module must be loaded (vmlinux is the kernel itself).
+    if ap.parts.len() == 3 {
+        let m = &ap.parts[1];
+        if !m.contains('*') && m != "vmlinux" && !std::path::Path::new("/sys/module").join(m).exists() {
+            return Ok(vec![]);
+        }
+    }
     let events = if ev.contains('*') {
         let all = tracefs::list_tracepoints().map_err(|e| Diagnostic::error(ap.span, e.to_string()))?;
         let mut v: Vec<String> = all.into_iter().map(|(_, e)| e).filter(|e| glob(ev, e)).collect();
@@ -31,6 +38,10 @@ fn expand(kind: &'static ProbeKind, ap: &AttachPoint) -> Result<Vec<Target>, Dia
             vec![]
         }
     };
+    if events.is_empty() && ap.parts.len() == 2 && !ev.contains('*') {
+        // bpftrace's wording when a single named raw tracepoint does not exist
+        return Err(Diagnostic::global("Probe has no valid attach points."));
+    }
     if events.is_empty() {
         return Ok(vec![]); // "No matches for rawtracepoint ..." (missing_probes decides)
     }

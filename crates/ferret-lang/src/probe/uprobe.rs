@@ -75,7 +75,9 @@ fn expand(kind: &'static ProbeKind, ap: &AttachPoint) -> Result<Vec<Target>, Dia
     let bin = &ap.parts[1];
     let func = ap.parts[2..].join(":");
     let mut path = resolve_binary(bin, super::target_pid()).map_err(err)?;
-    let mut found = sites(&Elf::open(&path).map_err(err)?, bin, &func).map_err(err)?;
+    // bpftrace reports an unresolvable address when attaching, without a source location.
+    let site_err = |m: String| if m.starts_with("Could not resolve address") { Diagnostic::global(m) } else { err(m) };
+    let mut found = sites(&Elf::open(&path).map_err(err)?, bin, &func).map_err(site_err)?;
     if found.is_empty() && is_glibc_stub(&path) {
         // Since glibc 2.34 libpthread, libdl, librt and libutil are empty stubs: their functions
         // live in libc.so.6, which is where the loader binds them.
