@@ -31,8 +31,8 @@ pub struct Elf {
 /// Any defined symbol (function or data) named `name` in the ELF file at `path`: its address
 /// and size, for `uaddr("name")`.
 pub fn find_symbol(path: &Path, name: &str) -> Option<(u64, u64)> {
-    let data = std::fs::read(path).ok()?;
-    let file = ElfFile64::<object::Endianness>::parse(&*data).ok()?;
+    let cache = object::ReadCache::new(std::fs::File::open(path).ok()?);
+    let file = ElfFile64::<object::Endianness, _>::parse(&cache).ok()?;
     file.symbols()
         .chain(file.dynamic_symbols())
         .filter(|s| s.is_definition() && s.address() != 0)
@@ -42,8 +42,11 @@ pub fn find_symbol(path: &Path, name: &str) -> Option<(u64, u64)> {
 
 impl Elf {
     pub fn open(path: &Path) -> Result<Elf, String> {
-        let data = std::fs::read(path).map_err(|e| format!("could not read {}: {e}", path.display()))?;
-        let file = ElfFile64::<object::Endianness>::parse(&*data)
+        // Read on demand (headers, symbol and string tables), not the whole file: symbolizing a
+        // system-wide profile opens every library the sampled processes map.
+        let f = std::fs::File::open(path).map_err(|e| format!("could not read {}: {e}", path.display()))?;
+        let cache = object::ReadCache::new(f);
+        let file = ElfFile64::<object::Endianness, _>::parse(&cache)
             .map_err(|e| format!("{} is not a 64-bit ELF file: {e}", path.display()))?;
         let mut symbols: Vec<Symbol> = file
             .symbols()

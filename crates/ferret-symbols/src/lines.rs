@@ -21,8 +21,9 @@ impl std::fmt::Debug for Lines {
 impl Lines {
     /// The line tables of the ELF file at `path`; `None` without debug info.
     pub fn open(path: &Path) -> Option<Lines> {
-        let data = std::fs::read(path).ok()?;
-        let file = object::File::parse(&*data).ok()?;
+        // On demand: only the .debug_* sections are read, not the whole file.
+        let cache = object::ReadCache::new(std::fs::File::open(path).ok()?);
+        let file = object::File::parse(&cache).ok()?;
         file.section_by_name(".debug_line")?;
         let endian = if file.is_little_endian() { RunTimeEndian::Little } else { RunTimeEndian::Big };
         let load = |id: gimli::SectionId| -> Result<Reader, gimli::Error> {

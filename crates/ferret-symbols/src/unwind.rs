@@ -50,13 +50,23 @@ const RA: gimli::Register = gimli::X86_64::RA;
 /// The unwind table of the ELF file at `path`, sorted by start, with a `Stop` row wherever no
 /// FDE covers the code.
 pub fn table(path: &Path) -> Result<Vec<Row>, String> {
-    let data = std::fs::read(path).map_err(|e| format!("could not read {}: {e}", path.display()))?;
-    table_of(&data).map_err(|e| format!("{}: {e}", path.display()))
+    // Read on demand: only the headers and .eh_frame are touched, not a 100 MB library whole
+    // (a system-wide profile meets big ones, such as a compiler's).
+    let f = std::fs::File::open(path).map_err(|e| format!("could not read {}: {e}", path.display()))?;
+    let cache = object::ReadCache::new(f);
+    table_of(&cache).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-fn table_of(data: &[u8]) -> Result<Vec<Row>, String> {
+/// Files with more CFI than this are left to frame pointers: their table alone would take a
+/// large share of the rows map, and parsing it costs user-space memory the tracer should not.
+const MAX_EH_FRAME: u64 = 8 << 20;
+
+fn table_of<'d, R: object::ReadRef<'d>>(data: R) -> Result<Vec<Row>, String> {
     let file = object::File::parse(data).map_err(|e| e.to_string())?;
     let Some(eh) = file.section_by_name(".eh_frame") else { return Ok(vec![]) };
+    if eh.size() > MAX_EH_FRAME {
+        return Ok(vec![]);
+    }
     let eh_data = eh.uncompressed_data().map_err(|e| e.to_string())?;
     // Segments map virtual addresses (what the FDEs hold) to file offsets.
     let segments: Vec<(u64, u64, u64)> = file
