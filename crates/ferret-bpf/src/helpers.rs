@@ -14,6 +14,8 @@ pub const GET_PRANDOM_U32: u32 = 7;
 pub const GET_SMP_PROCESSOR_ID: u32 = 8;
 pub const GET_CURRENT_PID_TGID: u32 = 14;
 pub const GET_CURRENT_UID_GID: u32 = 15;
+/// `long bpf_get_ns_current_pid_tgid(u64 dev, u64 ino, struct bpf_pidns_info *nsdata, u32 size)`
+pub const GET_NS_CURRENT_PID_TGID: u32 = 120;
 pub const GET_CURRENT_COMM: u32 = 16;
 pub const PERF_EVENT_OUTPUT: u32 = 25;
 pub const GET_STACKID: u32 = 27;
@@ -55,6 +57,7 @@ pub fn name(id: u32) -> &'static str {
         GET_SMP_PROCESSOR_ID => "get_smp_processor_id",
         GET_CURRENT_PID_TGID => "get_current_pid_tgid",
         GET_CURRENT_UID_GID => "get_current_uid_gid",
+        GET_NS_CURRENT_PID_TGID => "get_ns_current_pid_tgid",
         GET_CURRENT_COMM => "get_current_comm",
         PERF_EVENT_OUTPUT => "perf_event_output",
         GET_STACKID => "get_stackid",

@@ -246,6 +246,32 @@ impl VisitMut for Renamer {
         }
     }
 
+    /// A parameter used as a type (`sizeof(t*)`, `(t)x`, `let $v: t`) takes the type its
+    /// `typeof(...)` argument names, keeping the suffix written in the macro; an expression
+    /// argument becomes `typeof(expr)`.
+    fn type_name(&mut self, t: &mut TypeName) {
+        let Some(arg) = self.exprs.get(t.base.as_str()).filter(|_| t.of.is_none()) else {
+            if let Some(e) = &mut t.of {
+                self.expr(e);
+            }
+            return;
+        };
+        let mut ty = match &arg.kind {
+            ExprKind::Typeof(inner) => inner.clone(),
+            _ => TypeName {
+                base: "typeof".into(),
+                pointers: 0,
+                array: None,
+                span: arg.span,
+                of: Some(Box::new(arg.clone())),
+            },
+        };
+        ty.pointers += t.pointers;
+        ty.array = t.array.or(ty.array);
+        ty.span = t.span;
+        *t = ty;
+    }
+
     fn stmt(&mut self, s: &mut Stmt) {
         if let StmtKind::For { var, .. } = &mut s.kind {
             *var = self.var(var);

@@ -231,6 +231,7 @@ fn find_calls<'a>(e: &'a Expr, name: &str, out: &mut Vec<(&'a [Expr], Span)>) {
         | ExprKind::PositionalCount
         | ExprKind::Map(_)
         | ExprKind::Sizeof(SizeofArg::Type(_))
+        | ExprKind::Typeof(_)
         | ExprKind::Offsetof { .. } => {}
     }
 }

@@ -117,8 +117,7 @@ pub fn take(g: &mut Gen, user: bool, limit: u16) -> Val {
     g.asm.jmp_imm(Cond::Eq, R0, 0, done);
     g.asm.mov64(R7, R0);
     if user {
-        g.asm.call(helpers::GET_CURRENT_PID_TGID);
-        g.asm.alu64_imm(BPF_RSH, R0, 32);
+        crate::builtin::current_id(g, true, false);
         g.asm.stx(4, R7, REC_PID, R0);
         g.asm.st_imm(4, R7, REC_FLAGS, FLAG_USER as i32);
     } else {
@@ -268,8 +267,7 @@ pub fn usym(g: &mut Gen, addr: Val) -> Val {
     let out = g.alloc(16);
     g.load(R1, addr);
     g.asm.stx(8, R10, out, R1);
-    g.asm.call(helpers::GET_CURRENT_PID_TGID);
-    g.asm.alu64_imm(BPF_RSH, R0, 32);
+    crate::builtin::current_id(g, true, false);
     g.asm.stx(8, R10, out + 8, R0);
     if let Some(sm) = g.stack_maps {
         g.asm.ldx(8, R1, R10, out + 8);

@@ -167,8 +167,7 @@ pub fn unwind_user(g: &mut Gen, sm: StackMaps, um: UnwindMaps, limit: u16) -> bo
         g.asm.ldx(8, R1, R0, from);
         g.asm.stx(8, R7, STATE_OFF + to, R1);
     }
-    g.asm.call(helpers::GET_CURRENT_PID_TGID);
-    g.asm.alu64_imm(BPF_RSH, R0, 32);
+    crate::builtin::current_id(g, true, false);
     g.asm.stx(8, R7, STATE_OFF + ST_PID, R0);
     g.asm.st_imm(8, R7, REC_NR, 0);
     // bpf_loop(limit, frame_callback, NULL, 0)

@@ -1,7 +1,13 @@
 //! ELF symbol tables and the address → file offset mapping uprobes need.
 use object::read::elf::{ElfFile64, ProgramHeader};
-use object::{Object, ObjectSymbol, SymbolKind};
+use object::{Object, ObjectSymbol, RelocationFlags, SymbolFlags, SymbolKind};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// ELF `st_type` of a GNU indirect function: the symbol's address is a resolver that returns
+/// the implementation the dynamic loader binds calls to (glibc's `strlen`, `memcpy`...).
+const STT_GNU_IFUNC: u8 = 10;
 
 /// A function symbol: its name, virtual address and size.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +32,10 @@ pub struct Elf {
     /// The lowest virtual address of an executable segment: where the kernel's `start_code`
     /// for this program is, less the load bias.
     pub exec_vaddr: Option<u64>,
+    /// Addresses of GNU indirect function symbols (their resolvers), sorted.
+    ifuncs: Vec<u64>,
+    /// Resolver address → implementation address, worked out on first use.
+    ifunc_impls: OnceLock<HashMap<u64, u64>>,
 }
 
 /// Any defined symbol (function or data) named `name` in the ELF file at `path`: its address
@@ -48,10 +58,21 @@ impl Elf {
         let cache = object::ReadCache::new(f);
         let file = ElfFile64::<object::Endianness, _>::parse(&cache)
             .map_err(|e| format!("{} is not a 64-bit ELF file: {e}", path.display()))?;
+        let is_ifunc = |s: &object::read::elf::ElfSymbol64<'_, '_, object::Endianness>| matches!(s.flags(), SymbolFlags::Elf { st_info, .. } if st_info & 0xf == STT_GNU_IFUNC);
+        let mut ifuncs: Vec<u64> = file
+            .symbols()
+            .chain(file.dynamic_symbols())
+            // object's is_definition() only admits plain functions and objects.
+            .filter(|s| is_ifunc(s) && !s.is_undefined())
+            .map(|s| s.address())
+            .collect();
+        ifuncs.sort_unstable();
+        ifuncs.dedup();
         let mut symbols: Vec<Symbol> = file
             .symbols()
             .chain(file.dynamic_symbols())
-            .filter(|s| s.kind() == SymbolKind::Text && s.address() != 0 && s.is_definition())
+            .filter(|s| s.address() != 0)
+            .filter(|s| (s.kind() == SymbolKind::Text && s.is_definition()) || (is_ifunc(s) && !s.is_undefined()))
             .filter_map(|s| {
                 let name = s.name().ok()?;
                 // `malloc@@GLIBC_2.2.5` spellings in some symbol tables: the bare name is what
@@ -78,7 +99,16 @@ impl Elf {
             .filter(|p| p.p_type(endian) == object::elf::PT_LOAD && p.p_flags(endian) & object::elf::PF_X != 0)
             .map(|p| p.p_vaddr(endian))
             .min();
-        Ok(Elf { path: path.to_path_buf(), symbols, segments, by_addr, build_id, exec_vaddr })
+        Ok(Elf {
+            path: path.to_path_buf(),
+            symbols,
+            segments,
+            by_addr,
+            build_id,
+            exec_vaddr,
+            ifuncs,
+            ifunc_impls: OnceLock::new(),
+        })
     }
 
     /// The function symbols whose names match `pred`, in name order.
@@ -90,6 +120,81 @@ impl Elf {
     pub fn function(&self, name: &str) -> Option<&Symbol> {
         let i = self.symbols.partition_point(|s| s.name.as_str() < name);
         self.symbols.get(i).filter(|s| s.name == name)
+    }
+
+    /// Where calls to `sym` actually go: `sym` itself, or for a GNU indirect function (whose
+    /// address is only the resolver, run once by the dynamic loader) the implementation the
+    /// resolver picks on this machine, under `sym`'s name. The implementation is read from the
+    /// IRELATIVE relocations ferret's own copy of the library was bound with, so it is found when
+    /// the library is loaded in ferret (libc, libm); otherwise `sym` is returned unchanged.
+    pub fn call_target(&self, sym: &Symbol) -> Symbol {
+        if self.ifuncs.binary_search(&sym.addr).is_err() {
+            return sym.clone();
+        }
+        let impls = self.ifunc_impls.get_or_init(|| self.resolve_ifuncs().unwrap_or_default());
+        let Some(&addr) = impls.get(&sym.addr) else { return sym.clone() };
+        // Stripped libraries have no symbol for the implementation (`__strlen_avx2`): bound
+        // its size by the next known symbol.
+        let size = match self.symbolize(addr) {
+            Some((s, 0)) => s.size,
+            _ => {
+                let next = self.by_addr.partition_point(|&i| self.symbols[i as usize].addr <= addr);
+                self.by_addr.get(next).map_or(0, |&i| self.symbols[i as usize].addr - addr)
+            }
+        };
+        Symbol { name: sym.name.clone(), addr, size }
+    }
+
+    /// Resolver → implementation for this file's indirect functions, from the GOT slots of its
+    /// IRELATIVE relocations in ferret's own mapping of the same file (`/proc/self/mem`).
+    fn resolve_ifuncs(&self) -> Option<HashMap<u64, u64>> {
+        use std::os::unix::fs::FileExt;
+        let data = std::fs::read(&self.path).ok()?;
+        let file = ElfFile64::<object::Endianness>::parse(&*data).ok()?;
+        let slots: Vec<(u64, u64)> = file
+            .dynamic_relocations()?
+            .filter_map(|(slot, r)| match r.flags() {
+                RelocationFlags::Elf { r_type }
+                    if r_type == object::elf::R_X86_64_IRELATIVE || r_type == object::elf::R_AARCH64_IRELATIVE =>
+                {
+                    Some((r.addend() as u64, slot))
+                }
+                _ => None,
+            })
+            .filter(|(resolver, _)| self.ifuncs.binary_search(resolver).is_ok())
+            .collect();
+        if slots.is_empty() {
+            return None;
+        }
+        let bias = self.self_load_bias()?;
+        let mem = std::fs::File::open("/proc/self/mem").ok()?;
+        let mut out = HashMap::new();
+        for (resolver, slot) in slots {
+            let mut buf = [0u8; 8];
+            if mem.read_exact_at(&mut buf, bias.wrapping_add(slot)).is_ok() {
+                let target = u64::from_ne_bytes(buf).wrapping_sub(bias);
+                if self.file_offset(target).is_some() {
+                    out.insert(resolver, target);
+                }
+            }
+        }
+        Some(out)
+    }
+
+    /// Load bias of this file in ferret's own address space, if ferret has it mapped.
+    fn self_load_bias(&self) -> Option<u64> {
+        let want = std::fs::canonicalize(&self.path).ok()?;
+        let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+        maps.lines().find_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let (range, offset, path) = (f.first()?, f.get(2)?, f.get(5)?);
+            if std::fs::canonicalize(path).ok()? != want {
+                return None;
+            }
+            let start = u64::from_str_radix(range.split('-').next()?, 16).ok()?;
+            let vaddr = self.vaddr_of_offset(u64::from_str_radix(offset, 16).ok()?)?;
+            Some(start.wrapping_sub(vaddr))
+        })
     }
 
     /// Where the byte at virtual address `addr` lives in the file (what the uprobe PMU takes).
@@ -136,5 +241,27 @@ mod tests {
         assert!(off > 0);
         let (s, delta) = elf.symbolize(malloc.addr + 1).unwrap();
         assert_eq!((s.addr, delta), (malloc.addr, 1));
+    }
+}
+
+#[cfg(test)]
+mod ifunc_tests {
+    use super::*;
+
+    /// glibc's strlen is an indirect function: probing its resolver would never fire on calls.
+    #[test]
+    fn libc_strlen_resolves_to_its_implementation() {
+        let Ok(path) = crate::resolve_binary("libc", None) else {
+            eprintln!("SKIP: no libc found");
+            return;
+        };
+        let elf = Elf::open(&path).unwrap();
+        let strlen = elf.function("strlen").expect("strlen in libc");
+        let target = elf.call_target(strlen);
+        assert_eq!(target.name, "strlen");
+        assert_ne!(target.addr, strlen.addr);
+        assert!(elf.file_offset(target.addr).is_some());
+        let malloc = elf.function("malloc").unwrap();
+        assert_eq!(&elf.call_target(malloc), malloc);
     }
 }

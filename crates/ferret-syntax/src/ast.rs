@@ -203,6 +203,9 @@ pub enum ExprKind {
         ty: TypeName,
         fields: Vec<String>,
     },
+    /// `typeof(type_or_expr)` where a value is written: only meaningful as a macro argument
+    /// that the macro uses as a type (`macro m(t) { sizeof(t) }`).
+    Typeof(TypeName),
     /// `{ stmts; expr }` block expression.
     BlockExpr {
         stmts: Vec<Stmt>,
@@ -226,6 +229,9 @@ pub struct TypeName {
     /// `[N]` array suffix.
     pub array: Option<u64>,
     pub span: Span,
+    /// `typeof(expr)`: the type is the expression's (base "typeof"), with `pointers`/`array`
+    /// applied on top. `typeof(type)` is parsed straight into the named type.
+    pub of: Option<Box<Expr>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -167,6 +167,7 @@ pub fn expr(e: &Expr) -> String {
         ExprKind::Sizeof(SizeofArg::Type(ty)) => format!("(sizeof <{ty}>)"),
         ExprKind::Sizeof(SizeofArg::Expr(inner)) => format!("(sizeof {})", expr(inner)),
         ExprKind::Offsetof { ty, fields } => format!("(offsetof <{ty}> {})", fields.join(".")),
+        ExprKind::Typeof(ty) => format!("(typeof <{ty}>)"),
         ExprKind::BlockExpr { stmts, value } => {
             let mut body = String::new();
             for s in stmts {

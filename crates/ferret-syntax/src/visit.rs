@@ -15,6 +15,12 @@ pub trait Visit {
             self.stmt(s);
         }
     }
+    /// A written type; only `typeof(expr)` has children.
+    fn type_name(&mut self, t: &TypeName) {
+        if let Some(e) = &t.of {
+            self.expr(e);
+        }
+    }
 }
 
 /// A walk that may rewrite nodes in place.
@@ -30,6 +36,12 @@ pub trait VisitMut {
             self.stmt(s);
         }
     }
+    /// A written type; only `typeof(expr)` has children.
+    fn type_name(&mut self, t: &mut TypeName) {
+        if let Some(e) = &mut t.of {
+            self.expr(e);
+        }
+    }
 }
 
 pub fn walk_expr<V: Visit + ?Sized>(v: &mut V, e: &Expr) {
@@ -41,12 +53,16 @@ pub fn walk_expr<V: Visit + ?Sized>(v: &mut V, e: &Expr) {
         | ExprKind::Var(_)
         | ExprKind::Positional(_)
         | ExprKind::PositionalCount
-        | ExprKind::Map(_)
-        | ExprKind::Offsetof { .. } => {}
+        | ExprKind::Map(_) => {}
+        ExprKind::Offsetof { ty, .. } | ExprKind::Typeof(ty) => v.type_name(ty),
         ExprKind::MapElem { keys: items, .. } | ExprKind::Call { args: items, .. } | ExprKind::Tuple(items) => {
             items.iter().for_each(|x| v.expr(x))
         }
-        ExprKind::Unary { expr, .. } | ExprKind::Field { expr, .. } | ExprKind::Cast { expr, .. } => v.expr(expr),
+        ExprKind::Unary { expr, .. } | ExprKind::Field { expr, .. } => v.expr(expr),
+        ExprKind::Cast { ty, expr } => {
+            v.type_name(ty);
+            v.expr(expr);
+        }
         ExprKind::Binary { lhs, rhs, .. } => {
             v.expr(lhs);
             v.expr(rhs);
@@ -61,11 +77,10 @@ pub fn walk_expr<V: Visit + ?Sized>(v: &mut V, e: &Expr) {
             v.expr(index);
         }
         ExprKind::Record(fields) => fields.iter().for_each(|(_, x)| v.expr(x)),
-        ExprKind::Sizeof(arg) => {
-            if let SizeofArg::Expr(x) = arg {
-                v.expr(x);
-            }
-        }
+        ExprKind::Sizeof(arg) => match arg {
+            SizeofArg::Expr(x) => v.expr(x),
+            SizeofArg::Type(t) => v.type_name(t),
+        },
         ExprKind::BlockExpr { stmts, value } => {
             stmts.iter().for_each(|s| v.stmt(s));
             v.expr(value);
@@ -76,7 +91,10 @@ pub fn walk_expr<V: Visit + ?Sized>(v: &mut V, e: &Expr) {
 pub fn walk_stmt<V: Visit + ?Sized>(v: &mut V, s: &Stmt) {
     match &s.kind {
         StmtKind::Expr(e) => v.expr(e),
-        StmtKind::Assign { target, value, .. } => {
+        StmtKind::Assign { target, value, decl, .. } => {
+            if let Some(VarDecl { ty: Some(t) }) = decl {
+                v.type_name(t);
+            }
             v.expr(target);
             if let Some(x) = value {
                 v.expr(x);
@@ -126,12 +144,16 @@ pub fn walk_expr_mut<V: VisitMut + ?Sized>(v: &mut V, e: &mut Expr) {
         | ExprKind::Var(_)
         | ExprKind::Positional(_)
         | ExprKind::PositionalCount
-        | ExprKind::Map(_)
-        | ExprKind::Offsetof { .. } => {}
+        | ExprKind::Map(_) => {}
+        ExprKind::Offsetof { ty, .. } | ExprKind::Typeof(ty) => v.type_name(ty),
         ExprKind::MapElem { keys: items, .. } | ExprKind::Call { args: items, .. } | ExprKind::Tuple(items) => {
             items.iter_mut().for_each(|x| v.expr(x))
         }
-        ExprKind::Unary { expr, .. } | ExprKind::Field { expr, .. } | ExprKind::Cast { expr, .. } => v.expr(expr),
+        ExprKind::Unary { expr, .. } | ExprKind::Field { expr, .. } => v.expr(expr),
+        ExprKind::Cast { ty, expr } => {
+            v.type_name(ty);
+            v.expr(expr);
+        }
         ExprKind::Binary { lhs, rhs, .. } => {
             v.expr(lhs);
             v.expr(rhs);
@@ -146,11 +168,10 @@ pub fn walk_expr_mut<V: VisitMut + ?Sized>(v: &mut V, e: &mut Expr) {
             v.expr(index);
         }
         ExprKind::Record(fields) => fields.iter_mut().for_each(|(_, x)| v.expr(x)),
-        ExprKind::Sizeof(arg) => {
-            if let SizeofArg::Expr(x) = arg {
-                v.expr(x);
-            }
-        }
+        ExprKind::Sizeof(arg) => match arg {
+            SizeofArg::Expr(x) => v.expr(x),
+            SizeofArg::Type(t) => v.type_name(t),
+        },
         ExprKind::BlockExpr { stmts, value } => {
             stmts.iter_mut().for_each(|s| v.stmt(s));
             v.expr(value);
@@ -161,7 +182,10 @@ pub fn walk_expr_mut<V: VisitMut + ?Sized>(v: &mut V, e: &mut Expr) {
 pub fn walk_stmt_mut<V: VisitMut + ?Sized>(v: &mut V, s: &mut Stmt) {
     match &mut s.kind {
         StmtKind::Expr(e) => v.expr(e),
-        StmtKind::Assign { target, value, .. } => {
+        StmtKind::Assign { target, value, decl, .. } => {
+            if let Some(VarDecl { ty: Some(t) }) = decl {
+                v.type_name(t);
+            }
             v.expr(target);
             if let Some(x) = value {
                 v.expr(x);

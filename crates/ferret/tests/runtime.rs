@@ -29,6 +29,8 @@ struct Case {
     requires: Vec<String>,
     /// `ENV NAME=VALUE`: set for ferret.
     env: Vec<(String, String)>,
+    /// `WRAP command...`: run ferret under this command (`unshare --fork --pid --mount-proc`).
+    wrap: Vec<String>,
 }
 
 /// Split on spaces not escaped with a backslash.
@@ -68,6 +70,7 @@ fn parse(file: &Path) -> Vec<Case> {
                 "PROG" => c.prog = rest.to_string(),
                 "ARGS" => c.args = split_args(rest),
                 "RUN" => c.run = Some(split_args(rest)),
+                "WRAP" => c.wrap = split_args(rest),
                 "TAIL" => c.tail = split_args(rest),
                 "WORKLOAD" => c.workload = rest.split_whitespace().map(String::from).collect(),
                 "EXPECT" => c.expect.push(rest.trim().to_string()),
@@ -124,7 +127,14 @@ fn run_workload(w: &[String]) {
 
 /// Run one case; Err carries the reason and the output.
 fn run(bin: &Path, c: &Case) -> Result<(), String> {
-    let mut cmd = Command::new(bin);
+    let mut cmd = match c.wrap.split_first() {
+        Some((wrapper, wrap_args)) => {
+            let mut cmd = Command::new(wrapper);
+            cmd.args(wrap_args).arg(bin);
+            cmd
+        }
+        None => Command::new(bin),
+    };
     match &c.run {
         Some(args) => cmd.args(args),
         None => cmd.args(&c.args).arg("-e").arg(&c.prog).arg(std::process::id().to_string()).args(&c.tail),

@@ -17,6 +17,8 @@ mod strings;
 mod symbols;
 mod vars;
 
+pub use vars::current_id;
+
 /// A use of a builtin: `name(args)` or a bare `name`.
 pub struct CallSite<'e> {
     pub name: &'e str,

@@ -28,6 +28,71 @@ fn helper_val(g: &mut Gen, id: u32, shift: i32, mask32: bool) -> Val {
     g.spill(R0)
 }
 
+/// `st_ino` of the initial pid namespace (the kernel's `PROC_PID_INIT_INO`).
+const PROC_PID_INIT_INO: u64 = 0xeffffffc;
+
+/// Device and inode of ferret's own pid namespace (`/proc/self/ns/pid`), or None when ferret runs
+/// in the initial namespace (or it cannot be read): ids are then the global ones.
+fn self_pidns() -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    static NS: std::sync::OnceLock<Option<(u64, u64)>> = std::sync::OnceLock::new();
+    *NS.get_or_init(|| {
+        let m = std::fs::metadata("/proc/self/ns/pid").ok()?;
+        (m.ino() != PROC_PID_INIT_INO).then(|| (m.dev(), m.ino()))
+    })
+}
+
+/// `pid`/`tid` take an optional namespace selector: `curr_ns` (default) or `init`.
+fn pid_ns_check(s: &mut Sema, site: &CallSite) -> Type {
+    if !super::arity(s, site, 0, 1) {
+        return U32;
+    }
+    if let Some(arg) = site.args.first() {
+        match &arg.kind {
+            ferret_syntax::ast::ExprKind::Ident(m) if m == "curr_ns" || m == "init" => {}
+            ferret_syntax::ast::ExprKind::Ident(m) => {
+                s.error(arg.span, format!("Invalid PID namespace mode: {m} (expects: curr_ns or init)"))
+            }
+            _ => s.error(site.span, format!("{}() only supports curr_ns and init as the argument", site.name)),
+        }
+    }
+    U32
+}
+
+/// The current task's process (`tgid`) or thread id as seen from ferret's pid namespace
+/// (`bpf_get_ns_current_pid_tgid`, 0 for tasks outside it), or from the initial namespace for
+/// `(init)` and when ferret itself runs there (the cheaper `get_current_pid_tgid`).
+fn ns_pid_tgid(g: &mut Gen, site: &CallSite, tgid: bool) -> Val {
+    let init =
+        matches!(site.args.first().map(|a| &a.kind), Some(ferret_syntax::ast::ExprKind::Ident(m)) if m == "init");
+    current_id(g, tgid, init);
+    g.spill(R0)
+}
+
+/// Leave the current task's pid (`tgid`) or tid, zero-extended, in R0: in ferret's own pid
+/// namespace unless `init` (user space resolves symbols through its own `/proc`, so stacks and
+/// `usym` records use this too). Clobbers R1-R5 and 8 bytes of statement stack.
+pub fn current_id(g: &mut Gen, tgid: bool, init: bool) {
+    let Some((dev, ino)) = self_pidns().filter(|_| !init) else {
+        g.asm.call(helpers::GET_CURRENT_PID_TGID);
+        if tgid {
+            g.asm.alu64_imm(BPF_RSH, R0, 32);
+        } else {
+            g.asm.mov32(R0, R0);
+        }
+        return;
+    };
+    // struct bpf_pidns_info { u32 pid; u32 tgid; }: the helper zeroes it on failure.
+    let off = g.alloc(8);
+    g.asm.ld_imm64(R1, dev);
+    g.asm.ld_imm64(R2, ino);
+    g.asm.mov64(R3, R10);
+    g.asm.alu64_imm(BPF_ADD, R3, off as i32);
+    g.asm.mov64_imm(R4, 8);
+    g.asm.call(helpers::GET_NS_CURRENT_PID_TGID);
+    g.asm.ldx(4, R0, R10, off + if tgid { 4 } else { 0 });
+}
+
 macro_rules! var {
     ($ident:ident, $name:literal, $doc:literal, $check:expr, $lower:expr) => {
         pub static $ident: Builtin = Builtin {
@@ -42,18 +107,20 @@ macro_rules! var {
     };
 }
 
-var!(PID, "pid", "process id (tgid) of the current task", u32_t, |g, _| Ok(helper_val(
-    g,
-    helpers::GET_CURRENT_PID_TGID,
-    32,
-    false
-)));
-var!(TID, "tid", "thread id of the current task", u32_t, |g, _| Ok(helper_val(
-    g,
-    helpers::GET_CURRENT_PID_TGID,
-    0,
-    true
-)));
+var!(
+    PID,
+    "pid",
+    "process id (tgid) in ferret's pid namespace; pid(init) for the initial namespace",
+    pid_ns_check,
+    |g, site| { Ok(ns_pid_tgid(g, site, true)) }
+);
+var!(
+    TID,
+    "tid",
+    "thread id in ferret's pid namespace; tid(init) for the initial namespace",
+    pid_ns_check,
+    |g, site| { Ok(ns_pid_tgid(g, site, false)) }
+);
 var!(UID, "uid", "user id of the current task", u64_t, |g, _| Ok(helper_val(g, helpers::GET_CURRENT_UID_GID, 0, true)));
 var!(GID, "gid", "group id of the current task", u64_t, |g, _| Ok(helper_val(
     g,

@@ -168,6 +168,7 @@ impl Gen<'_> {
                 let off = crate::ktypes::offset_of(id, fields).map_err(|m| Diagnostic::error(e.span, m))?;
                 Ok(Val::Imm(off as i64))
             }
+            ExprKind::Typeof(_) => Err(Diagnostic::error(e.span, "typeof() names a type and has no value")),
         }
     }
 

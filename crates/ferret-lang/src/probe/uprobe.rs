@@ -41,7 +41,7 @@ fn sites(elf: &Elf, bin: &str, spec: &str) -> Result<Vec<Site>, String> {
                 continue; // one probe per name (aliases at several addresses are rare)
             }
             last = Some(&s.name);
-            out.push(Site { func: s.name.clone(), offset: offset_of(s.addr)? });
+            out.push(Site { func: s.name.clone(), offset: offset_of(elf.call_target(s).addr)? });
         }
         return Ok(out);
     }
@@ -56,7 +56,8 @@ fn sites(elf: &Elf, bin: &str, spec: &str) -> Result<Vec<Site>, String> {
         }
         None => (spec, 0),
     };
-    let Some(sym) = elf.function(name) else {
+    // A GNU indirect function (glibc's strlen, memcpy) is probed at the implementation it binds to.
+    let Some(sym) = elf.function(name).map(|s| elf.call_target(s)) else {
         return Ok(vec![]); // "No matches for uprobe ..." (missing_probes decides)
     };
     if extra >= sym.size.max(1) {

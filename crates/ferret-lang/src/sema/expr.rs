@@ -322,6 +322,8 @@ impl Sema<'_> {
                 }
                 U64
             }
+            // A type passed where a value goes (a macro argument used as a type): its type.
+            ExprKind::Typeof(ty) => self.resolve_type(ty).unwrap_or(Type::None),
             ExprKind::Offsetof { ty, fields } => {
                 let id = match self.resolve_type(ty) {
                     Some(t @ Type::Struct { .. }) => {

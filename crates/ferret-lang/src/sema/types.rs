@@ -46,13 +46,14 @@ impl Sema<'_> {
     /// A written type name to a type (integer types, `string`, `bool`, pointers to those; other
     /// pointers are u64 until kernel types arrive).
     pub fn resolve_type(&mut self, tn: &TypeName) -> Option<Type> {
+        if let Some(of) = &tn.of {
+            let t = self.typeof_expr(of)?;
+            return Some(Self::apply_suffix(t, tn.pointers, tn.array));
+        }
         if tn.pointers > 0 {
             let base = primitive_type(&tn.base).or_else(|| self.kernel_type(&tn.base));
-            let Some(mut t) = base else { return Some(U64) };
-            for _ in 0..tn.pointers {
-                t = Type::Ptr { space: crate::types::AddrSpace::Kernel, pointee: Box::new(t) };
-            }
-            return Some(t);
+            let Some(t) = base else { return Some(U64) };
+            return Some(Self::apply_suffix(t, tn.pointers, tn.array));
         }
         let t = match tn.base.as_str() {
             "string" => Type::Str(self.opts.strlen),
@@ -83,6 +84,33 @@ impl Sema<'_> {
 }
 
 impl Sema<'_> {
+    /// The type `typeof(e)` names: a nested `typeof` (a macro argument), a type name the parser
+    /// could not tell from an identifier (`typeof(size_t)`), or the expression's type.
+    fn typeof_expr(&mut self, e: &Expr) -> Option<Type> {
+        match &e.kind {
+            ExprKind::Typeof(inner) => self.resolve_type(inner),
+            ExprKind::Ident(name) if builtin::find(name).is_none() && !self.cdefs.constants.contains_key(name) => {
+                let tn = TypeName { base: name.clone(), pointers: 0, array: None, span: e.span, of: None };
+                self.resolve_type(&tn)
+            }
+            _ => match self.check_expr(e) {
+                Type::None => None,
+                t => Some(t),
+            },
+        }
+    }
+
+    /// `T*...` then `[N]`: pointers into kernel memory, like other written pointer types.
+    fn apply_suffix(mut t: Type, pointers: u32, array: Option<u64>) -> Type {
+        for _ in 0..pointers {
+            t = Type::Ptr { space: crate::types::AddrSpace::Kernel, pointee: Box::new(t) };
+        }
+        match array {
+            Some(n) => Type::Array { elem: Box::new(t), len: n as u32 },
+            None => t,
+        }
+    }
+
     /// A kernel type by its C name (`struct task_struct`, `pid_t`), from BTF.
     pub(super) fn kernel_type(&mut self, name: &str) -> Option<Type> {
         crate::ktypes::lookup(name).map(crate::ktypes::type_of)

@@ -233,6 +233,10 @@ impl Parser<'_> {
             }
             "if" => return self.parse_if_expr(),
             "sizeof" => return self.parse_sizeof(),
+            "typeof" if self.peek_nth(1) == TokenKind::LParen => {
+                let ty = self.parse_typeof_type()?;
+                return Ok(Expr { kind: ExprKind::Typeof(ty), span: self.span_from(start) });
+            }
             "offsetof" => return self.parse_offsetof(),
             _ => {}
         }
