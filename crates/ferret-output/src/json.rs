@@ -253,3 +253,20 @@ pub fn errorf(msg: &str, filename: &str, line: u64, col: u64) -> String {
 pub fn warnf(msg: &str, filename: &str, line: u64, col: u64) -> String {
     format!("{{\"type\": \"warnf\", \"msg\": {}{}", string(msg), location(filename, line, col))
 }
+
+/// One `--bench` result: `{"type": "benchmark_result", "data": {NAME: {"average": ns, "iters": n}}}`.
+pub fn benchmark_result(name: &str, mean_ns: u64, iters: u64) -> String {
+    format!(
+        "{{\"type\": \"benchmark_result\", \"data\": {{{}: {{\"average\": {mean_ns}, \"iters\": {iters}}}}}}}\n",
+        string(name)
+    )
+}
+
+/// One `--test` result: duration, whether it passed, and what it printed.
+pub fn test_result(name: &str, duration_ns: u64, passed: bool, output: &str) -> String {
+    format!(
+        "{{\"type\": \"test_result\", \"data\": {{{}: {{\"duration\": {duration_ns}, \"passed\": {passed}, \"output\": {}}}}}}}\n",
+        string(name),
+        string(output)
+    )
+}

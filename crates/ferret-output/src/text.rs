@@ -308,3 +308,70 @@ pub fn helper_error_message(helper: &str, retcode: i32, strerror: &str) -> Strin
     };
     format!("{msg}\nAdditional Info - helper: {helper}, retcode: {retcode}")
 }
+
+/// The column width of benchmark names: at least 40, or the longest name.
+fn bench_name_width(names: &[String]) -> usize {
+    names.iter().map(|n| n.len()).max().unwrap_or(0).max(40)
+}
+
+/// The header of `--bench` results (before the first row): column titles and a dashed rule.
+pub fn benchmark_header(names: &[String]) -> String {
+    let w = bench_name_width(names) + 1;
+    format!("{:<w$}{:<15}Iterations\n{}\n", "Benchmark", "Time(ns)", "-".repeat(w + 15 + "Iterations".len()))
+}
+
+/// One `--bench` result row: name, mean nanoseconds per run, runs.
+pub fn benchmark_row(names: &[String], name: &str, mean_ns: u64, iters: u64) -> String {
+    let w = bench_name_width(names) + 1;
+    format!("{name:<w$}{mean_ns:<15}{iters}\n")
+}
+
+const GREEN: &str = "\x1b[32m";
+const RED: &str = "\x1b[31m";
+const RESET: &str = "\x1b[0m";
+
+/// A duration as `N unit` in the largest unit it reaches (ns, us, ms, s).
+fn duration(ns: u64) -> String {
+    let (scale, unit) = match ns {
+        1_000_000_000.. => (1_000_000_000, "s"),
+        1_000_000.. => (1_000_000, "ms"),
+        1_000.. => (1_000, "us"),
+        _ => (1, "ns"),
+    };
+    format!("{} {unit}", ns / scale)
+}
+
+/// The lines `--test` prints for one test, gtest style: a banner before the first, RUN, the
+/// test's output only when it failed, OK or FAILED with its time, and after the last a summary.
+pub fn test_result(names: &[String], index: usize, duration_ns: u64, passed: &[bool], output: &str) -> String {
+    let mut s = String::new();
+    let name = &names[index];
+    if index == 0 {
+        s += &format!("{GREEN}[==========]{RESET} Running {} tests.\n", names.len());
+    }
+    s += &format!("{GREEN}[ RUN      ]{RESET} {name}\n");
+    if passed[index] {
+        s += &format!("{GREEN}[       OK ]{RESET} {name}");
+    } else {
+        for line in output.lines().filter(|l| !l.is_empty()) {
+            s += line;
+            s.push('\n');
+        }
+        s += &format!("{RED}[  FAILED  ]{RESET} {name}");
+    }
+    s += &format!(" ({})\n", duration(duration_ns));
+    if index + 1 == names.len() {
+        let plural = |n: usize| if n == 1 { "test" } else { "tests" };
+        let ok = passed.iter().filter(|p| **p).count();
+        let failed = passed.len() - ok;
+        s += &format!("{GREEN}[==========]{RESET} {} {} ran.\n", names.len(), plural(names.len()));
+        s += &format!("{GREEN}[  PASSED  ]{RESET} {ok} {}.\n", plural(ok));
+        if failed > 0 {
+            s += &format!("{RED}[  FAILED  ]{RESET} {failed} {}, listed below:\n", plural(failed));
+            for (n, _) in names.iter().zip(passed).filter(|(_, p)| !**p) {
+                s += &format!("{RED}[  FAILED  ]{RESET} {n}\n");
+            }
+        }
+    }
+    s
+}

@@ -4,6 +4,7 @@
 pub mod child;
 pub mod clock;
 pub mod decode;
+pub mod harness;
 pub mod host;
 pub mod out;
 pub mod resolve;
@@ -92,18 +93,27 @@ pub struct Session {
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
+/// SIGUSR1 arrived: run the `self:signal:SIGUSR1` probes.
+static USR1: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_signal(_: libc::c_int) {
     STOP.store(true, Ordering::SeqCst);
 }
 
-/// SIGINT and SIGTERM end tracing the normal way: END runs and maps print.
+extern "C" fn on_usr1(_: libc::c_int) {
+    USR1.store(true, Ordering::SeqCst);
+}
+
+/// SIGINT and SIGTERM end tracing the normal way: END runs and maps print. SIGUSR1 runs the
+/// `self:signal:SIGUSR1` probes (and is otherwise ignored rather than killing ferret).
 pub fn install_signal_handlers() {
     let handler: extern "C" fn(libc::c_int) = on_signal;
-    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    let usr1: extern "C" fn(libc::c_int) = on_usr1;
+    // SAFETY: the handlers only store to atomics, which is async-signal-safe.
     unsafe {
         libc::signal(libc::SIGINT, handler as libc::sighandler_t);
         libc::signal(libc::SIGTERM, handler as libc::sighandler_t);
+        libc::signal(libc::SIGUSR1, usr1 as libc::sighandler_t);
     }
 }
 
@@ -297,9 +307,23 @@ impl Session {
         }
     }
 
-    /// Whether every probe is BEGIN/END: such a program ends right after BEGIN.
+    /// Whether every probe is BEGIN/END (or a bench/test block, which only `--bench`/`--test`
+    /// run): such a program ends right after BEGIN. `self:signal` probes keep it running.
     pub fn only_special(&self) -> bool {
-        self.progs.iter().all(|p| p.special.is_some())
+        self.progs.iter().all(|p| matches!(p.special, Some(Special::Begin | Special::End | Special::Bench | Special::Test)))
+    }
+
+    /// Whether the program has blocks only `--bench` or `--test` run, and nothing else to attach.
+    pub fn only_harness_blocks(&self) -> Option<Special> {
+        let mut found = None;
+        for p in &self.progs {
+            match p.special {
+                Some(s @ (Special::Bench | Special::Test)) => found = found.or(Some(s)),
+                Some(Special::End) => {}
+                _ => return None,
+            }
+        }
+        found
     }
 
     /// Run BEGIN, then read events until exit(), a signal, or the child/pid ending; then detach,
@@ -314,6 +338,9 @@ impl Session {
         while !self.exiting && !self.only_special() {
             if STOP.load(Ordering::SeqCst) {
                 break;
+            }
+            if USR1.swap(false, Ordering::SeqCst) {
+                self.run_special(Special::Signal, out);
             }
             // The ring is polled on a short timer: programs write without waking us (cheap for
             // the traced workload), and exit() forces a wakeup.

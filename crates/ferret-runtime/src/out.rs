@@ -15,6 +15,8 @@ pub struct Out {
     pub warnings: bool,
     /// `-B full`: output is written when the buffer fills or at exit, never to keep up.
     pub full_buffering: bool,
+    /// Errors reported so far (`errorf()`, failed actions): a `--test` test with any fails.
+    pub errors: u64,
 }
 
 /// A place in the program, for messages reported at run time (`errorf`, `warnf`).
@@ -83,6 +85,7 @@ impl Out {
     /// `errorf()`/`warnf()`: text goes to stderr as `loc: ERROR: msg` (one trailing newline of
     /// the message dropped), JSON is a record on the output.
     pub fn report(&mut self, error: bool, msg: &str, at: &Location) {
+        self.errors += u64::from(error);
         if !error && !self.warnings {
             return;
         }
@@ -113,6 +116,7 @@ impl Out {
     }
     /// A runtime problem on stderr (`ERROR: ...`), after what was already printed.
     pub fn error(&mut self, msg: &str) {
+        self.errors += 1;
         self.flush_pending();
         eprintln!("ERROR: {msg}");
     }
@@ -152,6 +156,26 @@ impl Out {
         match self.format {
             Format::Text => eprint!("{}", text::lost_events(n)),
             Format::Json => self.line(json::lost_events(n)),
+        }
+    }
+    /// `--bench`: one benchmark's result (the header before the first).
+    pub fn benchmark(&mut self, names: &[String], index: usize, mean_ns: u64, iters: u64) {
+        match self.format {
+            Format::Text => {
+                if index == 0 {
+                    self.write(&text::benchmark_header(names));
+                }
+                self.write(&text::benchmark_row(names, &names[index], mean_ns, iters))
+            }
+            Format::Json => self.line(json::benchmark_result(&names[index], mean_ns, iters)),
+        }
+    }
+    /// `--test`: one test's result (with a summary after the last).
+    pub fn test_result(&mut self, names: &[String], passed: &[bool], duration_ns: u64, output: &str) {
+        let index = passed.len() - 1;
+        match self.format {
+            Format::Text => self.write(&text::test_result(names, index, duration_ns, passed, output)),
+            Format::Json => self.line(json::test_result(&names[index], duration_ns, passed[index], output)),
         }
     }
     pub fn attached(&mut self, n: u64) {

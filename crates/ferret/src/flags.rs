@@ -28,6 +28,9 @@ OPTIONS:
     --include FILE     #include FILE first (accepted; C headers are not read yet)
     --info             print what this kernel supports
     --dry-run          compile and load the programs, attach nothing
+    --bench            run the bench:NAME blocks (no probes attached) and print each one's time per run
+    --test             run the test:NAME blocks (no probes attached) and report which pass
+    --mode MODE        bench or test, as --bench / --test
     --unsafe           allow unsafe functions (system, signal)
     --probe-filter RE  attach only probes whose names match the regex (BEGIN/END always run)
     --max-strlen N     bytes read for a string, NUL included (default 64; env BPFTRACE_MAX_STRLEN)
@@ -103,6 +106,8 @@ pub struct Flags {
     pub include_files: Vec<String>,
     /// `--probe-filter REGEX`: attach only the probes whose names match (BEGIN/END always).
     pub probe_filter: Option<String>,
+    /// `--bench` / `--test`: run those blocks instead of attaching probes.
+    pub harness: Option<ferret_runtime::harness::Mode>,
 }
 
 /// A command-line problem: `usage` says whether the usage text follows the message.
@@ -176,6 +181,7 @@ pub fn parse(args: &[String]) -> Result<Flags, FlagError> {
         include_dirs: vec![],
         include_files: vec![],
         probe_filter: None,
+        harness: None,
     };
     let mut program: Option<String> = None;
     let mut file: Option<String> = None;
@@ -242,6 +248,15 @@ pub fn parse(args: &[String]) -> Result<Flags, FlagError> {
             "-q" | "--quiet" => f.quiet = true,
             "--unsafe" => f.unsafe_ = true,
             "--dry-run" => f.dry_run = true,
+            "--bench" => f.harness = Some(ferret_runtime::harness::Mode::Bench),
+            "--test" => f.harness = Some(ferret_runtime::harness::Mode::Test),
+            "--mode" => {
+                f.harness = Some(match value(&mut i, a)?.as_str() {
+                    "bench" => ferret_runtime::harness::Mode::Bench,
+                    "test" => ferret_runtime::harness::Mode::Test,
+                    other => return Err(FlagError::usage(format!("USAGE: unknown mode '{other}' (use bench or test)"))),
+                })
+            }
             "-c" | "--cmd" => f.cmd = Some(value(&mut i, a)?),
             "-p" | "--pid" => f.pid = Some(value(&mut i, a)?),
             "-f" | "--format" => f.format = value(&mut i, a)?,

@@ -137,7 +137,7 @@ fn run(f: Flags) -> i32 {
             return 1;
         }
     };
-    let mut out = Out { format, w, warnings: !f.no_warnings, full_buffering: f.buffering == Buffering::Full };
+    let mut out = Out { format, w, warnings: !f.no_warnings, full_buffering: f.buffering == Buffering::Full, errors: 0 };
 
     ferret_runtime::install_signal_handlers();
     let mut session = match Session::load(compiled.object) {
@@ -171,6 +171,20 @@ fn run(f: Flags) -> i32 {
     }
     if f.dry_run {
         return 0;
+    }
+    if let Some(mode) = f.harness {
+        return session.run_harness(&mut out, mode);
+    }
+    match session.only_harness_blocks() {
+        Some(ferret_lang::probe::Special::Bench) => {
+            eprintln!("ERROR: No probes attached; use --bench to run benchmark probes.");
+            return 1;
+        }
+        Some(_) => {
+            eprintln!("ERROR: No probes attached; use --test to run test probes.");
+            return 1;
+        }
+        None => {}
     }
     let n = match session.attach(&attach) {
         Ok(n) => n,

@@ -12,7 +12,7 @@ use ferret_bpf::{helpers, Asm, Label};
 use ferret_syntax::ast::*;
 use ferret_syntax::visit::{walk_stmt, Visit};
 use ferret_syntax::{Diagnostic, Span};
-use ferret_sys::bpf::{map_type, prog_type};
+use ferret_sys::bpf::map_type;
 use std::collections::{BTreeMap, HashMap};
 
 mod expr;
@@ -176,7 +176,7 @@ pub fn generate(
         let special = target.kind.special;
         progs.push(ProgSpec {
             name: prog_name(target),
-            prog_type: if special.is_some() { prog_type::RAW_TRACEPOINT } else { target.kind.prog_type },
+            prog_type: target.kind.prog_type,
             func_starts: finished.func_starts().into_iter().map(|s| s as u32).collect(),
             insns: finished.insns,
             spans,

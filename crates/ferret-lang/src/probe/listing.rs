@@ -127,7 +127,8 @@ fn list_probes(pattern: &str, verbose: bool) -> Vec<Listed> {
     } else {
         find(ty).into_iter().collect()
     };
-    kinds.retain(|k| k.special.is_none());
+    // BEGIN/END and bench/test blocks are not probes one lists; self:signal ones are.
+    kinds.retain(|k| k.special.is_none() || k.special == Some(super::Special::Signal));
     kinds.sort_by_key(|k| k.names[0]);
     let q = ListQuery { pattern: rest, verbose };
     kinds.iter().flat_map(|k| (k.list)(&q)).collect()

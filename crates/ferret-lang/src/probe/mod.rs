@@ -146,6 +146,12 @@ pub struct AttachOpts {
 pub enum Special {
     Begin,
     End,
+    /// `self:signal:SIGUSR1`: run when ferret receives the signal.
+    Signal,
+    /// `bench:NAME`: run repeatedly and timed with `--bench`.
+    Bench,
+    /// `test:NAME`: run once with `--test`, passing when it neither fails nor errors.
+    Test,
 }
 
 pub type AttachFn = fn(&Target, BorrowedFd<'_>, &AttachOpts) -> Result<Vec<OwnedFd>, String>;
@@ -202,6 +208,9 @@ pub struct ProbeKind {
 pub static REGISTRY: &[&ProbeKind] = &[
     &special::BEGIN,
     &special::END,
+    &special::SELF,
+    &special::BENCH,
+    &special::TEST,
     &tracepoint::TRACEPOINT,
     &rawtracepoint::RAWTRACEPOINT,
     &interval::INTERVAL,

@@ -11,7 +11,7 @@ mod prog;
 
 pub use kbtf::kernel_btf_fd;
 pub use map::Map;
-pub use prog::{link_create, load_btf, load_program, prog_test_run, raw_tracepoint_open, LoadError, ProgLoad};
+pub use prog::{link_create, load_btf, load_program, prog_test_run, prog_test_run_repeat, raw_tracepoint_open, LoadError, ProgLoad};
 
 use crate::last_errno;
 
@@ -43,6 +43,9 @@ pub mod prog_type {
     pub const KPROBE: u32 = 2;
     /// `BPF_PROG_TYPE_TRACEPOINT`: context is the tracepoint record of the `format` file.
     pub const TRACEPOINT: u32 = 5;
+    /// `BPF_PROG_TYPE_XDP`: also what `bench:`/`test:` probes load as, because its test run
+    /// can repeat a program and time it.
+    pub const XDP: u32 = 6;
     /// `BPF_PROG_TYPE_PERF_EVENT`: `profile:`/`interval:` sampling.
     pub const PERF_EVENT: u32 = 7;
     /// `BPF_PROG_TYPE_RAW_TRACEPOINT`: context is the raw `u64` argument array.
