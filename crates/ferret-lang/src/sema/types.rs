@@ -39,6 +39,22 @@ impl Sema<'_> {
                     Type::None
                 }
             },
+            Context::Regs { user: true, ret: false } => {
+                let params = crate::probe::uprobe::user_params(self.target).unwrap_or_default();
+                match params.into_iter().find(|p| p.name == field) {
+                    Some(p) => match p.reg {
+                        Ok(_) => p.ty,
+                        Err(why) => {
+                            self.error(span, format!("Can't read function parameter {field}: {why}"));
+                            Type::None
+                        }
+                    },
+                    None => {
+                        self.error(span, format!("Can't find function parameter {field}"));
+                        Type::None
+                    }
+                }
+            }
             _ => Type::None,
         }
     }
@@ -49,10 +65,16 @@ impl Sema<'_> {
         if tn.pointers > 0 {
             let base = primitive_type(&tn.base).or_else(|| self.kernel_type(&tn.base));
             let Some(mut t) = base else { return Some(U64) };
+            // In a uprobe, a cast pointer points into the traced process.
+            let space = self.target.context.default_space();
             for _ in 0..tn.pointers {
-                t = Type::Ptr { space: crate::types::AddrSpace::Kernel, pointee: Box::new(t) };
+                t = Type::Ptr { space, pointee: Box::new(t) };
             }
-            return Some(t);
+            // `struct Foo *[2]`: an array of pointers.
+            return Some(match tn.array {
+                Some(n) => Type::Array { elem: Box::new(t), len: n as u32 },
+                None => t,
+            });
         }
         let t = match tn.base.as_str() {
             "string" => Type::Str(self.opts.strlen),
@@ -85,7 +107,10 @@ impl Sema<'_> {
 impl Sema<'_> {
     /// A kernel type by its C name (`struct task_struct`, `pid_t`), from BTF.
     pub(super) fn kernel_type(&mut self, name: &str) -> Option<Type> {
-        crate::ktypes::lookup(name).map(crate::ktypes::type_of)
+        crate::ktypes::lookup(name).map(crate::ktypes::type_of).or_else(|| match self.target.context {
+            Context::Regs { user: true, .. } => crate::probe::uprobe::user_struct(self.target, name),
+            _ => None,
+        })
     }
 
     /// `p->f` / `s.f` on a kernel struct (through a pointer or by value).
