@@ -19,6 +19,26 @@ pub fn set_script_structs(structs: Vec<ScriptStruct>) {
     *SCRIPT_STRUCTS.lock().unwrap_or_else(|e| e.into_inner()) = structs;
 }
 
+/// A struct from a probed binary's debug info (uprobe `args`), kept with the script's own:
+/// its id when one of that name is already there (the script's definition wins), else a new
+/// entry whose members `fill` computes. `fill` runs without the lock held and may intern the
+/// structs the members refer to, this one included (self-referencing pointers).
+pub fn intern_struct(name: &str, size: u32, fill: impl FnOnce() -> Vec<crate::cstruct::ScriptField>) -> TypeId {
+    let idx = {
+        let mut v = SCRIPT_STRUCTS.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = v.iter().position(|s| s.name == name) {
+            return SCRIPT_ID_BASE + i as u32;
+        }
+        v.push(ScriptStruct { name: name.to_string(), size, align: 1, fields: vec![] });
+        v.len() - 1
+    };
+    let fields = fill();
+    if let Some(s) = SCRIPT_STRUCTS.lock().unwrap_or_else(|e| e.into_inner()).get_mut(idx) {
+        s.fields = fields;
+    }
+    SCRIPT_ID_BASE + idx as u32
+}
+
 fn script_struct<T>(f: impl FnOnce(&[ScriptStruct]) -> Option<T>) -> Option<T> {
     f(&SCRIPT_STRUCTS.lock().unwrap_or_else(|e| e.into_inner()))
 }

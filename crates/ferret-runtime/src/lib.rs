@@ -310,7 +310,9 @@ impl Session {
     /// Whether every probe is BEGIN/END (or a bench/test block, which only `--bench`/`--test`
     /// run): such a program ends right after BEGIN. `self:signal` probes keep it running.
     pub fn only_special(&self) -> bool {
-        self.progs.iter().all(|p| matches!(p.special, Some(Special::Begin | Special::End | Special::Bench | Special::Test)))
+        self.progs
+            .iter()
+            .all(|p| matches!(p.special, Some(Special::Begin | Special::End | Special::Bench | Special::Test)))
     }
 
     /// Whether the program has blocks only `--bench` or `--test` run, and nothing else to attach.

@@ -254,7 +254,9 @@ pub fn parse(args: &[String]) -> Result<Flags, FlagError> {
                 f.harness = Some(match value(&mut i, a)?.as_str() {
                     "bench" => ferret_runtime::harness::Mode::Bench,
                     "test" => ferret_runtime::harness::Mode::Test,
-                    other => return Err(FlagError::usage(format!("USAGE: unknown mode '{other}' (use bench or test)"))),
+                    other => {
+                        return Err(FlagError::usage(format!("USAGE: unknown mode '{other}' (use bench or test)")))
+                    }
                 })
             }
             "-c" | "--cmd" => f.cmd = Some(value(&mut i, a)?),

@@ -137,7 +137,8 @@ fn run(f: Flags) -> i32 {
             return 1;
         }
     };
-    let mut out = Out { format, w, warnings: !f.no_warnings, full_buffering: f.buffering == Buffering::Full, errors: 0 };
+    let mut out =
+        Out { format, w, warnings: !f.no_warnings, full_buffering: f.buffering == Buffering::Full, errors: 0 };
 
     ferret_runtime::install_signal_handlers();
     let mut session = match Session::load(compiled.object) {

@@ -134,4 +134,66 @@ pub static CTX: Builtin = Builtin {
     lower: |g, _| Ok(g.spill(ferret_bpf::insn::R6)),
 };
 
-pub static ALL: &[&Builtin] = &[&PROBETYPE, &CONFIG, &CGROUP_PATH, &SIGNAL_NAME, &CTX];
+/// x86-64 `struct pt_regs` members by bpftrace's register names (`pc` is `ip`).
+const PT_REGS: &[(&str, i16)] = &[
+    ("r15", 0),
+    ("r14", 8),
+    ("r13", 16),
+    ("r12", 24),
+    ("bp", 32),
+    ("bx", 40),
+    ("r11", 48),
+    ("r10", 56),
+    ("r9", 64),
+    ("r8", 72),
+    ("ax", 80),
+    ("cx", 88),
+    ("dx", 96),
+    ("si", 104),
+    ("di", 112),
+    ("orig_rax", 120),
+    ("ip", 128),
+    ("pc", 128),
+    ("cs", 136),
+    ("flags", 144),
+    ("sp", 152),
+    ("ss", 160),
+];
+
+fn reg_offset(site: &CallSite) -> Option<i16> {
+    let ferret_syntax::ast::ExprKind::Str(name) = &site.args.first()?.kind else { return None };
+    PT_REGS.iter().find(|(n, _)| n == name).map(|(_, off)| *off)
+}
+
+/// `reg("ip")`: a register of the probed task, from the pt_regs the context holds (kprobes,
+/// uprobes, USDT) or starts with (perf events: profile, software, hardware).
+pub static REG: Builtin = Builtin {
+    name: "reg",
+    doc: "a register of the interrupted task by name: reg(\"ip\"), reg(\"sp\"), reg(\"di\") (x86-64)",
+    variable: false,
+    aggregate: false,
+    unsafe_only: false,
+    check: |s, site| {
+        use crate::probe::Context;
+        if !super::arity(s, site, 1, 1) {
+            return I64;
+        }
+        let ferret_syntax::ast::ExprKind::Str(name) = &site.args[0].kind else {
+            s.error(site.args[0].span, "reg() expects a string literal");
+            return I64;
+        };
+        if !matches!(s.target.context, Context::Regs { .. } | Context::Usdt { .. } | Context::PerfEvent) {
+            s.error(site.span, "reg can not be used with this probe type");
+        } else if reg_offset(site).is_none() {
+            s.error(site.span, format!("'{name}' is not a valid register on this architecture (x86_64)"));
+        }
+        Type::Int { bytes: 8, signed: false }
+    },
+    lower: |g, site| {
+        let off = reg_offset(site).unwrap_or(0);
+        g.asm.ldx(8, ferret_bpf::insn::R0, ferret_bpf::insn::R6, off);
+        Ok(g.spill(ferret_bpf::insn::R0))
+    },
+};
+
+pub static ALL: &[&Builtin] = &[&PROBETYPE, &CONFIG, &CGROUP_PATH, &SIGNAL_NAME, &CTX, &REG];

@@ -209,6 +209,13 @@ var!(
             Context::Tracepoint { .. } => Type::Args,
             Context::RawArgs if s.target.kind.names[0] == "rawtracepoint" => Type::Args,
             Context::Func(f) if !f.kprobe => Type::Args,
+            Context::Regs { user: true, ret: false } => match crate::probe::uprobe::user_params(s.target) {
+                Ok(_) => Type::Args,
+                Err(m) => {
+                    s.error(site.span, m);
+                    Type::None
+                }
+            },
             _ => {
                 s.error(
                     site.span,

@@ -28,6 +28,9 @@ impl Gen<'_> {
                 .ok_or_else(|| Diagnostic::error(e.span, format!("Can't find function parameter {field}")))?;
             return Ok(self.func_slot(&a, true));
         }
+        if let Context::Regs { user: true, ret: false } = self.target.context {
+            return self.uprobe_param(e, field);
+        }
         let Context::Tracepoint { fields, .. } = &self.target.context else {
             return Err(Diagnostic::error(e.span, "args is not available for this probe type yet"));
         };
@@ -74,6 +77,24 @@ impl Gen<'_> {
             self.extend(R0, size as u8, true);
         }
         Ok(self.spill(R0))
+    }
+
+    /// A uprobe parameter named in DWARF: its argument register, narrowed to its integer type.
+    fn uprobe_param(&mut self, e: &Expr, field: &str) -> GenResult<Val> {
+        let params = crate::probe::uprobe::user_params(self.target).map_err(|m| Diagnostic::error(e.span, m))?;
+        let p = params
+            .into_iter()
+            .find(|p| p.name == field)
+            .ok_or_else(|| Diagnostic::error(e.span, format!("Can't find function parameter {field}")))?;
+        let reg =
+            p.reg.map_err(|why| Diagnostic::error(e.span, format!("Can't read function parameter {field}: {why}")))?;
+        let v = self.arg(reg, e.span)?;
+        if let Type::Int { bytes, signed } = p.ty {
+            self.load(R0, v);
+            self.extend(R0, bytes, signed);
+            return Ok(self.spill(R0));
+        }
+        Ok(v)
     }
 
     /// One slot of a tracing program's `u64 args[]` (fentry/fexit): loaded directly, or through

@@ -3,6 +3,9 @@
 //! FUNC may be a glob, `func+OFFSET`, or a raw address `0x...`. Arguments are the x86-64 ABI
 //! registers (`arg0`..`arg5`), `retval` is rax; pointers among them point into user space.
 use super::{glob, AttachOpts, Context, ListQuery, Listed, ProbeKind, Target};
+use crate::cstruct::ScriptField;
+use crate::types::{AddrSpace, Type};
+use ferret_symbols::dwarf::{CType, FuncDebug};
 use ferret_symbols::{resolve_binary, Elf};
 use ferret_syntax::ast::AttachPoint;
 use ferret_syntax::Diagnostic;
@@ -74,6 +77,9 @@ fn expand(kind: &'static ProbeKind, ap: &AttachPoint) -> Result<Vec<Target>, Dia
         return Err(err(format!("{} probe type requires 2 arguments", kind.names[0])));
     }
     let bin = &ap.parts[1];
+    if let Some((bin, file)) = bin.split_once('@') {
+        return expand_line(kind, ap, bin, file);
+    }
     let func = ap.parts[2..].join(":");
     let mut path = resolve_binary(bin, super::target_pid()).map_err(err)?;
     // bpftrace reports an unresolvable address when attaching, without a source location.
@@ -104,6 +110,42 @@ fn expand(kind: &'static ProbeKind, ap: &AttachPoint) -> Result<Vec<Target>, Dia
         .collect())
 }
 
+/// `uprobe:BIN@FILE:LINE[:COL]`: one probe at the first instruction of a source line, found in
+/// the binary's DWARF line tables.
+fn expand_line(kind: &'static ProbeKind, ap: &AttachPoint, bin: &str, file: &str) -> Result<Vec<Target>, Diagnostic> {
+    let err = |m: String| Diagnostic::error(ap.span, m);
+    let format_err = || err("Invalid uprobe arguments, expected format: uprobe:TARGET@FILE:LINE[:COL]".into());
+    if kind.names[0] != "uprobe" || file.is_empty() || !(3..=4).contains(&ap.parts.len()) {
+        return Err(format_err());
+    }
+    let number = |s: &str, what: &str| s.trim().parse::<u64>().map_err(|_| err(format!("Invalid {what} number: {s}")));
+    let line = number(&ap.parts[2], "line")?;
+    let col = match ap.parts.get(3) {
+        Some(c) => number(c, "column")?,
+        None => 0,
+    };
+    let path = resolve_binary(bin, super::target_pid()).map_err(err)?;
+    let path_str = path.to_string_lossy().into_owned();
+    let Some(debug) = debug_info(&path_str) else {
+        return Err(err(format!("No DWARF debug info found for '{bin}', cannot attach by source code location.")));
+    };
+    let addr = debug.line_address(file, line, col).map_err(err)?;
+    let elf = Elf::open(&path).map_err(err)?;
+    let offset = elf
+        .file_offset(addr)
+        .ok_or_else(|| err(format!("address {addr:#x} is not in a loaded segment of {path_str}")))?;
+    let func = elf.symbolize(addr).map(|(s, _)| s.name.clone());
+    let at = ap.parts[2..].join(":");
+    let mut t = Target::new(
+        kind,
+        format!("uprobe:{path_str}@{file}:{at}"),
+        vec![path_str, format!("{file}:{at}"), offset.to_string()],
+        Context::Regs { ret: false, user: true },
+    );
+    t.func = func;
+    Ok(vec![t])
+}
+
 fn is_glibc_stub(path: &std::path::Path) -> bool {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     ["libpthread.so", "libdl.so", "librt.so", "libutil.so", "libanl.so"].iter().any(|s| name.starts_with(s))
@@ -130,6 +172,17 @@ fn list_kind(kind: &str, q: &ListQuery<'_>) -> Vec<Listed> {
         .map(|s| Listed::new(format!("{kind}:{}:{}", path.display(), s.name)))
         .collect();
     out.dedup();
+    if q.verbose && kind == "uprobe" && !out.is_empty() {
+        let debug = ferret_symbols::dwarf::Debug::open(&path);
+        if debug.is_none() {
+            eprintln!("WARNING: No DWARF found for \"{}\", cannot show parameter info", path.display());
+        }
+        for l in &mut out {
+            let prefix = format!("{kind}:{}:", path.display());
+            let name = l.name.strip_prefix(&prefix).unwrap_or_default().to_string();
+            l.details = param_lines(debug.as_ref(), &name);
+        }
+    }
     out
 }
 
@@ -162,3 +215,118 @@ pub static URETPROBE: ProbeKind = ProbeKind {
     listed_by_default: false,
     special: None,
 };
+
+/// A uprobe's parameter as `args.NAME` reads it: the argument register it arrives in, or why
+/// it cannot be read there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserParam {
+    pub name: String,
+    pub ty: Type,
+    /// Index into rdi, rsi, rdx, rcx, r8, r9; `Err` says why the value is not in one.
+    pub reg: Result<u32, String>,
+}
+
+/// Integer argument registers of the x86-64 SysV ABI.
+const INT_REGS: u32 = 6;
+
+/// The parameters of a uprobe target's function from the binary's DWARF, or the error `args`
+/// reports (bpftrace's wording). Parsed once per (binary, function) and process.
+pub fn user_params(t: &Target) -> Result<Vec<UserParam>, String> {
+    let path = t.parts.first().cloned().unwrap_or_default();
+    let func = t.func.clone().unwrap_or_default();
+    let fail = |m: &str| format!("Could not parse arguments of \"{}\": {m}", t.name);
+    if t.name.contains('@') {
+        return Err(fail("a probe on a source line has no parameters by name"));
+    }
+    let dbg = debug_info(&path).and_then(|d| d.function(&func));
+    let dbg = dbg.ok_or_else(|| fail(&format!("no debuginfo found for {path}")))?;
+    let mut next = 0u32;
+    let mut by_value: Option<String> = None;
+    let mut out = vec![];
+    for p in &dbg.params {
+        let ty = convert(&p.ty, &dbg);
+        let reg = match (&p.ty, &by_value) {
+            (_, Some(prev)) => Err(format!("it follows '{prev}', a struct passed by value")),
+            (CType::Float(_), _) => Err("floating-point arguments are passed in SSE registers".to_string()),
+            (CType::Struct(_) | CType::Array(..), _) => {
+                by_value = Some(p.name.clone());
+                Err("structs passed by value are not supported".to_string())
+            }
+            _ if next >= INT_REGS => {
+                return Err(fail("'args' builtin is not supported for probes with stack-passed arguments."))
+            }
+            _ => {
+                next += 1;
+                Ok(next - 1)
+            }
+        };
+        out.push(UserParam { name: p.name.clone(), ty, reg });
+    }
+    Ok(out)
+}
+
+/// The debug info of a binary, read once per process (`None`: it has none).
+fn debug_info(path: &str) -> Option<std::sync::Arc<ferret_symbols::dwarf::Debug>> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    type Cache = Mutex<HashMap<String, Option<Arc<ferret_symbols::dwarf::Debug>>>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let mut cache = CACHE.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    cache
+        .entry(path.to_string())
+        .or_insert_with(|| ferret_symbols::dwarf::Debug::open(std::path::Path::new(path)).map(Arc::new))
+        .clone()
+}
+
+/// `struct Foo` named in a cast or declaration of a uprobe program: its layout from the
+/// probed binary's DWARF (after the kernel's and the script's own definitions).
+pub fn user_struct(t: &Target, name: &str) -> Option<Type> {
+    let (ty, structs) = debug_info(t.parts.first()?)?.named_struct(name)?;
+    Some(convert(&ty, &FuncDebug { params: vec![], structs }))
+}
+
+/// A DWARF type as a language type; structs join the script's (see [`crate::ktypes::intern_struct`]).
+fn convert(t: &CType, dbg: &FuncDebug) -> Type {
+    match t {
+        CType::Int { bytes, signed } => Type::Int { bytes: *bytes, signed: *signed },
+        CType::Ptr(inner) => {
+            let pointee = match &**inner {
+                CType::Void | CType::Other | CType::Float(_) => Type::Int { bytes: 1, signed: false },
+                other => convert(other, dbg),
+            };
+            Type::Ptr { space: AddrSpace::User, pointee: Box::new(pointee) }
+        }
+        CType::Array(elem, n) => match &**elem {
+            CType::Int { bytes: 1, .. } => Type::Str((*n).max(1)),
+            e => Type::Array { elem: Box::new(convert(e, dbg)), len: *n },
+        },
+        CType::Struct(name) => {
+            let Some(def) = dbg.structs.iter().find(|s| &s.name == name) else { return Type::None };
+            let id = crate::ktypes::intern_struct(name, def.size, || {
+                def.members
+                    .iter()
+                    .map(|m| ScriptField {
+                        name: m.name.clone(),
+                        ty: convert(&m.ty, dbg),
+                        offset: m.offset,
+                        bitfield: m.bitfield,
+                    })
+                    .filter(|f| f.ty != Type::None)
+                    .collect()
+            });
+            Type::Struct { name: name.clone(), id, size: def.size }
+        }
+        CType::Float(bytes) => Type::Int { bytes: *bytes, signed: false },
+        CType::Void | CType::Other => Type::None,
+    }
+}
+
+/// `-lv`: each function's parameters as bpftrace lists them (`int* n`); a warning, once per
+/// binary, when it has no DWARF.
+fn param_lines(debug: Option<&ferret_symbols::dwarf::Debug>, func: &str) -> Vec<String> {
+    let Some(f) = debug.and_then(|d| d.function(func)) else { return vec![] };
+    f.params
+        .iter()
+        .map(|p| if p.name.is_empty() { p.c_type.clone() } else { format!("{} {}", p.c_type, p.name) })
+        .collect()
+}

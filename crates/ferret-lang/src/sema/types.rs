@@ -39,6 +39,22 @@ impl Sema<'_> {
                     Type::None
                 }
             },
+            Context::Regs { user: true, ret: false } => {
+                let params = crate::probe::uprobe::user_params(self.target).unwrap_or_default();
+                match params.into_iter().find(|p| p.name == field) {
+                    Some(p) => match p.reg {
+                        Ok(_) => p.ty,
+                        Err(why) => {
+                            self.error(span, format!("Can't read function parameter {field}: {why}"));
+                            Type::None
+                        }
+                    },
+                    None => {
+                        self.error(span, format!("Can't find function parameter {field}"));
+                        Type::None
+                    }
+                }
+            }
             _ => Type::None,
         }
     }
@@ -48,12 +64,12 @@ impl Sema<'_> {
     pub fn resolve_type(&mut self, tn: &TypeName) -> Option<Type> {
         if let Some(of) = &tn.of {
             let t = self.typeof_expr(of)?;
-            return Some(Self::apply_suffix(t, tn.pointers, tn.array));
+            return Some(self.apply_suffix(t, tn.pointers, tn.array));
         }
         if tn.pointers > 0 {
             let base = primitive_type(&tn.base).or_else(|| self.kernel_type(&tn.base));
             let Some(t) = base else { return Some(U64) };
-            return Some(Self::apply_suffix(t, tn.pointers, tn.array));
+            return Some(self.apply_suffix(t, tn.pointers, tn.array));
         }
         let t = match tn.base.as_str() {
             "string" => Type::Str(self.opts.strlen),
@@ -101,9 +117,12 @@ impl Sema<'_> {
     }
 
     /// `T*...` then `[N]`: pointers into kernel memory, like other written pointer types.
-    fn apply_suffix(mut t: Type, pointers: u32, array: Option<u64>) -> Type {
+    /// `T *…[N]`: pointers to `t` (into the traced process in uprobes and USDT probes, else the
+    /// kernel), then an array of those.
+    fn apply_suffix(&self, mut t: Type, pointers: u32, array: Option<u64>) -> Type {
+        let space = self.target.context.default_space();
         for _ in 0..pointers {
-            t = Type::Ptr { space: crate::types::AddrSpace::Kernel, pointee: Box::new(t) };
+            t = Type::Ptr { space, pointee: Box::new(t) };
         }
         match array {
             Some(n) => Type::Array { elem: Box::new(t), len: n as u32 },
@@ -113,7 +132,10 @@ impl Sema<'_> {
 
     /// A kernel type by its C name (`struct task_struct`, `pid_t`), from BTF.
     pub(super) fn kernel_type(&mut self, name: &str) -> Option<Type> {
-        crate::ktypes::lookup(name).map(crate::ktypes::type_of)
+        crate::ktypes::lookup(name).map(crate::ktypes::type_of).or_else(|| match self.target.context {
+            Context::Regs { user: true, .. } => crate::probe::uprobe::user_struct(self.target, name),
+            _ => None,
+        })
     }
 
     /// `p->f` / `s.f` on a kernel struct (through a pointer or by value).
