@@ -259,6 +259,7 @@ pub fn compile(src: &str, opts: &Options) -> Result<Compiled, Vec<Diagnostic>> {
     ktypes::set_script_structs(structs);
     substitute_positional_attach_points(&mut ast, &opts.positional);
     probe::set_target_pid(opts.pid);
+    probe::set_unsafe(opts.unsafe_);
     let (mut instances, mut warnings) = resolve_probes(&ast, opts.missing_probes)?;
     if let Some(filter) = &opts.probe_filter {
         let re = regex::Regex::new(filter)

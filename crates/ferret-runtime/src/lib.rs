@@ -271,8 +271,9 @@ impl Session {
         // Probes on one event should fire in script order. Most hooks run their programs
         // oldest-first, but uprobes run their consumers newest-first (the kernel prepends each
         // new consumer), so uprobe programs are attached in reverse.
-        let newest_first =
-            |s: &ferret_lang::ProgSpec| s.targets.iter().any(|t| matches!(t.kind.names[0], "uprobe" | "uretprobe"));
+        let newest_first = |s: &ferret_lang::ProgSpec| {
+            s.targets.iter().any(|t| matches!(t.kind.names[0], "uprobe" | "uretprobe" | "usdt"))
+        };
         let pairs: Vec<(usize, &ferret_lang::ProgSpec)> = self.object.progs.iter().enumerate().collect();
         let order =
             pairs.iter().filter(|(_, s)| !newest_first(s)).chain(pairs.iter().rev().filter(|(_, s)| newest_first(s)));

@@ -13,5 +13,5 @@ pub mod usdt;
 
 pub use elf::{Elf, Symbol};
 pub use kernel::KernelSymbols;
-pub use paths::resolve_binary;
+pub use paths::{resolve_binary, resolve_targets, Binary};
 pub use process::{demangle, UserSymbol, UserSymbolizer};

@@ -37,6 +37,110 @@ pub fn resolve_binary(spec: &str, pid: Option<i32>) -> Result<PathBuf, String> {
     Err(format!("could not find {spec} (not a path, not on $PATH, not a library the loader would find)"))
 }
 
+/// One file a uprobe/usdt target names: where to open it, and how probe names show it (the
+/// path as written, so `uprobe:./a.out:f` stays `./a.out`; a resolved path for bare names).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binary {
+    pub path: PathBuf,
+    pub shown: String,
+}
+
+/// Every file TARGET names: a path or name as [`resolve_binary`] finds it; a wildcarded path
+/// (`./testprogs/usdt_*`), each match; and with `-p`, an empty or `*` target is every file the
+/// process has mapped executable (its program and libraries). A path that exists only in the
+/// process's mount namespace is opened through `/proc/PID/root`.
+pub fn resolve_targets(spec: &str, pid: Option<i32>) -> Result<Vec<Binary>, String> {
+    if let (Some(pid), "" | "*") = (pid, spec) {
+        return Ok(mapped_files(pid));
+    }
+    if spec.contains(['*', '?']) {
+        let found = glob_paths(spec);
+        if found.is_empty() {
+            return Err(format!("{spec}: no such file"));
+        }
+        return Ok(found);
+    }
+    if spec.contains('/') {
+        if let Some(pid) = pid.filter(|_| spec.starts_with('/') && !Path::new(spec).exists()) {
+            let inside = PathBuf::from(format!("/proc/{pid}/root{spec}"));
+            if inside.exists() {
+                return Ok(vec![Binary { path: inside, shown: spec.to_string() }]);
+            }
+        }
+        if !Path::new(spec).exists() {
+            return Err(format!("{spec}: no such file"));
+        }
+        return Ok(vec![Binary { path: PathBuf::from(spec), shown: spec.to_string() }]);
+    }
+    let path = resolve_binary(spec, pid)?;
+    let shown = shown_path(&path);
+    Ok(vec![Binary { path, shown }])
+}
+
+/// A resolved path as the probe names it: a file in another process's root keeps the path that
+/// process sees.
+fn shown_path(path: &Path) -> String {
+    let s = path.to_string_lossy();
+    if let Some(rest) = s.strip_prefix("/proc/") {
+        if let Some((_, inner)) = rest.split_once("/root/") {
+            return format!("/{inner}");
+        }
+    }
+    s.into_owned()
+}
+
+/// The files process `pid` maps executable, in map order, each once.
+fn mapped_files(pid: i32) -> Vec<Binary> {
+    let Ok(maps) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else { return vec![] };
+    let mut out: Vec<Binary> = vec![];
+    for l in maps.lines() {
+        let mut f = l.split_whitespace();
+        let perms = f.nth(1).unwrap_or("");
+        let Some(path) = f.nth(3).filter(|p| p.starts_with('/')) else { continue };
+        if !perms.contains('x') || out.iter().any(|b| b.shown == path) {
+            continue;
+        }
+        out.push(Binary { path: PathBuf::from(format!("/proc/{pid}/root{path}")), shown: path.to_string() });
+    }
+    out
+}
+
+/// Shell-style `*`/`?` matching of one path component.
+fn component_match(pat: &[u8], s: &[u8]) -> bool {
+    match (pat.first(), s.first()) {
+        (None, None) => true,
+        (Some(b'*'), _) => component_match(&pat[1..], s) || (!s.is_empty() && component_match(pat, &s[1..])),
+        (Some(b'?'), Some(_)) => component_match(&pat[1..], &s[1..]),
+        (Some(a), Some(b)) if a == b => component_match(&pat[1..], &s[1..]),
+        _ => false,
+    }
+}
+
+/// The regular files a wildcarded path matches, each shown as written up to its wildcards.
+fn glob_paths(spec: &str) -> Vec<Binary> {
+    let mut found = vec![String::new()];
+    let parts: Vec<&str> = spec.split('/').collect();
+    for (i, part) in parts.iter().enumerate() {
+        let join = |base: &str, name: &str| if i == 0 { name.to_string() } else { format!("{base}/{name}") };
+        if !part.contains(['*', '?']) {
+            found = found.iter().map(|b| join(b, part)).collect();
+            continue;
+        }
+        let mut next = vec![];
+        for base in &found {
+            let dir = if base.is_empty() { "/".to_string() } else { base.clone() };
+            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            let mut names: Vec<String> = entries.flatten().filter_map(|e| e.file_name().into_string().ok()).collect();
+            names.sort();
+            next.extend(
+                names.into_iter().filter(|n| component_match(part.as_bytes(), n.as_bytes())).map(|n| join(base, &n)),
+            );
+        }
+        found = next;
+    }
+    found.into_iter().filter(|p| Path::new(p).is_file()).map(|p| Binary { path: PathBuf::from(&p), shown: p }).collect()
+}
+
 fn on_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file()).map(|p| p.canonicalize().unwrap_or(p))
@@ -87,6 +191,23 @@ fn mapped_library(pid: i32, name: &str) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wildcard_paths_match_files_as_written() {
+        let found = resolve_targets("/bin/s?", None).unwrap();
+        assert!(found.iter().any(|b| b.shown == "/bin/sh"), "{found:?}");
+        assert!(resolve_targets("/nonexistent/*", None).is_err());
+        assert!(component_match(b"usdt_*", b"usdt_test"));
+        assert!(!component_match(b"usdt_?", b"usdt_test"));
+    }
+
+    #[test]
+    fn a_process_maps_its_program_and_libc() {
+        let me = std::process::id() as i32;
+        let files = resolve_targets("*", Some(me)).unwrap();
+        assert!(files.iter().any(|b| b.shown.contains("libc")), "{files:?}");
+        assert!(files.iter().all(|b| b.path.to_string_lossy().starts_with("/proc/")));
+    }
 
     #[test]
     fn library_names() {

@@ -90,7 +90,14 @@ pub fn parse_arg(s: &str) -> Option<UsdtArg> {
     let signed = size < 0;
     let size = size.unsigned_abs().clamp(1, 8) as u8;
     let loc = if let Some(imm) = operand.strip_prefix('$') {
-        UsdtLocation::Const(parse_num(imm)?)
+        // The constant as the argument's type holds it: `1@$-16` is the u8 240.
+        let v = parse_num(imm)?;
+        let bits = u32::from(size) * 8;
+        UsdtLocation::Const(match (bits, signed) {
+            (64, _) => v,
+            (_, true) => (v << (64 - bits)) >> (64 - bits),
+            (_, false) => v & ((1i64 << bits) - 1),
+        })
     } else if let Some(reg) = operand.strip_prefix('%') {
         UsdtLocation::Reg(reg_offset(reg)?)
     } else if let Some(open) = operand.find('(') {
@@ -165,6 +172,9 @@ mod tests {
             Some(UsdtArg { size: 8, signed: false, loc: UsdtLocation::Mem { reg: 32, offset: -16 } })
         );
         assert_eq!(parse_arg("4@$5"), Some(UsdtArg { size: 4, signed: false, loc: UsdtLocation::Const(5) }));
+        assert_eq!(parse_arg("1@$-16").map(|a| a.loc), Some(UsdtLocation::Const(240)));
+        assert_eq!(parse_arg("-1@$-16").map(|a| a.loc), Some(UsdtLocation::Const(-16)));
+        assert_eq!(parse_arg("4@$-202182160").map(|a| a.loc), Some(UsdtLocation::Const(4092785136)));
         assert_eq!(parse_arg("8@(%r12)").map(|a| a.loc), Some(UsdtLocation::Mem { reg: 24, offset: 0 }));
         assert_eq!(reg_offset("r9d"), Some(64));
     }

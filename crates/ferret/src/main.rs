@@ -38,7 +38,11 @@ fn run(f: Flags) -> i32 {
             print!("{}", info::report());
             return 0;
         }
-        Mode::List { search, program } => return list(search, program.as_ref(), f.verbose),
+        Mode::List { search, program } => {
+            // `-l -p PID` lists that process's probes.
+            ferret_lang::probe::set_target_pid(f.pid.as_deref().and_then(|p| p.parse().ok()));
+            return list(search, program.as_ref(), f.verbose);
+        }
         Mode::Program { .. } => {}
     }
     let Mode::Program { name, text } = &f.mode else { return 1 };

@@ -318,6 +318,11 @@ fn main() {
                     }
                 }
             }
+            // `{{pid}}`: the runner's own pid (a live process with libc mapped), for `-p` runs.
+            let me = std::process::id().to_string();
+            for w in c.args.iter_mut().chain(c.run.iter_mut().flatten()) {
+                *w = w.replace("{{pid}}", &me);
+            }
             if filter.as_ref().is_some_and(|flt| !full.contains(flt.as_str())) {
                 continue;
             }

@@ -40,6 +40,8 @@ int main(int argc, char **argv) {
                              :: "r"(i), "r"(ten));
         if (ferret_gated_semaphore)
             __asm__ __volatile__(NOTE_HEAD("ferret", "gated", "ferret_gated_semaphore") ".asciz \"4@$7\"\n" NOTE_TAIL);
+        /* Constants are stored as the argument's type holds them: u8 -16 is 240. */
+        __asm__ __volatile__(NOTE_HEAD("ferret2", "consts", "0") ".asciz \"1@$-16 -1@$-16 4@$-202182160\"\n" NOTE_TAIL);
     }
     printf("%d\n", (int)ferret_gated_semaphore);
     return 0;

@@ -1,7 +1,7 @@
 //! `-l`: listing probes (by pattern, or those a program attaches to) and kernel types, in
 //! bpftrace's formats. Each probe type lists its own probes through its `list` hook; this
 //! module splits queries, picks the types they name and prints the results.
-use super::{find, glob, ListQuery, Listed, REGISTRY};
+use super::{find, glob, ListQuery, Listed, ProbeKind, REGISTRY};
 use ferret_btf::{Btf, Kind};
 use ferret_syntax::ast::Program;
 use std::collections::BTreeMap;
@@ -107,6 +107,12 @@ pub fn list_search(search: &str, verbose: bool) -> Vec<String> {
             out.extend(list_types(&probe, verbose));
             continue;
         }
+        if probe.is_empty() && super::target_pid().is_some() {
+            // `-l -p PID`: the probes of that process, in its program and libraries.
+            render(list_probes("uprobe:*:*", verbose), verbose, &mut out);
+            render(list_probes("usdt:*:*:*", verbose), verbose, &mut out);
+            continue;
+        }
         let value = match probe.as_str() {
             "" => "*:*".to_string(),
             p if !p.contains(':') => format!("*:{p}"),
@@ -123,7 +129,9 @@ fn list_probes(pattern: &str, verbose: bool) -> Vec<Listed> {
     let (ty, rest) = pattern.split_once(':').unwrap_or((pattern, ""));
     let rest = if rest.is_empty() { "*" } else { rest };
     let mut kinds: Vec<_> = if has_wildcard(ty) {
-        REGISTRY.iter().copied().filter(|k| k.listed_by_default && glob(ty, k.names[0])).collect()
+        // `*:./a.out:*`: a path names a file, whose uprobes and USDT probes are listed too.
+        let file = |k: &ProbeKind| rest.contains('/') && matches!(k.names[0], "uprobe" | "usdt");
+        REGISTRY.iter().copied().filter(|k| (k.listed_by_default || file(k)) && glob(ty, k.names[0])).collect()
     } else {
         find(ty).into_iter().collect()
     };

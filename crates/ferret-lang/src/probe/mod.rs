@@ -272,6 +272,18 @@ pub fn glob(pattern: &str, text: &str) -> bool {
 
 /// The process given with `-p` (or started with `-c`): user-space probe targets named by library
 /// are looked up in its mappings first. Set once per compile, before probes are expanded.
+static UNSAFE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// `--unsafe`: probe expansion may do what could harm the traced process (a uprobe on a symbol
+/// of unknown size, which may not be an instruction boundary).
+pub fn set_unsafe(on: bool) {
+    UNSAFE.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub fn unsafe_allowed() -> bool {
+    UNSAFE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 static TARGET_PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
 
 pub fn set_target_pid(pid: Option<i32>) {

@@ -6,7 +6,7 @@ use super::{glob, AttachOpts, Context, ListQuery, Listed, ProbeKind, Target};
 use crate::cstruct::ScriptField;
 use crate::types::{AddrSpace, Type};
 use ferret_symbols::dwarf::{CType, FuncDebug};
-use ferret_symbols::{resolve_binary, Elf};
+use ferret_symbols::{resolve_binary, resolve_targets, Elf};
 use ferret_syntax::ast::AttachPoint;
 use ferret_syntax::Diagnostic;
 use ferret_sys::{bpf, perf};
@@ -63,6 +63,12 @@ fn sites(elf: &Elf, bin: &str, spec: &str) -> Result<Vec<Site>, String> {
     let Some(sym) = elf.function(name).map(|s| elf.call_target(s)) else {
         return Ok(vec![]); // "No matches for uprobe ..." (missing_probes decides)
     };
+    if sym.size == 0 && !super::unsafe_allowed() {
+        return Err(format!(
+            "Could not determine boundary for {name} (symbol has size 0).\nUse --unsafe to force attachment. \
+             WARNING: This option could lead to data corruption in the target process."
+        ));
+    }
     if extra >= sym.size.max(1) {
         return Err(format!("Offset outside the function bounds ('{name}' size is {})", sym.size));
     }
@@ -81,33 +87,49 @@ fn expand(kind: &'static ProbeKind, ap: &AttachPoint) -> Result<Vec<Target>, Dia
         return expand_line(kind, ap, bin, file);
     }
     let func = ap.parts[2..].join(":");
-    let mut path = resolve_binary(bin, super::target_pid()).map_err(err)?;
+    let bins = resolve_targets(bin, super::target_pid()).map_err(err)?;
+    // A wildcarded or process-wide target skips files that are not ELF (sources next to programs).
+    let many = bins.len() > 1 || bin.contains(['*', '?']) || bin.is_empty();
     // bpftrace reports an unresolvable address when attaching, without a source location.
-    let site_err = |m: String| if m.starts_with("Could not resolve address") { Diagnostic::global(m) } else { err(m) };
-    let mut found = sites(&Elf::open(&path).map_err(err)?, bin, &func).map_err(site_err)?;
-    if found.is_empty() && is_glibc_stub(&path) {
-        // Since glibc 2.34 libpthread, libdl, librt and libutil are empty stubs: their functions
-        // live in libc.so.6, which is where the loader binds them.
-        if let Ok(libc) = resolve_binary("libc.so.6", None) {
-            found = sites(&Elf::open(&libc).map_err(err)?, bin, &func).map_err(err)?;
-            path = libc;
+    let site_err = |m: String| {
+        if m.starts_with("Could not resolve address") || m.starts_with("Could not determine boundary") {
+            Diagnostic::global(m)
+        } else {
+            err(m)
         }
-    }
-    let path = path.to_string_lossy().into_owned();
-    Ok(found
-        .into_iter()
-        .map(|s| {
+    };
+    let mut out = vec![];
+    for b in bins {
+        let elf = match Elf::open(&b.path) {
+            Ok(e) => e,
+            Err(_) if many => continue,
+            Err(e) => return Err(err(e)),
+        };
+        let (mut path, mut shown) = (b.path.clone(), b.shown.clone());
+        let mut found = sites(&elf, bin, &func).map_err(site_err)?;
+        if found.is_empty() && is_glibc_stub(&path) {
+            // Since glibc 2.34 libpthread, libdl, librt and libutil are empty stubs: their functions
+            // live in libc.so.6, which is where the loader binds them.
+            if let Ok(libc) = resolve_binary("libc.so.6", None) {
+                found = sites(&Elf::open(&libc).map_err(err)?, bin, &func).map_err(err)?;
+                shown = libc.to_string_lossy().into_owned();
+                path = libc;
+            }
+        }
+        let path = path.to_string_lossy().into_owned();
+        out.extend(found.into_iter().map(|s| {
             let func = s.func.split('+').next().unwrap_or_default().to_string();
             let mut t = Target::new(
                 kind,
-                format!("{}:{path}:{}", kind.names[0], s.func),
+                format!("{}:{shown}:{}", kind.names[0], s.func),
                 vec![path.clone(), s.func, s.offset.to_string()],
                 Context::Regs { ret, user: true },
             );
             t.func = Some(func);
             t
-        })
-        .collect())
+        }));
+    }
+    Ok(out)
 }
 
 /// `uprobe:BIN@FILE:LINE[:COL]`: one probe at the first instruction of a source line, found in
@@ -159,29 +181,34 @@ fn attach(t: &Target, prog: BorrowedFd<'_>, opts: &AttachOpts) -> Result<Vec<Own
     Ok(vec![link, pfd])
 }
 
-/// `-l 'uprobe:/bin/bash:*'`: the functions of one binary (there is no system-wide list).
+/// `-l 'uprobe:/bin/bash:*'`: the functions of one binary (or each one a wildcarded path or
+/// `-p` names; there is no system-wide list).
 fn list_kind(kind: &str, q: &ListQuery<'_>) -> Vec<Listed> {
-    let Some((bin, func)) = q.pattern.split_once(':') else { return vec![] };
-    if bin.contains('*') {
+    let pid = super::target_pid();
+    // With `-p`, `uprobe:PATTERN` means every file of the process.
+    let Some((bin, func)) = q.pattern.split_once(':').or(pid.map(|_| ("*", q.pattern))) else { return vec![] };
+    if bin.contains('*') && !(pid.is_some() && bin == "*") && !bin.contains('/') {
         return vec![];
     }
-    let Ok(path) = resolve_binary(bin, None) else { return vec![] };
-    let Ok(elf) = Elf::open(&path) else { return vec![] };
-    let mut out: Vec<Listed> = elf
-        .functions(|n| glob(func, n))
-        .map(|s| Listed::new(format!("{kind}:{}:{}", path.display(), s.name)))
-        .collect();
-    out.dedup();
-    if q.verbose && kind == "uprobe" && !out.is_empty() {
-        let debug = ferret_symbols::dwarf::Debug::open(&path);
-        if debug.is_none() {
-            eprintln!("WARNING: No DWARF found for \"{}\", cannot show parameter info", path.display());
+    let Ok(bins) = resolve_targets(bin, pid) else { return vec![] };
+    let mut out = vec![];
+    for b in bins {
+        let Ok(elf) = Elf::open(&b.path) else { continue };
+        let mut listed: Vec<Listed> =
+            elf.functions(|n| glob(func, n)).map(|s| Listed::new(format!("{kind}:{}:{}", b.shown, s.name))).collect();
+        listed.dedup();
+        if q.verbose && kind == "uprobe" && !listed.is_empty() {
+            let debug = ferret_symbols::dwarf::Debug::open(&b.path);
+            if debug.is_none() {
+                eprintln!("WARNING: No DWARF found for \"{}\", cannot show parameter info", b.shown);
+            }
+            let prefix = format!("{kind}:{}:", b.shown);
+            for l in &mut listed {
+                let name = l.name.strip_prefix(&prefix).unwrap_or_default().to_string();
+                l.details = param_lines(debug.as_ref(), &name);
+            }
         }
-        for l in &mut out {
-            let prefix = format!("{kind}:{}:", path.display());
-            let name = l.name.strip_prefix(&prefix).unwrap_or_default().to_string();
-            l.details = param_lines(debug.as_ref(), &name);
-        }
+        out.extend(listed);
     }
     out
 }

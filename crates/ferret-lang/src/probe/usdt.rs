@@ -2,7 +2,7 @@
 //! `.note.stapsdt` notes. Arguments (`arg0`..) are read where the note says they live; a probe's
 //! semaphore is raised by the kernel (the uprobe's reference counter) while it is attached.
 use super::{glob, AttachOpts, Context, ListQuery, Listed, ProbeKind, Target};
-use ferret_symbols::{resolve_binary, usdt, Elf};
+use ferret_symbols::{resolve_targets, usdt, Elf};
 use ferret_syntax::ast::AttachPoint;
 use ferret_syntax::Diagnostic;
 use ferret_sys::{bpf, perf};
@@ -12,25 +12,33 @@ fn expand(kind: &'static ProbeKind, ap: &AttachPoint) -> Result<Vec<Target>, Dia
     let err = |m: String| Diagnostic::error(ap.span, m);
     let (bin, provider, name) = match ap.parts.len() {
         3 => (&ap.parts[1], "*", ap.parts[2].as_str()),
+        // `usdt:BIN::NAME`: any provider.
+        4 if ap.parts[2].is_empty() => (&ap.parts[1], "*", ap.parts[3].as_str()),
         4 => (&ap.parts[1], ap.parts[2].as_str(), ap.parts[3].as_str()),
         _ => return Err(err("usdt probe type requires 2 or 3 arguments".into())),
     };
-    let path = resolve_binary(bin, super::target_pid()).map_err(err)?;
-    let elf = Elf::open(&path).map_err(err)?;
-    let probes = usdt::probes(&path).map_err(err)?;
-    let shown = path.to_string_lossy().into_owned();
+    let bins = resolve_targets(bin, super::target_pid()).map_err(err)?;
+    let many = bins.len() > 1 || bin.contains(['*', '?']) || bin.is_empty();
     let mut out = vec![];
-    for p in probes.iter().filter(|p| glob(provider, &p.provider) && glob(name, &p.name)) {
-        let offset = elf
-            .file_offset(p.pc)
-            .ok_or_else(|| err(format!("USDT probe {}:{} is outside the file", p.provider, p.name)))?;
-        let sem = if p.semaphore == 0 { 0 } else { elf.file_offset(p.semaphore).unwrap_or(0) };
-        out.push(Target::new(
-            kind,
-            format!("usdt:{shown}:{}:{}", p.provider, p.name),
-            vec![shown.clone(), p.provider.clone(), p.name.clone(), offset.to_string(), sem.to_string()],
-            Context::Usdt { args: p.args.clone() },
-        ));
+    for b in bins {
+        let (elf, probes) = match Elf::open(&b.path).and_then(|e| Ok((e, usdt::probes(&b.path)?))) {
+            Ok(r) => r,
+            Err(_) if many => continue,
+            Err(e) => return Err(err(e)),
+        };
+        let path = b.path.to_string_lossy().into_owned();
+        for p in probes.iter().filter(|p| glob(provider, &p.provider) && glob(name, &p.name)) {
+            let offset = elf
+                .file_offset(p.pc)
+                .ok_or_else(|| err(format!("USDT probe {}:{} is outside the file", p.provider, p.name)))?;
+            let sem = if p.semaphore == 0 { 0 } else { elf.file_offset(p.semaphore).unwrap_or(0) };
+            out.push(Target::new(
+                kind,
+                format!("usdt:{}:{}:{}", b.shown, p.provider, p.name),
+                vec![path.clone(), p.provider.clone(), p.name.clone(), offset.to_string(), sem.to_string()],
+                Context::Usdt { args: p.args.clone() },
+            ));
+        }
     }
     Ok(out)
 }
@@ -46,26 +54,32 @@ fn attach(t: &Target, prog: BorrowedFd<'_>, opts: &AttachOpts) -> Result<Vec<Own
 
 /// `-l 'usdt:/path/bin:*'` (the probes of one binary); `-lv` adds their argument operands.
 fn list(q: &ListQuery<'_>) -> Vec<Listed> {
-    let Some((bin, rest)) = q.pattern.split_once(':') else { return vec![] };
-    if bin.contains('*') {
+    let pid = super::target_pid();
+    // With `-p`, `uprobe:PATTERN` means every file of the process.
+    let Some((bin, rest)) = q.pattern.split_once(':').or(pid.map(|_| ("*", q.pattern))) else { return vec![] };
+    if bin.contains('*') && !(pid.is_some() && bin == "*") && !bin.contains('/') {
         return vec![];
     }
-    let Ok(path) = resolve_binary(bin, None) else { return vec![] };
-    let Ok(probes) = usdt::probes(&path) else { return vec![] };
+    let Ok(bins) = resolve_targets(bin, pid) else { return vec![] };
     let (provider, name) = rest.split_once(':').unwrap_or(("*", rest));
-    let mut out: Vec<Listed> = probes
-        .iter()
-        .filter(|p| glob(provider, &p.provider) && glob(name, &p.name))
-        .map(|p| {
-            let mut l = Listed::new(format!("usdt:{}:{}:{}", path.display(), p.provider, p.name));
-            if q.verbose {
-                l.details = p.arg_text.split_whitespace().map(str::to_string).collect();
-            }
-            l
-        })
-        .collect();
-    out.sort();
-    out.dedup();
+    let mut out = vec![];
+    for b in bins {
+        let Ok(probes) = usdt::probes(&b.path) else { continue };
+        let mut listed: Vec<Listed> = probes
+            .iter()
+            .filter(|p| glob(provider, &p.provider) && glob(name, &p.name))
+            .map(|p| {
+                let mut l = Listed::new(format!("usdt:{}:{}:{}", b.shown, p.provider, p.name));
+                if q.verbose {
+                    l.details = p.arg_text.split_whitespace().map(str::to_string).collect();
+                }
+                l
+            })
+            .collect();
+        listed.sort();
+        listed.dedup();
+        out.extend(listed);
+    }
     out
 }
 
