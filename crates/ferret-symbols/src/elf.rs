@@ -58,7 +58,12 @@ impl Elf {
         let cache = object::ReadCache::new(f);
         let file = ElfFile64::<object::Endianness, _>::parse(&cache)
             .map_err(|e| format!("{} is not a 64-bit ELF file: {e}", path.display()))?;
-        let is_ifunc = |s: &object::read::elf::ElfSymbol64<'_, '_, object::Endianness>| matches!(s.flags(), SymbolFlags::Elf { st_info, .. } if st_info & 0xf == STT_GNU_IFUNC);
+        let is_ifunc = |s: &object::read::elf::ElfSymbol64<
+            '_,
+            '_,
+            object::Endianness,
+            &object::ReadCache<std::fs::File>,
+        >| matches!(s.flags(), SymbolFlags::Elf { st_info, .. } if st_info & 0xf == STT_GNU_IFUNC);
         let mut ifuncs: Vec<u64> = file
             .symbols()
             .chain(file.dynamic_symbols())
