@@ -257,6 +257,32 @@ pub fn software_event(config: u64, period_or_freq: u64, freq: bool, pid: i32, cp
     perf_event_open(&mut attr, pid, cpu, -1, 0)
 }
 
+/// `bp_type` bits of a [`PERF_TYPE_BREAKPOINT`] event (`HW_BREAKPOINT_*`).
+pub mod hw_breakpoint {
+    /// Trap on reads of the watched bytes.
+    pub const R: u32 = 1;
+    /// Trap on writes.
+    pub const W: u32 = 2;
+    /// Trap on executing the instruction at the address.
+    pub const X: u32 = 4;
+}
+
+/// A hardware breakpoint on `len` bytes at `addr`, trapping on the accesses in `bp_type` (see
+/// [`hw_breakpoint`]) and sampling every hit. Inherited, so threads the task creates after
+/// this call are watched too; per-task with `pid` and `cpu = -1`, CPU-wide with `pid = -1`.
+pub fn breakpoint_event(addr: u64, len: u64, bp_type: u32, pid: i32, cpu: i32) -> Result<OwnedFd> {
+    let mut attr = PerfEventAttr {
+        type_: PERF_TYPE_BREAKPOINT,
+        sample_period_or_freq: 1,
+        flags: flags::INHERIT,
+        bp_type,
+        config1: addr,
+        config2: len,
+        ..Default::default()
+    };
+    perf_event_open(&mut attr, pid, cpu, -1, 0)
+}
+
 fn pmu_dir(pmu: &str) -> String {
     format!("/sys/bus/event_source/devices/{pmu}")
 }

@@ -301,13 +301,24 @@ fn main() {
         for mut c in parse(&f) {
             let full = format!("{}: {}", c.file, c.name);
             let uses_progs = c.prog.contains("{{progs}}")
-                || c.workload.iter().chain(&c.args).chain(c.run.iter().flatten()).any(|w| w.contains("{{progs}}"));
+                || c.workload
+                    .iter()
+                    .chain(&c.args)
+                    .chain(&c.wrap)
+                    .chain(c.run.iter().flatten())
+                    .any(|w| w.contains("{{progs}}"));
             if uses_progs {
                 match &progs {
                     Ok(p) => {
                         let p = p.to_string_lossy();
                         c.prog = c.prog.replace("{{progs}}", &p);
-                        for w in c.workload.iter_mut().chain(c.args.iter_mut()).chain(c.run.iter_mut().flatten()) {
+                        for w in c
+                            .workload
+                            .iter_mut()
+                            .chain(c.args.iter_mut())
+                            .chain(c.wrap.iter_mut())
+                            .chain(c.run.iter_mut().flatten())
+                        {
                             *w = w.replace("{{progs}}", &p);
                         }
                     }

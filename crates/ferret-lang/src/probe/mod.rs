@@ -19,6 +19,7 @@ pub mod special;
 pub mod tracepoint;
 pub mod uprobe;
 pub mod usdt;
+pub mod watchpoint;
 
 /// What the program's context pointer is, which decides what `args`, `argN` and `retval` read.
 #[derive(Debug, Clone, PartialEq)]
@@ -225,6 +226,7 @@ pub static REGISTRY: &[&ProbeKind] = &[
     &fentry::FENTRY,
     &fentry::FEXIT,
     &iter::ITER,
+    &watchpoint::WATCHPOINT,
 ];
 
 pub fn find(name: &str) -> Option<&'static ProbeKind> {
@@ -239,7 +241,10 @@ pub fn find(name: &str) -> Option<&'static ProbeKind> {
 /// Resolve an attach point to its targets.
 pub fn expand(ap: &AttachPoint) -> Result<Vec<Target>, Diagnostic> {
     let provider = ap.parts.first().map(String::as_str).unwrap_or("");
-    let kind = find(provider).ok_or_else(|| Diagnostic::error(ap.span, format!("Invalid probe type: {provider}")))?;
+    let kind = find(provider).ok_or_else(|| {
+        watchpoint::removed_provider(ap, provider)
+            .unwrap_or_else(|| Diagnostic::error(ap.span, format!("Invalid probe type: {provider}")))
+    })?;
     (kind.expand)(kind, ap)
 }
 
