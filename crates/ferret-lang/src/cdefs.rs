@@ -69,7 +69,15 @@ const HEADER_CONSTANTS: &[(&str, i64)] = &[
 impl CDefs {
     /// The value of a `#define`d or well-known header constant.
     pub fn define(&self, name: &str) -> Option<i64> {
-        self.defines.get(name).copied().or_else(|| HEADER_CONSTANTS.iter().find(|(n, _)| *n == name).map(|(_, v)| *v))
+        self.defines
+            .get(name)
+            .copied()
+            .or_else(|| HEADER_CONSTANTS.iter().find(|(n, _)| *n == name).map(|(_, v)| *v))
+            .or_else(|| {
+                // <syscall.h> / <asm/unistd.h>: system call numbers.
+                let call = name.strip_prefix("__NR_").or_else(|| name.strip_prefix("SYS_"))?;
+                crate::syscalls::number(call).map(i64::from)
+            })
     }
 }
 

@@ -13,6 +13,7 @@ pub mod probe;
 mod scopes;
 pub mod sema;
 pub mod stacks;
+pub mod syscalls;
 pub mod types;
 pub mod unwind;
 

@@ -82,6 +82,8 @@ pub enum Resolve {
     CgroupPath,
     /// a signal number → its description (`Interrupt`)
     SignalName,
+    /// a system call number → its name (`openat`)
+    SyscallName,
 }
 
 impl Resolve {
@@ -91,6 +93,7 @@ impl Resolve {
             Resolve::Username => "username_t",
             Resolve::CgroupPath => "cgroup_path_t",
             Resolve::SignalName => "signal_name_t",
+            Resolve::SyscallName => "syscall_name_t",
         }
     }
 }

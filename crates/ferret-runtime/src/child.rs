@@ -82,11 +82,31 @@ impl Drop for Child {
     fn drop(&mut self) {
         if self.status.is_none() && self.release_fd >= 0 {
             // Never started: don't leave it waiting forever.
+            // SAFETY: signalling and reaping our own child; closing our pipe end.
             unsafe {
                 libc::kill(self.pid, libc::SIGKILL);
                 libc::close(self.release_fd);
                 libc::waitpid(self.pid, std::ptr::null_mut(), 0);
             }
+            return;
+        }
+        if self.exited() {
+            return;
+        }
+        // Tracing ended (exit(), Ctrl-C) while the command still runs: end it as bpftrace does,
+        // with SIGTERM, and SIGKILL if it is still there after half a second.
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.pid, libc::SIGTERM) };
+        for _ in 0..50 {
+            if self.exited() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        // SAFETY: signalling and reaping our own child.
+        unsafe {
+            libc::kill(self.pid, libc::SIGKILL);
+            libc::waitpid(self.pid, std::ptr::null_mut(), 0);
         }
     }
 }

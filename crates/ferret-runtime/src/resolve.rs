@@ -88,6 +88,9 @@ pub fn resolved(how: Resolve, v: u64) -> String {
         Resolve::Username => username(v),
         Resolve::CgroupPath => cgroup_path(v),
         Resolve::SignalName => signal_name(v as i64),
+        Resolve::SyscallName => {
+            ferret_lang::syscalls::name(u64::from(v as u32)).unwrap_or("Unknown syscall").to_string()
+        }
     }
 }
 

@@ -28,6 +28,7 @@ OPTIONS:
     --include FILE     #include FILE first (accepted; C headers are not read yet)
     --info             print what this kernel supports
     --dry-run          compile and load the programs, attach nothing
+    --usdt-file-activation  accepted: USDT semaphores are always raised in every process mapping the file
     --bench            run the bench:NAME blocks (no probes attached) and print each one's time per run
     --test             run the test:NAME blocks (no probes attached) and report which pass
     --mode MODE        bench or test, as --bench / --test
@@ -248,6 +249,9 @@ pub fn parse(args: &[String]) -> Result<Flags, FlagError> {
             "-q" | "--quiet" => f.quiet = true,
             "--unsafe" => f.unsafe_ = true,
             "--dry-run" => f.dry_run = true,
+            // USDT semaphores are raised by the kernel (the uprobe's reference counter) in every
+            // process that maps the file, running or started later: file activation is always on.
+            "--usdt-file-activation" => {}
             "--bench" => f.harness = Some(ferret_runtime::harness::Mode::Bench),
             "--test" => f.harness = Some(ferret_runtime::harness::Mode::Test),
             "--mode" => {

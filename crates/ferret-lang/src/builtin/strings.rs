@@ -298,7 +298,26 @@ pub static STRERROR: Builtin = Builtin {
     },
 };
 
-pub static ALL: &[&Builtin] = &[&STR, &STRNCMP, &STRLEN, &STRCONTAINS, &STRERROR];
+pub static SYSCALL_NAME: Builtin = Builtin {
+    name: "syscall_name",
+    doc: "the name of a system call number: syscall_name(257) prints `openat` (x86-64 numbering)",
+    variable: false,
+    aggregate: false,
+    unsafe_only: false,
+    check: |s, site| {
+        if arity(s, site, 1, 1) {
+            s.check_int(&site.args[0], "syscall_name() argument");
+        }
+        Type::Resolved(crate::types::Resolve::SyscallName)
+    },
+    lower: |g, site| {
+        let v = g.expr(&site.args[0])?;
+        g.load(R0, v);
+        Ok(g.spill(R0))
+    },
+};
+
+pub static ALL: &[&Builtin] = &[&STR, &STRNCMP, &STRLEN, &STRCONTAINS, &STRERROR, &SYSCALL_NAME];
 
 /// `str($1)` is the parameter's text even when it looks like a number, and `str($1 + n)`
 /// skips n bytes of it (bpftrace treats positional parameters there as string literals).

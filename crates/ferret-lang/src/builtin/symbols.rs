@@ -70,4 +70,43 @@ pub static UADDR: Builtin = Builtin {
     },
 };
 
-pub static ALL: &[&Builtin] = &[&KADDR, &UADDR];
+/// `uptr(p)` / `kptr(p)`: the same value, read from now on as a user (kernel) address.
+fn annotate(s: &mut crate::sema::Sema, site: &super::CallSite, space: crate::types::AddrSpace) -> Type {
+    if !arity(s, site, 1, 1) {
+        return Type::None;
+    }
+    match s.check_expr(&site.args[0]) {
+        Type::Ptr { pointee, .. } => Type::Ptr { space, pointee },
+        t if t.is_int() => Type::Ptr { space, pointee: Box::new(Type::Int { bytes: 1, signed: false }) },
+        other => {
+            s.error(site.span, format!("{}() expects a pointer or an integer, got {other}", site.name));
+            Type::None
+        }
+    }
+}
+
+fn same_value(g: &mut crate::codegen::Gen, site: &super::CallSite) -> crate::codegen::GenResult<Val> {
+    g.expr(&site.args[0])
+}
+
+pub static UPTR: Builtin = Builtin {
+    name: "uptr",
+    doc: "annotate a pointer (or integer address) as pointing into user space: str(uptr(p))",
+    variable: false,
+    aggregate: false,
+    unsafe_only: false,
+    check: |s, site| annotate(s, site, crate::types::AddrSpace::User),
+    lower: same_value,
+};
+
+pub static KPTR: Builtin = Builtin {
+    name: "kptr",
+    doc: "annotate a pointer (or integer address) as pointing into kernel space",
+    variable: false,
+    aggregate: false,
+    unsafe_only: false,
+    check: |s, site| annotate(s, site, crate::types::AddrSpace::Kernel),
+    lower: same_value,
+};
+
+pub static ALL: &[&Builtin] = &[&KADDR, &UADDR, &UPTR, &KPTR];

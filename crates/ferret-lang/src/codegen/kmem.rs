@@ -15,7 +15,14 @@ impl Gen<'_> {
                     let (addr, space, _) = self.member_place(expr, field, e.span)?;
                     Ok((addr, space))
                 }
-                ExprKind::Unary { op: UnOp::Deref, expr } => Ok((self.expr(expr)?, AddrSpace::Kernel)),
+                ExprKind::Unary { op: UnOp::Deref, expr } => {
+                    // `(*p).f` reads where `p` points: user memory for a user pointer.
+                    let space = match self.ty(expr) {
+                        Type::Ptr { space, .. } => space,
+                        _ => AddrSpace::Kernel,
+                    };
+                    Ok((self.expr(expr)?, space))
+                }
                 _ => Err(Diagnostic::error(e.span, "this struct value has no address to read members from")),
             },
             other => Err(Diagnostic::error(e.span, format!("Can not access a field of type '{other}'"))),

@@ -23,9 +23,15 @@ fn expand(kind: &'static ProbeKind, ap: &AttachPoint) -> Result<Vec<Target>, Dia
             return Ok(vec![]);
         }
     }
-    let events = if ev.contains('*') {
-        let all = tracefs::list_tracepoints().map_err(|e| Diagnostic::error(ap.span, e.to_string()))?;
-        let mut v: Vec<String> = all.into_iter().map(|(_, e)| e).filter(|e| glob(ev, e)).collect();
+    let module_glob = ap.parts.len() == 3 && ap.parts[1].contains('*');
+    let events = if ev.contains('*') || module_glob {
+        // The kernel's raw tracepoints (as listed): syscalls:sys_enter_* are not among them.
+        let module = if ap.parts.len() == 3 { ap.parts[1].as_str() } else { "*" };
+        let pattern = format!("{module}:{ev}");
+        let mut v: Vec<String> = list(&ListQuery { pattern: &pattern, verbose: false })
+            .into_iter()
+            .filter_map(|l| l.name.rsplit(':').next().map(str::to_string))
+            .collect();
         v.sort();
         v.dedup();
         v

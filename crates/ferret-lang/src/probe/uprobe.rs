@@ -19,17 +19,21 @@ struct Site {
 }
 
 /// `func`, `func+0x10`, `0x401000` or a glob → the file offsets to probe.
+/// `0x1234` or `4660` as a uprobe target: an address rather than a function name.
+fn parse_address(spec: &str) -> Result<Option<u64>, String> {
+    Ok(match spec.strip_prefix("0x") {
+        Some(hex) => Some(u64::from_str_radix(hex, 16).map_err(|_| format!("invalid address {spec}"))?),
+        None if !spec.is_empty() && spec.bytes().all(|b| b.is_ascii_digit()) => spec.parse().ok(),
+        None => None,
+    })
+}
+
 fn sites(elf: &Elf, bin: &str, spec: &str) -> Result<Vec<Site>, String> {
     let offset_of = |addr: u64| {
         elf.file_offset(addr)
             .ok_or_else(|| format!("address {addr:#x} is not in a loaded segment of {}", elf.path.display()))
     };
-    let address = match spec.strip_prefix("0x") {
-        Some(hex) => Some(u64::from_str_radix(hex, 16).map_err(|_| format!("invalid address {spec}"))?),
-        None if spec.bytes().all(|b| b.is_ascii_digit()) => spec.parse().ok(),
-        None => None,
-    };
-    if let Some(addr) = address {
+    if let Some(addr) = parse_address(spec)? {
         // An address must fall inside a function, as bpftrace checks.
         if elf.symbolize(addr).is_none() {
             return Err(format!("Could not resolve address: {bin}:{addr:#x}"));
@@ -103,7 +107,20 @@ fn expand(kind: &'static ProbeKind, ap: &AttachPoint) -> Result<Vec<Target>, Dia
         let elf = match Elf::open(&b.path) {
             Ok(e) => e,
             Err(_) if many => continue,
-            Err(e) => return Err(err(e)),
+            Err(e) => match parse_address(&func) {
+                // `--unsafe`: a file that is not ELF (code mapped by hand) is probed at a file offset.
+                Ok(Some(offset)) if super::unsafe_allowed() => {
+                    let path = b.path.to_string_lossy().into_owned();
+                    out.push(Target::new(
+                        kind,
+                        format!("{}:{}:{func}", kind.names[0], b.shown),
+                        vec![path, func.clone(), offset.to_string()],
+                        Context::Regs { ret, user: true },
+                    ));
+                    continue;
+                }
+                _ => return Err(err(e)),
+            },
         };
         let (mut path, mut shown) = (b.path.clone(), b.shown.clone());
         let mut found = sites(&elf, bin, &func).map_err(site_err)?;

@@ -27,15 +27,25 @@ fn expand(kind: &'static ProbeKind, ap: &AttachPoint) -> Result<Vec<Target>, Dia
             Err(e) => return Err(err(e)),
         };
         let path = b.path.to_string_lossy().into_owned();
+        // One probe per provider:name, however many places in the code it is at (bpftrace counts
+        // it once); each site gets its own uprobe. The sites must agree on their arguments.
+        let mut by_name: Vec<(&usdt::UsdtProbe, Vec<String>)> = vec![];
         for p in probes.iter().filter(|p| glob(provider, &p.provider) && glob(name, &p.name)) {
             let offset = elf
                 .file_offset(p.pc)
                 .ok_or_else(|| err(format!("USDT probe {}:{} is outside the file", p.provider, p.name)))?;
             let sem = if p.semaphore == 0 { 0 } else { elf.file_offset(p.semaphore).unwrap_or(0) };
+            let site = format!("{offset}/{sem}");
+            match by_name.iter_mut().find(|(q, _)| q.provider == p.provider && q.name == p.name && q.args == p.args) {
+                Some((_, sites)) => sites.push(site),
+                None => by_name.push((p, vec![site])),
+            }
+        }
+        for (p, sites) in by_name {
             out.push(Target::new(
                 kind,
                 format!("usdt:{}:{}:{}", b.shown, p.provider, p.name),
-                vec![path.clone(), p.provider.clone(), p.name.clone(), offset.to_string(), sem.to_string()],
+                vec![path.clone(), p.provider.clone(), p.name.clone(), sites.join(",")],
                 Context::Usdt { args: p.args.clone() },
             ));
         }
@@ -44,12 +54,20 @@ fn expand(kind: &'static ProbeKind, ap: &AttachPoint) -> Result<Vec<Target>, Dia
 }
 
 fn attach(t: &Target, prog: BorrowedFd<'_>, opts: &AttachOpts) -> Result<Vec<OwnedFd>, String> {
-    let offset: u64 = t.parts[3].parse().map_err(|_| "bad USDT offset".to_string())?;
-    let sem: u64 = t.parts[4].parse().unwrap_or(0);
-    let pfd = perf::uprobe_event_with_semaphore(&t.parts[0], offset, false, opts.pid.unwrap_or(-1), sem)
-        .map_err(|e| e.to_string())?;
-    let link = bpf::link_create(prog, pfd.as_raw_fd(), bpf::attach_type::PERF_EVENT, 0).map_err(|e| e.to_string())?;
-    Ok(vec![link, pfd])
+    let mut fds = vec![];
+    // Each site: `OFFSET/SEMAPHORE_OFFSET` in the file.
+    for site in t.parts[3].split(',') {
+        let (offset, sem) = site.split_once('/').ok_or_else(|| "bad USDT site".to_string())?;
+        let offset: u64 = offset.parse().map_err(|_| "bad USDT offset".to_string())?;
+        let sem: u64 = sem.parse().unwrap_or(0);
+        let pfd = perf::uprobe_event_with_semaphore(&t.parts[0], offset, false, opts.pid.unwrap_or(-1), sem)
+            .map_err(|e| e.to_string())?;
+        let link =
+            bpf::link_create(prog, pfd.as_raw_fd(), bpf::attach_type::PERF_EVENT, 0).map_err(|e| e.to_string())?;
+        fds.push(link);
+        fds.push(pfd);
+    }
+    Ok(fds)
 }
 
 /// `-l 'usdt:/path/bin:*'` (the probes of one binary); `-lv` adds their argument operands.
