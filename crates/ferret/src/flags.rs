@@ -28,6 +28,7 @@ OPTIONS:
     --include FILE     #include FILE first (accepted; C headers are not read yet)
     --info             print what this kernel supports
     --dry-run          compile and load the programs, attach nothing
+    --dwarf-pid PID    load PID's unwind tables for dw_ustack up front (any process is unwound anyway)
     --usdt-file-activation  accepted: USDT semaphores are always raised in every process mapping the file
     --bench            run the bench:NAME blocks (no probes attached) and print each one's time per run
     --test             run the test:NAME blocks (no probes attached) and report which pass
@@ -107,6 +108,9 @@ pub struct Flags {
     pub include_files: Vec<String>,
     /// `--probe-filter REGEX`: attach only the probes whose names match (BEGIN/END always).
     pub probe_filter: Option<String>,
+    /// `--dwarf-pid PID`: load this process's unwind tables up front (ferret also finds any
+    /// process's tables on demand, so this only saves its first stacks).
+    pub dwarf_pids: Vec<u32>,
     /// `--bench` / `--test`: run those blocks instead of attaching probes.
     pub harness: Option<ferret_runtime::harness::Mode>,
 }
@@ -161,6 +165,21 @@ fn env_u32(names: &[&str]) -> Option<u32> {
 }
 
 pub fn parse(args: &[String]) -> Result<Flags, FlagError> {
+    // `--name=value` is `--name value` (getopt_long's spelling), up to a bare `--`, after which
+    // `--name=value` are the program's named parameters.
+    let mut split = vec![];
+    let mut rest = false;
+    for a in args {
+        rest |= a == "--";
+        match a.strip_prefix("--").and_then(|n| n.split_once('=')) {
+            Some((name, value)) if !rest && !name.is_empty() => {
+                split.push(format!("--{name}"));
+                split.push(value.to_string());
+            }
+            _ => split.push(a.clone()),
+        }
+    }
+    let args = &split[..];
     let mut f = Flags {
         mode: Mode::Help,
         verbose: false,
@@ -183,6 +202,7 @@ pub fn parse(args: &[String]) -> Result<Flags, FlagError> {
         include_files: vec![],
         probe_filter: None,
         harness: None,
+        dwarf_pids: vec![],
     };
     let mut program: Option<String> = None;
     let mut file: Option<String> = None;
@@ -252,6 +272,10 @@ pub fn parse(args: &[String]) -> Result<Flags, FlagError> {
             // USDT semaphores are raised by the kernel (the uprobe's reference counter) in every
             // process that maps the file, running or started later: file activation is always on.
             "--usdt-file-activation" => {}
+            "--dwarf-pid" => {
+                let v = value(&mut i, a)?;
+                f.dwarf_pids.push(v.parse().map_err(|_| FlagError::usage(format!("invalid --dwarf-pid '{v}'")))?);
+            }
             "--bench" => f.harness = Some(ferret_runtime::harness::Mode::Bench),
             "--test" => f.harness = Some(ferret_runtime::harness::Mode::Test),
             "--mode" => {
@@ -358,6 +382,15 @@ mod tests {
 
     fn p(args: &[&str]) -> Result<Flags, FlagError> {
         parse(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn long_options_take_equals_values_until_double_dash() {
+        let args: Vec<String> =
+            ["--max-strlen=16", "-e", "BEGIN {}", "--", "--x=5"].iter().map(|s| s.to_string()).collect();
+        let f = parse(&args).unwrap();
+        assert_eq!(f.strlen, 16);
+        assert_eq!(f.named, vec!["x=5".to_string()]);
     }
 
     #[test]

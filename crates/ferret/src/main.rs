@@ -174,6 +174,9 @@ fn run(f: Flags) -> i32 {
     if let Some(pid) = pid {
         session.preload_process(pid as u32);
     }
+    for &pid in &f.dwarf_pids {
+        session.preload_process(pid);
+    }
     if f.dry_run {
         return 0;
     }
