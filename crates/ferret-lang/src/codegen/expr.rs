@@ -336,6 +336,34 @@ impl Gen<'_> {
         self.spill(R0)
     }
 
+    /// Element `i` (known only at run time) of the scalar array at stack offset `off`: checked
+    /// against the length, and an index past the end reads 0 with bpftrace's warning.
+    fn array_element_at(&mut self, off: i16, elem: &Type, len: u32, i: Val) -> Val {
+        let esz = elem.elem_size().clamp(1, 8);
+        let out = self.new_slot();
+        let (inside, done) = (self.asm.new_label(), self.asm.new_label());
+        self.load(R1, i);
+        self.asm.jmp_imm(Cond::Lt, R1, len as i32, inside);
+        let span = self.spans[self.asm.tag as usize];
+        let format = "Array access out of bounds. This can lead to unexpected results.".to_string();
+        self.emit_event(Action::Report { error: false, format, args: vec![], span }, &[], false);
+        self.asm.st_imm(8, R10, out, 0);
+        self.asm.ja(done);
+        self.asm.bind(inside);
+        self.load(R1, i);
+        self.asm.alu64_imm(BPF_MUL, R1, esz as i32);
+        self.asm.mov64(R2, R10);
+        self.asm.alu64_imm(BPF_ADD, R2, off as i32);
+        self.asm.alu64(BPF_ADD, R2, R1);
+        self.asm.ldx(esz, R0, R2, 0);
+        if let Type::Int { bytes, signed: true } = *elem {
+            self.extend(R0, bytes, true);
+        }
+        self.asm.stx(8, R10, out, R0);
+        self.asm.bind(done);
+        Val::Slot(out)
+    }
+
     /// `a / b` or `a % b` with a divisor that may be 0: as in bpftrace, the result is then 1 and
     /// a warning is reported at the expression (BPF itself would quietly give 0 or `a`).
     fn checked_divmod(&mut self, op: BinOp, a: Val, b: Val, signed: bool) -> Val {
@@ -478,7 +506,15 @@ impl Gen<'_> {
                         }
                         Ok(self.spill(R0))
                     }
-                    _ => Err(Diagnostic::error(index.span, "array index must be a constant within the array")),
+                    Some(i) => Err(Diagnostic::error(
+                        index.span,
+                        format!("the index {i} is out of bounds for array of size {len}"),
+                    )),
+                    None if esz <= 8 && !elem.is_aggregate_value() => {
+                        let i = self.expr(index)?;
+                        Ok(self.array_element_at(off, &elem, len, i))
+                    }
+                    None => Err(Diagnostic::error(index.span, "an array of aggregates needs a constant index")),
                 }
             }
             _ => Err(Diagnostic::error(e.span, "cannot index this value")),
