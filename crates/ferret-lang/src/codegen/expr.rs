@@ -498,6 +498,9 @@ impl Gen<'_> {
                 let Val::Mem(off) = b else { return Ok(Val::Imm(0)) };
                 let esz = elem.elem_size().max(1);
                 match const_int(index) {
+                    Some(i) if (0..len as i64).contains(&i) && elem.is_aggregate_value() => {
+                        Ok(Val::Mem(off + (i as u32 * esz) as i16))
+                    }
                     Some(i) if (0..len as i64).contains(&i) => {
                         let at = off + (i as u32 * esz) as i16;
                         self.asm.ldx(esz.min(8), R0, R10, at);

@@ -23,6 +23,30 @@ impl Gen<'_> {
                     };
                     Ok((self.expr(expr)?, space))
                 }
+                ExprKind::Index { expr: array, index } => {
+                    // `p->w[2].a`: element 2 of an array of structs inside a struct in memory.
+                    let ExprKind::Field { expr: parent, field, .. } = &array.kind else {
+                        return Err(Diagnostic::error(e.span, "this struct value has no address to read members from"));
+                    };
+                    let Type::Array { elem, len } = self.ty(array) else {
+                        return Err(Diagnostic::error(e.span, "not an array of structs"));
+                    };
+                    let i = match crate::types::const_int(index) {
+                        Some(i) if (0..len as i64).contains(&i) => i,
+                        Some(i) => {
+                            return Err(Diagnostic::error(
+                                index.span,
+                                format!("the index {i} is out of bounds for array of size {len}"),
+                            ))
+                        }
+                        None => {
+                            return Err(Diagnostic::error(index.span, "an array of structs needs a constant index"))
+                        }
+                    };
+                    let (addr, space, _) = self.member_place(parent, field, e.span)?;
+                    let at = self.arith(BinOp::Add, addr, Val::Imm(i * elem.size() as i64), false);
+                    Ok((at, space))
+                }
                 _ => Err(Diagnostic::error(e.span, "this struct value has no address to read members from")),
             },
             other => Err(Diagnostic::error(e.span, format!("Can not access a field of type '{other}'"))),
@@ -55,6 +79,9 @@ impl Gen<'_> {
     pub(super) fn struct_member(&mut self, e: &Expr, base: &Expr, field: &str) -> GenResult<Val> {
         let t = self.ty(e);
         self.check_struct_copy(e.span, &t)?;
+        if let (Type::Struct { id, .. }, false) = (self.ty(base), self.in_memory(base)) {
+            return self.stack_struct_member(e, base, id, field);
+        }
         let (addr, space, f) = self.member_place(base, field, e.span)?;
         if let Some((shift, width)) = f.bitfield {
             let bytes = (shift + width).div_ceil(8).min(8);
@@ -70,6 +97,56 @@ impl Gen<'_> {
             return Ok(self.spill(R0));
         }
         Ok(self.read_typed(addr, space, &t))
+    }
+
+    /// Whether a struct-valued expression names memory (a member reached through a pointer,
+    /// `*p`) rather than a copy already on the BPF stack (a variable, a map value, or a member
+    /// or element of one of those).
+    fn in_memory(&self, e: &Expr) -> bool {
+        match &e.kind {
+            ExprKind::Unary { op: UnOp::Deref, .. } => true,
+            ExprKind::Field { expr, .. } | ExprKind::Index { expr, .. } => {
+                matches!(self.ty(expr), Type::Ptr { .. }) || self.in_memory(expr)
+            }
+            _ => false,
+        }
+    }
+
+    /// `$s.m` where `$s` holds a copy of a struct: the member is read from the copy.
+    fn stack_struct_member(&mut self, e: &Expr, base: &Expr, id: u32, field: &str) -> GenResult<Val> {
+        let f = crate::ktypes::field(id, field)
+            .ok_or_else(|| Diagnostic::error(e.span, format!("no field named '{field}'")))?;
+        let Val::Mem(off) = self.expr(base)? else {
+            return Err(Diagnostic::error(e.span, "this struct value has no address to read members from"));
+        };
+        let at = off + f.offset as i16;
+        let t = self.ty(e);
+        if t.is_aggregate_value() || t.is_str() {
+            return Ok(Val::Mem(at));
+        }
+        let (bytes, signed) = match t {
+            Type::Int { bytes, signed } => (bytes as u32, signed),
+            Type::Bool => (1, false),
+            Type::Enum(_) => (4, false),
+            _ => (8, false),
+        };
+        let width = match f.bitfield {
+            Some((shift, w)) => (shift + w).div_ceil(8).min(8).next_power_of_two(),
+            None => bytes.clamp(1, 8),
+        };
+        self.asm.ldx(width, R0, R10, at);
+        if let Some((shift, w)) = f.bitfield {
+            if shift > 0 {
+                self.asm.alu64_imm(BPF_RSH, R0, shift as i32);
+            }
+            if w < 64 {
+                self.asm.load_imm(R1, (1u64 << w) - 1);
+                self.asm.alu64(BPF_AND, R0, R1);
+            }
+        } else if signed && bytes < 8 {
+            self.extend(R0, bytes as u8, true);
+        }
+        Ok(self.spill(R0))
     }
 
     /// A whole struct is copied onto the BPF stack to print or store it: only small ones fit.
