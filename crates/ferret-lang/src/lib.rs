@@ -231,7 +231,7 @@ impl Object {
         self.maps.iter().enumerate().skip(FIRST_USER_MAP).filter(|(_, m)| m.name.starts_with('@'))
     }
     pub fn probe_count(&self) -> usize {
-        self.progs.iter().map(|p| p.targets.len()).sum()
+        self.progs.iter().flat_map(|p| &p.targets).map(Target::probe_count).sum()
     }
 }
 
@@ -265,7 +265,18 @@ pub fn compile(src: &str, opts: &Options) -> Result<Compiled, Vec<Diagnostic>> {
     if let Some(filter) = &opts.probe_filter {
         let re = regex::Regex::new(filter)
             .map_err(|e| vec![Diagnostic::global(format!("Invalid --probe-filter regex: {e}"))])?;
-        instances.retain(|(_, t)| t.kind.special.is_some() || re.is_match(&t.name));
+        instances.retain_mut(|(_, t)| {
+            if t.kind.special.is_some() {
+                return true;
+            }
+            if t.multi.is_empty() {
+                return re.is_match(&t.name);
+            }
+            // A multi target keeps the functions whose own probe names match.
+            let kind = t.kind.names[0];
+            t.multi.retain(|f| re.is_match(&format!("{kind}:{f}")));
+            !t.multi.is_empty()
+        });
         if instances.iter().all(|(_, t)| t.kind.special.is_some()) {
             return Err(vec![Diagnostic::global("No probes to attach")]);
         }
@@ -304,6 +315,29 @@ fn substitute_positional_attach_points(program: &mut ast::Program, positional: &
     }
 }
 
+/// Whether a probe block reads the `probe` builtin: its wildcard kprobes then need a program
+/// per function (kprobe_multi serves many functions with one program, which cannot tell their
+/// probe names apart), as in bpftrace.
+fn uses_probe_builtin(p: &ast::Probe) -> bool {
+    use ferret_syntax::ast::{Expr, ExprKind};
+    use ferret_syntax::visit::{walk_expr, Visit};
+    struct Finder(bool);
+    impl Visit for Finder {
+        fn expr(&mut self, e: &Expr) {
+            if let ExprKind::Ident(n) | ExprKind::Call { name: n, .. } = &e.kind {
+                self.0 |= n == "probe" || n == "__builtin_probe";
+            }
+            walk_expr(self, e);
+        }
+    }
+    let mut f = Finder(false);
+    if let Some(pred) = &p.predicate {
+        f.expr(pred);
+    }
+    f.block(&p.body);
+    f.0
+}
+
 /// What to do with an attach point that matches nothing (config `missing_probes`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MissingProbes {
@@ -328,9 +362,11 @@ pub fn resolve_probes(
     for (i, p) in program.probes.iter().enumerate() {
         let (before, errors) = (out.len(), diags.len());
         let mut unmatched = vec![];
+        let names_probe = uses_probe_builtin(p);
         for ap in &p.attach_points {
             match probe::expand(ap) {
                 Ok(ts) if ts.is_empty() => unmatched.push(ap),
+                Ok(ts) if names_probe => out.extend(probe::split_multi(ts).into_iter().map(|t| (i, t))),
                 Ok(ts) => out.extend(ts.into_iter().map(|t| (i, t))),
                 Err(d) => diags.push(d),
             }
@@ -364,5 +400,19 @@ pub fn resolve_probes(
         Ok((out, warnings))
     } else {
         Err(diags)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_probe_builtin_in_a_block() {
+        let uses = |src: &str| uses_probe_builtin(&ferret_syntax::parse(src).unwrap().probes[0]);
+        assert!(uses("kprobe:vfs_* { @[probe] = count(); }"));
+        assert!(uses("kprobe:vfs_* /probe == \"x\"/ { }"));
+        assert!(uses("kprobe:vfs_* { if (1) { printf(\"%s\\n\", probe); } }"));
+        assert!(!uses("kprobe:vfs_* { @[func] = count(); @probe = 1; $probe = 2; }"));
     }
 }

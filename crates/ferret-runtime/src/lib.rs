@@ -186,7 +186,7 @@ impl Session {
                 insns: &insns,
                 name: &spec.name,
                 license: &object.license,
-                expected_attach_type: spec.btf.as_ref().map_or(0, |b| b.attach_type),
+                expected_attach_type: spec.targets.first().map_or(0, |t| t.expected_attach_type()),
                 attach_btf_id: spec.btf.as_ref().map_or(0, |b| b.btf_id),
                 attach_btf_obj_fd: target_btf.as_ref().map(|f| f.as_fd()),
                 btf_fd: btf.as_ref().map(|f| f.as_fd()),
@@ -287,7 +287,7 @@ impl Session {
                 let fds = (t.kind.attach)(t, loaded.fd.as_fd(), opts)
                     .map_err(|e| RuntimeError::Sys(format!("Error attaching probe: {}: {e}", t.name)))?;
                 self.attachments.extend(fds);
-                n += 1;
+                n += t.probe_count();
             }
         }
         Ok(n)

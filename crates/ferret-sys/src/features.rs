@@ -74,6 +74,28 @@ pub struct Features {
     tp_btf: OnceLock<bool>,
     fentry: OnceLock<Result<(), i32>>,
     prog_test_run_raw_tp: OnceLock<bool>,
+    kprobe_multi: OnceLock<bool>,
+}
+
+/// Features `--no-feature` turned off (bits by index in [`DISABLABLE`]): ferret behaves as if
+/// the kernel lacked them.
+static DISABLED: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// The names `--no-feature` accepts (bpftrace's), in its usage message's order.
+pub const DISABLABLE: &[&str] = &["kprobe_multi", "kprobe_session", "uprobe_multi"];
+
+/// `--no-feature NAME`: stop using a feature the kernel has; false for a name not in
+/// [`DISABLABLE`].
+pub fn disable(name: &str) -> bool {
+    let Some(i) = DISABLABLE.iter().position(|n| *n == name) else { return false };
+    DISABLED.fetch_or(1 << i, std::sync::atomic::Ordering::Relaxed);
+    true
+}
+
+/// Whether `--no-feature` turned `name` off.
+pub fn disabled(name: &str) -> bool {
+    let bits = DISABLED.load(std::sync::atomic::Ordering::Relaxed);
+    DISABLABLE.iter().position(|n| *n == name).is_some_and(|i| bits & (1 << i) != 0)
 }
 
 /// Every answer at once, for `--info` style output.
@@ -146,6 +168,29 @@ impl Features {
     /// `BPF_PROG_TEST_RUN` works for raw_tracepoint programs.
     pub fn prog_test_run_raw_tp(&self) -> bool {
         *self.prog_test_run_raw_tp.get_or_init(probe_prog_test_run_raw_tp)
+    }
+
+    /// kprobe_multi links work: one link attaches a program to many kernel functions (5.18+
+    /// built with CONFIG_FPROBE). Learnt as bpftrace does, by linking a trivial program to
+    /// `ksys_read`; false after `--no-feature kprobe_multi`.
+    pub fn kprobe_multi(&self) -> bool {
+        if disabled("kprobe_multi") {
+            return false;
+        }
+        *self.kprobe_multi.get_or_init(|| {
+            let Ok(fd) = bpf::load_program(&ProgLoad {
+                prog_type: prog_type::KPROBE,
+                insns: &RET0,
+                name: "ferret_probe",
+                license: "GPL",
+                expected_attach_type: attach_type::TRACE_KPROBE_MULTI,
+                ..Default::default()
+            }) else {
+                return false;
+            };
+            // Kernels without CONFIG_FPROBE (Debian 12's 6.1) refuse with EOPNOTSUPP.
+            bpf::link_create_kprobe_multi(fd.as_fd(), &["ksys_read"], false).is_ok()
+        })
     }
 
     /// Probes everything not probed yet.

@@ -34,6 +34,8 @@ OPTIONS:
     --test             run the test:NAME blocks (no probes attached) and report which pass
     --mode MODE        bench or test, as --bench / --test
     --unsafe           allow unsafe functions (system, signal)
+    --no-feature F[,F] do not use these kernel features even when present: kprobe_multi (wildcard
+                       kprobes then attach one kprobe per function), kprobe_session, uprobe_multi
     --probe-filter RE  attach only probes whose names match the regex (BEGIN/END always run)
     --max-strlen N     bytes read for a string, NUL included (default 64; env BPFTRACE_MAX_STRLEN)
     --max-map-keys N   entries per map (default 4096; env BPFTRACE_MAX_MAP_KEYS)
@@ -113,6 +115,8 @@ pub struct Flags {
     pub dwarf_pids: Vec<u32>,
     /// `--bench` / `--test`: run those blocks instead of attaching probes.
     pub harness: Option<ferret_runtime::harness::Mode>,
+    /// `--no-feature a,b`: kernel features not to use even when present (checked names).
+    pub no_features: Vec<String>,
 }
 
 /// A command-line problem: `usage` says whether the usage text follows the message.
@@ -203,6 +207,7 @@ pub fn parse(args: &[String]) -> Result<Flags, FlagError> {
         probe_filter: None,
         harness: None,
         dwarf_pids: vec![],
+        no_features: vec![],
     };
     let mut program: Option<String> = None;
     let mut file: Option<String> = None;
@@ -299,6 +304,17 @@ pub fn parse(args: &[String]) -> Result<Flags, FlagError> {
                     other => return Err(format!("unknown stage '{other}' for -d: use ast, types or bpf").into()),
                 })
             }
+            "--no-feature" => {
+                for name in value(&mut i, a)?.split(',') {
+                    if !ferret_sys::features::DISABLABLE.contains(&name) {
+                        return Err(FlagError::plain(format!(
+                            "USAGE: --no-feature can only have values '{}'.",
+                            ferret_sys::features::DISABLABLE.join(",")
+                        )));
+                    }
+                    f.no_features.push(name.to_string());
+                }
+            }
             "--probe-filter" => f.probe_filter = Some(value(&mut i, a)?),
             "--max-strlen" => {
                 let v = value(&mut i, a)?;
@@ -391,6 +407,15 @@ mod tests {
         let f = parse(&args).unwrap();
         assert_eq!(f.strlen, 16);
         assert_eq!(f.named, vec!["x=5".to_string()]);
+    }
+
+    #[test]
+    fn no_feature_takes_bpftraces_names() {
+        let f = p(&["--no-feature", "kprobe_multi,uprobe_multi", "-e", "BEGIN {}"]).unwrap();
+        assert_eq!(f.no_features, vec!["kprobe_multi", "uprobe_multi"]);
+        let e = p(&["--no-feature", "kprobe_multi,fentry", "-e", "BEGIN {}"]).unwrap_err();
+        assert_eq!(e.msg, "USAGE: --no-feature can only have values 'kprobe_multi,kprobe_session,uprobe_multi'.");
+        assert!(!e.usage);
     }
 
     #[test]

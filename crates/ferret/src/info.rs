@@ -37,9 +37,14 @@ fn section(out: &mut String, title: &str, rows: &[(&str, String)]) {
 /// The whole report.
 pub fn report() -> String {
     let f = features::features().snapshot();
-    // A multi-attach link type is usable when the kernel knows it and the PMU it needs exists.
-    let kprobe_link = |at| f.kprobe && probe_load(prog_type::KPROBE, at, 0).is_ok();
-    let uprobe_multi = f.uprobe && probe_load(prog_type::KPROBE, attach_type::TRACE_UPROBE_MULTI, 0).is_ok();
+    // A multi-attach link type is usable when the kernel knows it and the PMU it needs exists
+    // (kprobe_multi: a trial link, as ferret decides by it), unless `--no-feature` said not to.
+    let kprobe_session = !features::disabled("kprobe_session")
+        && f.kprobe
+        && probe_load(prog_type::KPROBE, attach_type::TRACE_KPROBE_SESSION, 0).is_ok();
+    let uprobe_multi = !features::disabled("uprobe_multi")
+        && f.uprobe
+        && probe_load(prog_type::KPROBE, attach_type::TRACE_UPROBE_MULTI, 0).is_ok();
     let mut out = String::new();
     section(&mut out, "System", &system());
     section(
@@ -65,8 +70,8 @@ pub fn report() -> String {
             ("tp_btf", yes(f.tp_btf)),
             ("fentry", yes(f.fentry)),
             ("kprobe", yes(f.kprobe)),
-            ("kprobe_multi", yes(kprobe_link(attach_type::TRACE_KPROBE_MULTI))),
-            ("kprobe_session", yes(kprobe_link(attach_type::TRACE_KPROBE_SESSION))),
+            ("kprobe_multi", yes(features::features().kprobe_multi())),
+            ("kprobe_session", yes(kprobe_session)),
             ("uprobe", yes(f.uprobe)),
             ("uprobe_multi", yes(uprobe_multi)),
         ],

@@ -25,6 +25,10 @@ fn main() -> ExitCode {
 }
 
 fn run(f: Flags) -> i32 {
+    for name in &f.no_features {
+        // The names were checked when the flags were parsed.
+        ferret_sys::features::disable(name);
+    }
     match &f.mode {
         Mode::Help => {
             print!("{}", flags::USAGE);
@@ -87,6 +91,13 @@ fn run(f: Flags) -> i32 {
                 // How probes are attached where it is not the obvious way (kprobes as fentry).
                 for note in c.object.progs.iter().flat_map(|p| &p.targets).filter_map(|t| t.note.as_ref()) {
                     eprintln!("INFO: {note}");
+                }
+                // Wildcard kprobes attached through one kprobe_multi link, in bpftrace's words.
+                for t in c.object.progs.iter().flat_map(|p| &p.targets).filter(|t| !t.multi.is_empty()) {
+                    eprintln!("Attaching to {} functions", t.multi.len());
+                    for f in &t.multi {
+                        eprintln!(" {f}");
+                    }
                 }
             }
             c

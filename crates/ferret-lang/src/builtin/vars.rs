@@ -320,11 +320,23 @@ var!(
         }
     }
 );
+/// A kernel function probe (kprobe, kretprobe, through the kprobe PMU or a kprobe_multi link;
+/// fentry, fexit): its `func` is a kernel address user space names (`ksym`), as in bpftrace,
+/// so one program can serve many functions and `func` has one type for all of them.
+fn func_is_address(t: &crate::probe::Target) -> bool {
+    match t.context {
+        Context::Func(_) => true,
+        Context::Regs { user: false, .. } => matches!(t.kind.names[0], "kprobe" | "kretprobe"),
+        _ => false,
+    }
+}
+
 var!(
     FUNC,
     "func",
     "the name of the traced function (kprobe, fentry, uprobe)",
     |s, site| match &s.target.func {
+        _ if func_is_address(s.target) => Type::Ksym,
         Some(f) => Type::Str(f.len() as u32 + 1),
         None => {
             s.error(
@@ -336,6 +348,19 @@ var!(
         }
     },
     |g, site| {
+        if func_is_address(g.target) {
+            // A kprobe's instruction pointer is inside the function (past the breakpoint or
+            // the ftrace call). A return probe's is the caller's, a multi link's program runs
+            // for many functions, and fentry has no registers: bpf_get_func_ip gives the
+            // function's entry there.
+            if matches!(g.target.context, Context::Regs { ret: false, .. }) && g.target.multi.is_empty() {
+                const PT_REGS_IP: i16 = 128;
+                g.asm.ldx(8, R0, R6, PT_REGS_IP);
+                return Ok(g.spill(R0));
+            }
+            g.asm.mov64(R1, R6);
+            return Ok(helper_val(g, helpers::GET_FUNC_IP, 0, false));
+        }
         // One program per traced function: its name is a constant of the program.
         let name = g.target.func.clone().ok_or_else(|| Diagnostic::error(site.span, "func is not available here"))?;
         Ok(g.string_lit(name.as_bytes(), name.len() as u32 + 1))

@@ -188,20 +188,68 @@ fn expand(kind: &'static ProbeKind, ap: &AttachPoint) -> Result<Vec<Target>, Dia
         mechanism(false, ferret_sys::features::features().fentry_errno())
     };
     match how {
-        Mechanism::Kprobe => Ok(found
-            .into_iter()
-            .map(|(module, func)| {
+        Mechanism::Kprobe => {
+            let one = |(module, func): (String, String)| {
                 let name = probe_name(kind, &spec, &module, &func);
                 // The function last: the program is named after it.
                 let parts = vec![module, spec.offset.to_string(), func.clone()];
                 let mut t = Target::new(kind, name, parts, Context::Regs { ret, user: false });
                 t.func = Some(func);
                 t
-            })
-            .collect()),
+            };
+            if !use_multi(&spec) {
+                return Ok(found.into_iter().map(one).collect());
+            }
+            // The kernel's functions through one link; a module's (which kprobe_multi does not
+            // resolve on every kernel) one by one.
+            let (kernel, modules): (Vec<_>, Vec<_>) = found.into_iter().partition(|(m, _)| m == "vmlinux");
+            let mut out = vec![];
+            if !kernel.is_empty() {
+                let parts = vec!["vmlinux".to_string(), "0".to_string(), spec.func.clone()];
+                let mut t = Target::new(kind, written(kind, ap), parts, Context::Regs { ret, user: false });
+                t.multi = kernel.into_iter().map(|(_, f)| f).collect();
+                out.push(t);
+            }
+            out.extend(modules.into_iter().map(one));
+            Ok(out)
+        }
         Mechanism::Fentry => as_fentry(kind, ap, &spec, &found, ret),
         Mechanism::Neither(why) => Err(cannot_attach(&written(kind, ap), ap, &found, ret, &why)),
     }
+}
+
+/// Whether a kprobe attach point is attached through one kprobe_multi link rather than one
+/// kprobe per function: when its function is a wildcard without a module (bpftrace's rule: a
+/// written module means per-function probes) and the kernel has kprobe_multi links (not
+/// turned off with `--no-feature kprobe_multi`).
+fn use_multi(spec: &Spec) -> bool {
+    has_wildcard(&spec.func) && spec.module.is_none() && kprobe_multi()
+}
+
+/// Whether kprobe_multi links are to be used. `FERRET_KPROBE_MULTI=1` makes ferret behave as on
+/// a kernel that has them (code generation, program loading and `-v` can then be tested on
+/// kernels without CONFIG_FPROBE, where the attach itself fails); `--no-feature kprobe_multi`
+/// still wins.
+fn kprobe_multi() -> bool {
+    use ferret_sys::features;
+    let forced = std::env::var_os("FERRET_KPROBE_MULTI").is_some_and(|v| v == "1");
+    (forced && !features::disabled("kprobe_multi")) || features::features().kprobe_multi()
+}
+
+/// One target per function of a multi target, as a plain wildcard expands to without
+/// kprobe_multi (for blocks whose `probe` must name each function).
+pub fn per_function(multi: &Target) -> Vec<Target> {
+    let name = |f: &str| format!("{}:{f}", multi.kind.names[0]);
+    multi
+        .multi
+        .iter()
+        .map(|f| {
+            let parts = vec!["vmlinux".to_string(), "0".to_string(), f.clone()];
+            let mut t = Target::new(multi.kind, name(f), parts, multi.context.clone());
+            t.func = Some(f.clone());
+            t
+        })
+        .collect()
 }
 
 /// Targets that attach kprobes as fentry/fexit programs, for a kernel without kprobes.
@@ -266,9 +314,18 @@ fn cannot_attach(written: &str, ap: &AttachPoint, found: &[(String, String)], re
     d
 }
 
-/// The kprobe PMU event (`module:func` for a module's function), linked to the program.
+/// The kprobe PMU event (`module:func` for a module's function), linked to the program; or,
+/// for a multi target, one kprobe_multi link to all its functions.
 fn attach(t: &Target, prog: BorrowedFd<'_>, _: &AttachOpts) -> Result<Vec<OwnedFd>, String> {
     let ret = matches!(t.context, Context::Regs { ret: true, .. });
+    if !t.multi.is_empty() {
+        // In strcmp order and once each, as the kernel's symbol lookup expects.
+        let mut syms: Vec<&str> = t.multi.iter().map(String::as_str).collect();
+        syms.sort_unstable();
+        syms.dedup();
+        let link = bpf::link_create_kprobe_multi(prog, &syms, ret).map_err(|e| e.to_string())?;
+        return Ok(vec![link]);
+    }
     let (module, func) = (&t.parts[0], &t.parts[2]);
     let offset: u64 = t.parts[1].parse().map_err(|_| "bad kprobe offset".to_string())?;
     let symbol = if module == "vmlinux" { func.clone() } else { format!("{module}:{func}") };
@@ -430,6 +487,26 @@ mod tests {
         assert_eq!(spec(&KPROBE, "vfs_read+x").unwrap_err(), "Invalid offset: x");
         assert!(spec(&KPROBE, "vfs_*+4").is_err());
         assert!(spec(&KPROBE, "a:b:c").unwrap_err().contains("requires 1 or 2 arguments"));
+    }
+
+    #[test]
+    fn multi_target_splits_into_one_target_per_function() {
+        let mut t =
+            Target::new(&KRETPROBE, "kretprobe:vfs_rea*".into(), vec![], Context::Regs { ret: true, user: false });
+        t.multi = vec!["vfs_read".into(), "vfs_readv".into()];
+        assert_eq!(t.probe_count(), 2);
+        assert_eq!(t.expected_attach_type(), bpf::attach_type::TRACE_KPROBE_MULTI);
+        let split = super::super::split_multi(vec![t]);
+        let names: Vec<_> = split.iter().map(|t| (t.name.as_str(), t.func.as_deref(), t.parts.clone())).collect();
+        assert_eq!(
+            names,
+            [
+                ("kretprobe:vfs_read", Some("vfs_read"), vec!["vmlinux".to_string(), "0".into(), "vfs_read".into()]),
+                ("kretprobe:vfs_readv", Some("vfs_readv"), vec!["vmlinux".to_string(), "0".into(), "vfs_readv".into()]),
+            ]
+        );
+        assert!(split.iter().all(|t| t.multi.is_empty() && t.expected_attach_type() == 0 && t.probe_count() == 1));
+        assert_eq!(split[0].context, Context::Regs { ret: true, user: false });
     }
 
     #[test]

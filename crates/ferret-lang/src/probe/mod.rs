@@ -127,12 +127,37 @@ pub struct Target {
     /// Said with `-v` before attaching: how this probe is attached when that is not the
     /// obvious way (a kprobe attached as fentry on a kernel without kprobes).
     pub note: Option<String>,
+    /// The kernel functions this one target attaches to through one kprobe_multi link (a
+    /// wildcard kprobe on a kernel that has them); empty for every other target. Such a
+    /// target's program reads `func` with bpf_get_func_ip, as it serves every function.
+    pub multi: Vec<String>,
 }
 
 impl Target {
     pub fn new(kind: &'static ProbeKind, name: String, parts: Vec<String>, context: Context) -> Target {
-        Target { kind, name, parts, context, btf: None, func: None, note: None }
+        Target { kind, name, parts, context, btf: None, func: None, note: None, multi: vec![] }
     }
+
+    /// How many probes this target counts as in `Attached N probes`: one per function.
+    pub fn probe_count(&self) -> usize {
+        self.multi.len().max(1)
+    }
+
+    /// The `expected_attach_type` its program is loaded with.
+    pub fn expected_attach_type(&self) -> u32 {
+        match &self.btf {
+            Some(b) => b.attach_type,
+            None if !self.multi.is_empty() => ferret_sys::bpf::attach_type::TRACE_KPROBE_MULTI,
+            None => 0,
+        }
+    }
+}
+
+/// Targets of a probe block whose body uses the `probe` builtin: a multi target is split into
+/// one target per function, each with its own name (a program serving many functions cannot
+/// know which one's name to give), as bpftrace does.
+pub fn split_multi(targets: Vec<Target>) -> Vec<Target> {
+    targets.into_iter().flat_map(|t| if t.multi.is_empty() { vec![t] } else { kprobe::per_function(&t) }).collect()
 }
 
 /// Options the attach step needs from the command line.

@@ -12,7 +12,8 @@ mod prog;
 pub use kbtf::kernel_btf_fd;
 pub use map::Map;
 pub use prog::{
-    link_create, load_btf, load_program, prog_test_run, prog_test_run_repeat, raw_tracepoint_open, LoadError, ProgLoad,
+    link_create, link_create_kprobe_multi, load_btf, load_program, prog_test_run, prog_test_run_repeat,
+    raw_tracepoint_open, LoadError, ProgLoad,
 };
 
 use crate::last_errno;

@@ -274,6 +274,34 @@ pub fn link_create(prog_fd: BorrowedFd<'_>, target_fd: RawFd, attach_type: u32, 
     Ok(owned_fd(fd))
 }
 
+/// `BPF_F_KPROBE_MULTI_RETURN`: a kprobe_multi link that fires on return (kretprobe).
+const KPROBE_MULTI_RETURN: u64 = 1;
+
+/// `BPF_LINK_CREATE` with `BPF_TRACE_KPROBE_MULTI`: attaches `prog_fd` (loaded with that
+/// expected attach type) to every kernel function in `syms` at once through one fprobe, at
+/// their entry or, with `ret`, their return. The kernel resolves the names itself.
+pub fn link_create_kprobe_multi(prog_fd: BorrowedFd<'_>, syms: &[&str], ret: bool) -> Result<OwnedFd> {
+    let names = syms
+        .iter()
+        .map(|s| CString::new(*s).map_err(|_| SysError::Invalid(format!("function name {s:?} contains NUL"))))
+        .collect::<Result<Vec<_>>>()?;
+    let ptrs: Vec<u64> = names.iter().map(|c| c.as_ptr() as u64).collect();
+    let mut a = LinkCreateAttr {
+        prog_fd: prog_fd.as_raw_fd() as u32,
+        attach_type: attach_type::TRACE_KPROBE_MULTI,
+        ..Default::default()
+    };
+    // kprobe_multi { u32 flags; u32 cnt; u64 syms; u64 addrs; u64 cookies; }
+    let flags = if ret { KPROBE_MULTI_RETURN } else { 0 };
+    a.extra[0] = flags | ((ptrs.len() as u64) << 32);
+    a.extra[1] = ptrs.as_ptr() as u64;
+    // SAFETY: `ptrs` and the strings it points to outlive the call; the kernel copies them.
+    let fd = unsafe { sys_bpf(Cmd::LinkCreate, &mut a) }.map_err(|e| {
+        SysError::syscall(Cmd::LinkCreate.call_name(), e, format!("kprobe_multi link to {} functions", syms.len()))
+    })?;
+    Ok(owned_fd(fd))
+}
+
 /// `BPF_RAW_TRACEPOINT_OPEN`: attaches a raw_tracepoint program to tracepoint `name`, or with
 /// `None` a tracing program (tp_btf, fentry) to the target given by its `attach_btf_id`.
 pub fn raw_tracepoint_open(prog_fd: BorrowedFd<'_>, name: Option<&str>) -> Result<OwnedFd> {
