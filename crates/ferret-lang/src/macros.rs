@@ -18,9 +18,59 @@ use ferret_syntax::visit::{walk_expr_mut, walk_stmt_mut, VisitMut};
 use ferret_syntax::{Diagnostic, Span};
 use std::collections::HashMap;
 
+/// bpftrace's standard-library helpers that are plain macros over kernel types (its stdlib
+/// defines them the same way): a script's own macro of the same name and arity wins.
+const PRELUDE: &str = "
+macro ppid(task) { task.real_parent.pid }
+macro ppid() { curtask.real_parent.pid }
+macro leader_tid(task) { task.group_leader.pid }
+macro leader_tid() { curtask.group_leader.pid }
+macro pcomm(task) { task.real_parent.comm }
+macro pcomm() { curtask.real_parent.comm }
+macro leader_comm(task) { task.group_leader.comm }
+macro leader_comm() { curtask.group_leader.comm }
+macro assert(cond, msg) { if (!(cond)) { errorf(\"assert failed: %s\", msg); exit(1); } }
+macro container_of(ptr, ty, member) { (ty *)((uint64)ptr - offsetof(ty, member)) }
+";
+
+/// The prelude's macros, parsed once.
+fn prelude() -> &'static [Macro] {
+    static PARSED: std::sync::OnceLock<Vec<Macro>> = std::sync::OnceLock::new();
+    PARSED.get_or_init(|| ferret_syntax::parse(PRELUDE).map(|p| p.macros).unwrap_or_default())
+}
+
+/// Whether the program names a prelude macro at all (most programs do not: no work then).
+fn uses_prelude(program: &Program) -> bool {
+    struct Finder<'a>(&'a [Macro], bool);
+    impl VisitMut for Finder<'_> {
+        fn expr(&mut self, e: &mut Expr) {
+            let name = match &e.kind {
+                ExprKind::Call { name, .. } | ExprKind::Ident(name) => Some(name),
+                _ => None,
+            };
+            if name.is_some_and(|n| self.0.iter().any(|m| &m.name == n)) {
+                self.1 = true;
+            }
+            walk_expr_mut(self, e);
+        }
+    }
+    let mut f = Finder(prelude(), false);
+    let mut probes = program.probes.clone();
+    for p in &mut probes {
+        if let Some(pred) = &mut p.predicate {
+            f.expr(pred);
+        }
+        for s in &mut p.body.stmts {
+            f.stmt(s);
+        }
+    }
+    f.1
+}
+
 /// Expand every macro call in the program's probes; the macro definitions stay in the AST.
 pub fn expand(program: &mut Program) -> Result<(), Vec<Diagnostic>> {
-    if program.macros.is_empty() {
+    let with_prelude = uses_prelude(program);
+    if program.macros.is_empty() && !with_prelude {
         return Ok(());
     }
     let mut diags = vec![];
@@ -30,7 +80,17 @@ pub fn expand(program: &mut Program) -> Result<(), Vec<Diagnostic>> {
             diags.push(Diagnostic::error(m.span, format!("Redefinition of macro: {}", m.name)));
         }
     }
-    let mut x = Expander { defs: &defs, stack: vec![], diags: &mut diags };
+    let mut builtin_macros = std::collections::HashSet::new();
+    if with_prelude {
+        for m in prelude() {
+            let key = (m.name.clone(), m.params.len());
+            if let std::collections::hash_map::Entry::Vacant(v) = defs.entry(key.clone()) {
+                v.insert(m.clone());
+                builtin_macros.insert(key);
+            }
+        }
+    }
+    let mut x = Expander { defs: &defs, builtin_macros: &builtin_macros, stack: vec![], diags: &mut diags };
     for p in &mut program.probes {
         if let Some(pred) = &mut p.predicate {
             x.expr(pred);
@@ -44,10 +104,23 @@ pub fn expand(program: &mut Program) -> Result<(), Vec<Diagnostic>> {
     }
 }
 
+/// Moves every expression of a built-in macro's body to the call's span.
+struct Respan(Span);
+
+impl VisitMut for Respan {
+    fn expr(&mut self, e: &mut Expr) {
+        e.span = self.0;
+        walk_expr_mut(self, e);
+    }
+}
+
 struct Expander<'a> {
     defs: &'a HashMap<(String, usize), Macro>,
-    /// The macros being expanded, outermost first (recursion is an error).
-    stack: Vec<String>,
+    /// The prelude's macros in use: their code has no place in the script, so errors in it are
+    /// reported at the call.
+    builtin_macros: &'a std::collections::HashSet<(String, usize)>,
+    /// The macros being expanded (name, arity), outermost first (recursion is an error).
+    stack: Vec<(String, usize)>,
     diags: &'a mut Vec<Diagnostic>,
 }
 
@@ -97,9 +170,10 @@ impl Expander<'_> {
     /// The macro's body for this call, parameters bound and variables renamed, with nested
     /// calls expanded. None after reporting an error.
     fn instantiate(&mut self, site: Site) -> Option<Vec<Stmt>> {
-        let def = &self.defs[&(site.name.clone(), site.args.len())];
-        if let Some(i) = self.stack.iter().position(|n| *n == site.name) {
-            let chain: Vec<&str> = self.stack[i..].iter().map(String::as_str).collect();
+        let key = (site.name.clone(), site.args.len());
+        let def = &self.defs[&key];
+        if let Some(i) = self.stack.iter().position(|k| *k == key) {
+            let chain: Vec<&str> = self.stack[i..].iter().map(|(n, _)| n.as_str()).collect();
             self.diags.push(Diagnostic::error(
                 site.span,
                 format!("Recursive macro call detected. Call chain: {} > {}", chain.join(" > "), site.name),
@@ -154,12 +228,18 @@ impl Expander<'_> {
             }
         }
         let mut body = def.body.clone();
+        if self.builtin_macros.contains(&key) {
+            let mut at = Respan(site.span);
+            for s in &mut body.stmts {
+                at.stmt(s);
+            }
+        }
         r.block(&mut body);
         if !r.diags.is_empty() {
             self.diags.append(&mut r.diags);
             return None;
         }
-        self.stack.push(site.name);
+        self.stack.push(key);
         self.block(&mut body);
         self.stack.pop();
         Some(body.stmts)
@@ -241,6 +321,15 @@ impl VisitMut for Renamer {
                     e.kind = arg.kind.clone();
                     e.span = arg.span;
                 }
+            }
+            ExprKind::Offsetof { fields, .. } => {
+                // `offsetof(t, member)`: a parameter naming the member takes the argument's name.
+                for f in fields.iter_mut() {
+                    if let Some(ExprKind::Ident(arg)) = self.exprs.get(f.as_str()).map(|a| &a.kind) {
+                        *f = arg.clone();
+                    }
+                }
+                walk_expr_mut(self, e);
             }
             _ => walk_expr_mut(self, e),
         }

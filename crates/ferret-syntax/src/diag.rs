@@ -75,7 +75,10 @@ impl Source<'_> {
             Level::Hint => "HINT",
         };
         let mut out = String::new();
-        match d.span {
+        // A span outside this text (code from a built-in macro) is reported without a location
+        // rather than mis-rendered.
+        let fits = |s: &Span| s.start <= s.end && (s.end as usize) <= self.text.len();
+        match d.span.filter(fits) {
             None => out.push_str(&format!("{word}: {}\n", d.message)),
             Some(span) => {
                 let (line_start, line_end, width) = self.extent(span);
