@@ -25,6 +25,8 @@ pub enum Type {
     /// `ntop()`: an address family (u64: AF_INET or AF_INET6) and 16 address bytes; user space
     /// prints it as the address text.
     Inet,
+    /// `macaddr()`: six bytes of a MAC address (padded to 8), printed `AA:BB:CC:DD:EE:FF`.
+    MacAddr,
     /// A u64 that user space turns into text when printing (`strerror()`, `username`,
     /// `cgroup_path()`): see [`Resolve`].
     Resolved(Resolve),
@@ -246,6 +248,7 @@ impl Type {
             Type::Str(_)
                 | Type::Buffer(_)
                 | Type::Inet
+                | Type::MacAddr
                 | Type::Tuple(_)
                 | Type::Record(_)
                 | Type::Array { .. }
@@ -293,6 +296,7 @@ impl Type {
             Type::Str(n) => *n,
             Type::Buffer(n) => BUF_HEADER + *n,
             Type::Inet => INET_SIZE,
+            Type::MacAddr => 8,
             Type::Tuple(ts) => tuple_layout(ts).1,
             Type::Record(fs) => tuple_layout(&record_types(fs)).1,
             Type::Array { elem, len } => elem.elem_size() * len,
@@ -323,6 +327,7 @@ impl fmt::Display for Type {
             Type::Str(n) => write!(f, "string[{n}]"),
             Type::Buffer(n) => write!(f, "buffer[{n}]"),
             Type::Inet => write!(f, "inet"),
+            Type::MacAddr => write!(f, "macaddr_t"),
             Type::Resolved(r) => write!(f, "{}", r.type_name()),
             Type::Tuple(ts) => {
                 write!(f, "(")?;

@@ -108,6 +108,7 @@ pub fn value(b: &[u8], t: &Type, ctx: &Ctx) -> Value {
             Value::Buffer(data[..len.min(data.len())].to_vec())
         }
         Type::Inet => Value::Str(resolve::inet(u64_at(b, 0), b.get(8..).unwrap_or(&[]))),
+        Type::MacAddr => Value::Str(b.iter().take(6).map(|x| format!("{x:02X}")).collect::<Vec<_>>().join(":")),
         Type::Resolved(r) => Value::Str(resolve::resolved(*r, u64_at(b, 0))),
         Type::Tuple(ts) => {
             let (offs, _) = tuple_layout(ts);

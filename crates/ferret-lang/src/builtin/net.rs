@@ -118,7 +118,58 @@ pub static PTON: Builtin = Builtin {
     },
 };
 
-pub static ALL: &[&Builtin] = &[&NTOP, &PTON];
+/// `macaddr(mac)`: six bytes from a `char[6]` (or longer) array, a pointer to them, or an
+/// integer's low six bytes in memory order.
+pub static MACADDR: Builtin = Builtin {
+    name: "macaddr",
+    doc: "a MAC address as text (AA:BB:CC:DD:EE:FF) from a char[6] array, a pointer or an integer",
+    variable: false,
+    aggregate: false,
+    unsafe_only: false,
+    check: |s, site| {
+        if !arity(s, site, 1, 1) {
+            return Type::MacAddr;
+        }
+        if matches!(site.args[0].kind, ExprKind::Str(_)) {
+            s.error(site.span, "macaddr() does not support literal string arguments");
+            return Type::MacAddr;
+        }
+        match s.check_expr(&site.args[0]) {
+            Type::None | Type::Int { .. } | Type::Ptr { .. } => {}
+            t @ (Type::Array { .. } | Type::Str(_)) if t.size() < 6 => {
+                s.error(site.span, format!("macaddr() argument must be at least 6 bytes in size, got {}", t.size()))
+            }
+            Type::Array { .. } | Type::Str(_) => {}
+            other => {
+                s.error(site.span, format!("macaddr() only supports array or pointer arguments ({other} provided)"))
+            }
+        }
+        Type::MacAddr
+    },
+    lower: |g, site| {
+        let t = g.ty(&site.args[0]);
+        let out = g.alloc(8);
+        g.zero(out, 8);
+        let v = g.expr(&site.args[0])?;
+        match (v, &t) {
+            (Val::Mem(src), _) => g.copy_stack(out, src, 6),
+            (v, Type::Ptr { space, .. }) => {
+                g.load(R3, v);
+                g.asm.mov64(R1, R10);
+                g.asm.alu64_imm(BPF_ADD, R1, out as i32);
+                g.asm.mov64_imm(R2, 6);
+                g.asm.call(crate::codegen::read_helper(*space));
+            }
+            (v, _) => {
+                g.load(R1, v);
+                g.asm.stx(8, R10, out, R1);
+            }
+        }
+        Ok(Val::Mem(out))
+    },
+};
+
+pub static ALL: &[&Builtin] = &[&NTOP, &PTON, &MACADDR];
 
 #[cfg(test)]
 mod tests {

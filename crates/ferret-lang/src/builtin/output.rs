@@ -75,6 +75,7 @@ fn check_printf(s: &mut Sema, site: &CallSite) -> Type {
                         Type::Tuple(_)
                             | Type::Buffer(_)
                             | Type::Inet
+                            | Type::MacAddr
                             | Type::Resolved(_)
                             | Type::Timestamp
                             | Type::Ksym
