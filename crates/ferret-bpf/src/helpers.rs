@@ -1,6 +1,10 @@
 //! Kernel helper function ids (include/uapi/linux/bpf.h `__BPF_FUNC_MAPPER`).
 
 pub const MAP_LOOKUP_ELEM: u32 = 1;
+/// `bpf_per_cpu_ptr(percpu_var, cpu)`.
+pub const PER_CPU_PTR: u32 = 153;
+/// `bpf_this_cpu_ptr(percpu_var)`.
+pub const THIS_CPU_PTR: u32 = 154;
 /// `long bpf_for_each_map_elem(map, callback, ctx, flags)`
 pub const FOR_EACH_MAP_ELEM: u32 = 164;
 /// `long bpf_loop(nr_loops, callback, ctx, flags)`

@@ -72,6 +72,8 @@ pub const BPF_JSLE: u8 = 0xd0;
 pub const BPF_PSEUDO_MAP_FD: u8 = 1;
 /// `ld_imm64` src_reg: the immediate is the relative offset of a subprogram (callbacks).
 pub const BPF_PSEUDO_FUNC: u8 = 4;
+/// `ld_imm64` src: the immediate is a kernel variable's BTF id.
+pub const BPF_PSEUDO_BTF_ID: u8 = 3;
 /// `call` src register value naming a kernel function by its vmlinux BTF id (kfunc).
 pub const BPF_PSEUDO_KFUNC_CALL: u8 = 2;
 
@@ -241,6 +243,12 @@ impl Asm {
         } else {
             self.ld_imm64(dst, imm);
         }
+    }
+    /// `dst = &kernel variable` of vmlinux BTF id `id` (BPF_PSEUDO_BTF_ID, resolved by the
+    /// verifier).
+    pub fn ld_btf_id(&mut self, dst: Reg, id: i32) {
+        self.raw(BPF_LD | BPF_DW | BPF_IMM, dst, Reg(BPF_PSEUDO_BTF_ID), 0, id);
+        self.raw(0, R0, R0, 0, 0);
     }
     /// `dst = map` (a map fd resolved by the loader: BPF_PSEUDO_MAP_FD).
     pub fn ld_map_fd(&mut self, dst: Reg, fd: i32) {

@@ -2,6 +2,7 @@
 use super::{arity, Builtin};
 use crate::codegen::Val;
 use crate::types::{AddrSpace, Type, U64};
+use ferret_bpf::insn::{R0, R1, R2};
 use ferret_syntax::ast::ExprKind;
 use ferret_syntax::Diagnostic;
 
@@ -109,4 +110,56 @@ pub static KPTR: Builtin = Builtin {
     lower: same_value,
 };
 
-pub static ALL: &[&Builtin] = &[&KADDR, &UADDR, &UPTR, &KPTR];
+/// The vmlinux BTF id of the per-CPU variable `name`.
+fn percpu_var(name: &str) -> Option<u32> {
+    crate::ktypes::btf().ok()?.find(ferret_btf::Kind::Var, name)
+}
+
+/// `percpu_kaddr("runqueues"[, cpu])`: the address of a per-CPU kernel variable on this CPU (or
+/// on `cpu`), from BTF (bpf_this_cpu_ptr / bpf_per_cpu_ptr); no kallsyms needed. 0 for a CPU
+/// that does not exist.
+pub static PERCPU_KADDR: Builtin = Builtin {
+    name: "percpu_kaddr",
+    doc: "address of a per-CPU kernel variable on this CPU or CPU n: percpu_kaddr(\"runqueues\"[, n])",
+    variable: false,
+    aggregate: false,
+    unsafe_only: false,
+    check: |s, site| {
+        // A kernel address, readable with `*` as a u64 or cast to the variable's type.
+        let ty = Type::Ptr { space: AddrSpace::Kernel, pointee: Box::new(U64) };
+        if !arity(s, site, 1, 2) {
+            return ty;
+        }
+        let ExprKind::Str(name) = &site.args[0].kind else {
+            s.error(site.span, "percpu_kaddr() expects a string literal");
+            return ty;
+        };
+        if percpu_var(name).is_none() {
+            s.error(site.span, format!("Could not resolve variable \"{name}\" from BTF"));
+        }
+        if let Some(cpu) = site.args.get(1) {
+            s.check_int(cpu, "percpu_kaddr() cpu");
+        }
+        ty
+    },
+    lower: |g, site| {
+        let ExprKind::Str(name) = &site.args[0].kind else { return Ok(Val::None) };
+        let id = percpu_var(name)
+            .ok_or_else(|| Diagnostic::error(site.span, format!("Could not resolve variable \"{name}\" from BTF")))?;
+        let cpu = match site.args.get(1) {
+            Some(c) => Some(g.expr(c)?),
+            None => None,
+        };
+        g.asm.ld_btf_id(R1, id as i32);
+        match cpu {
+            Some(c) => {
+                g.load(R2, c);
+                g.asm.call(ferret_bpf::helpers::PER_CPU_PTR);
+            }
+            None => g.asm.call(ferret_bpf::helpers::THIS_CPU_PTR),
+        }
+        Ok(g.spill(R0))
+    },
+};
+
+pub static ALL: &[&Builtin] = &[&KADDR, &UADDR, &UPTR, &KPTR, &PERCPU_KADDR];
