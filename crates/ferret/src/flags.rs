@@ -32,6 +32,8 @@ OPTIONS:
     --test             run the test:NAME blocks (no probes attached) and report which pass
     --mode MODE        bench or test, as --bench / --test
     --unsafe           allow unsafe functions (system, signal)
+    --debuginfo DIR[:DIR]
+                       add directories to the debug info search path
     --probe-filter RE  attach only probes whose names match the regex (BEGIN/END always run)
     --max-strlen N     bytes read for a string, NUL included (default 64; env BPFTRACE_MAX_STRLEN)
     --max-map-keys N   entries per map (default 4096; env BPFTRACE_MAX_MAP_KEYS)
@@ -104,6 +106,8 @@ pub struct Flags {
     pub helper_warnings: bool,
     pub include_dirs: Vec<String>,
     pub include_files: Vec<String>,
+    /// `--debuginfo DIR[:DIR...]` (repeatable): where separate debug files are searched first.
+    pub debuginfo: Vec<String>,
     /// `--probe-filter REGEX`: attach only the probes whose names match (BEGIN/END always).
     pub probe_filter: Option<String>,
     /// `--bench` / `--test`: run those blocks instead of attaching probes.
@@ -180,6 +184,7 @@ pub fn parse(args: &[String]) -> Result<Flags, FlagError> {
         helper_warnings: false,
         include_dirs: vec![],
         include_files: vec![],
+        debuginfo: vec![],
         probe_filter: None,
         harness: None,
     };
@@ -187,12 +192,19 @@ pub fn parse(args: &[String]) -> Result<Flags, FlagError> {
     let mut file: Option<String> = None;
     let mut list: Option<String> = None;
     let mut i = 0;
-    let value = |i: &mut usize, flag: &str| -> Result<String, String> {
+    // `--name=VALUE` (getopt_long's spelling) gives the value inline.
+    let value = |i: &mut usize, inline: &mut Option<String>, flag: &str| -> Result<String, String> {
+        if let Some(v) = inline.take() {
+            return Ok(v);
+        }
         *i += 1;
         args.get(*i).cloned().ok_or_else(|| format!("option '{flag}' needs a value"))
     };
     while i < args.len() {
-        let a = args[i].as_str();
+        let (a, mut inline) = match args[i].split_once('=') {
+            Some((name, v)) if name.starts_with("--") && name.len() > 2 => (name, Some(v.to_string())),
+            _ => (args[i].as_str(), None),
+        };
         match a {
             "-h" | "--help" => {
                 f.mode = Mode::Help;
@@ -224,16 +236,16 @@ pub fn parse(args: &[String]) -> Result<Flags, FlagError> {
                 f.helper_warnings = true;
             }
             "-B" => {
-                f.buffering = match value(&mut i, a)?.as_str() {
+                f.buffering = match value(&mut i, &mut inline, a)?.as_str() {
                     "line" => Buffering::Line,
                     "full" => Buffering::Full,
                     "none" => Buffering::None,
                     _ => return Err(FlagError::plain("USAGE: -B must be either 'line', 'full', or 'none'.")),
                 }
             }
-            "-I" => f.include_dirs.push(value(&mut i, a)?),
-            "--include" => f.include_files.push(value(&mut i, a)?),
-            "-e" => program = Some(value(&mut i, a)?),
+            "-I" => f.include_dirs.push(value(&mut i, &mut inline, a)?),
+            "--include" => f.include_files.push(value(&mut i, &mut inline, a)?),
+            "-e" => program = Some(value(&mut i, &mut inline, a)?),
             "-l" | "-lv" | "--list" => {
                 if a == "-lv" {
                     f.verbose = true;
@@ -251,7 +263,7 @@ pub fn parse(args: &[String]) -> Result<Flags, FlagError> {
             "--bench" => f.harness = Some(ferret_runtime::harness::Mode::Bench),
             "--test" => f.harness = Some(ferret_runtime::harness::Mode::Test),
             "--mode" => {
-                f.harness = Some(match value(&mut i, a)?.as_str() {
+                f.harness = Some(match value(&mut i, &mut inline, a)?.as_str() {
                     "bench" => ferret_runtime::harness::Mode::Bench,
                     "test" => ferret_runtime::harness::Mode::Test,
                     other => {
@@ -259,25 +271,26 @@ pub fn parse(args: &[String]) -> Result<Flags, FlagError> {
                     }
                 })
             }
-            "-c" | "--cmd" => f.cmd = Some(value(&mut i, a)?),
-            "-p" | "--pid" => f.pid = Some(value(&mut i, a)?),
-            "-f" | "--format" => f.format = value(&mut i, a)?,
-            "-o" | "--output" => f.output = Some(value(&mut i, a)?),
+            "-c" | "--cmd" => f.cmd = Some(value(&mut i, &mut inline, a)?),
+            "-p" | "--pid" => f.pid = Some(value(&mut i, &mut inline, a)?),
+            "-f" | "--format" => f.format = value(&mut i, &mut inline, a)?,
+            "-o" | "--output" => f.output = Some(value(&mut i, &mut inline, a)?),
             "-d" => {
-                f.dump = Some(match value(&mut i, a)?.as_str() {
+                f.dump = Some(match value(&mut i, &mut inline, a)?.as_str() {
                     "ast" => Dump::Ast,
                     "types" => Dump::Types,
                     "bpf" | "codegen" => Dump::Bpf,
                     other => return Err(format!("unknown stage '{other}' for -d: use ast, types or bpf").into()),
                 })
             }
-            "--probe-filter" => f.probe_filter = Some(value(&mut i, a)?),
+            "--debuginfo" => f.debuginfo.push(value(&mut i, &mut inline, a)?),
+            "--probe-filter" => f.probe_filter = Some(value(&mut i, &mut inline, a)?),
             "--max-strlen" => {
-                let v = value(&mut i, a)?;
+                let v = value(&mut i, &mut inline, a)?;
                 f.strlen = v.parse().map_err(|_| FlagError::usage(format!("invalid --max-strlen '{v}'")))?;
             }
             "--max-map-keys" => {
-                let v = value(&mut i, a)?;
+                let v = value(&mut i, &mut inline, a)?;
                 f.max_map_keys = v.parse().map_err(|_| FlagError::usage(format!("invalid --max-map-keys '{v}'")))?;
             }
             "--" => {
@@ -293,6 +306,9 @@ pub fn parse(args: &[String]) -> Result<Flags, FlagError> {
             _ if a.starts_with('-') && a.len() > 1 => return Err(format!("unknown option '{a}'").into()),
             _ if program.is_none() && file.is_none() && list.is_none() => file = Some(a.to_string()),
             _ => f.positional.push(a.to_string()),
+        }
+        if inline.is_some() {
+            return Err(format!("option '{a}' doesn't allow an argument").into());
         }
         i += 1;
     }

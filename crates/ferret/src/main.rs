@@ -25,6 +25,7 @@ fn main() -> ExitCode {
 }
 
 fn run(f: Flags) -> i32 {
+    ferret_symbols::debugfile::set_search_path(&f.debuginfo);
     match &f.mode {
         Mode::Help => {
             print!("{}", flags::USAGE);
