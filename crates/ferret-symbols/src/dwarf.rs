@@ -67,9 +67,16 @@ pub struct FuncDebug {
     pub structs: Vec<StructDef>,
 }
 
-/// A file's debug info, loaded once and searched per function.
+/// A file's debug info, loaded once and searched per function: its own DWARF or that of its
+/// separate debug file (see [`crate::debugfile`]), with the split units of skeleton units
+/// (`-gsplit-dwarf`) from their `.dwo` files or the `.dwp` package beside the binary.
 pub struct Debug {
     dwarf: gimli::Dwarf<Reader>,
+    /// Split compilation units by the DWO id of their skeleton.
+    splits: HashMap<u64, gimli::Dwarf<Reader>>,
+    /// Skeleton units whose split unit was not found (bpftrace warns, and goes on with what the
+    /// skeletons have).
+    pub warnings: Vec<String>,
 }
 
 impl std::fmt::Debug for Debug {
@@ -78,34 +85,138 @@ impl std::fmt::Debug for Debug {
     }
 }
 
-impl Debug {
-    /// The DWARF of the ELF file at `path`; `None` when it has no `.debug_info`.
-    pub fn open(path: &Path) -> Option<Debug> {
-        let data = std::fs::read(path).ok()?;
-        let file = object::File::parse(&*data).ok()?;
-        file.section_by_name(".debug_info")?;
-        let endian = if file.is_little_endian() { RunTimeEndian::Little } else { RunTimeEndian::Big };
-        let load = |id: gimli::SectionId| -> Result<Reader, gimli::Error> {
-            let bytes = file.section_by_name(id.name()).and_then(|s| s.uncompressed_data().ok()).unwrap_or_default();
-            Ok(EndianArcSlice::new(Arc::from(&*bytes), endian))
-        };
-        Some(Debug { dwarf: gimli::Dwarf::load(load).ok()? })
-    }
+/// An ELF file's DWARF sections (`.dwo` ones for a split file), each decompressed.
+fn load_sections(file: &object::File<'_>, dwo: bool) -> Option<gimli::Dwarf<Reader>> {
+    let endian = endian_of(file);
+    let load = |id: gimli::SectionId| -> Result<Reader, gimli::Error> {
+        let name = if dwo { id.dwo_name() } else { Some(id.name()) };
+        let bytes =
+            name.and_then(|n| file.section_by_name(n)).and_then(|s| s.uncompressed_data().ok()).unwrap_or_default();
+        Ok(EndianArcSlice::new(Arc::from(&*bytes), endian))
+    };
+    gimli::Dwarf::load(load).ok()
+}
 
-    /// The parameters of function `func`; `None` when no unit defines it.
-    pub fn function(&self, func: &str) -> Option<FuncDebug> {
-        let mut headers = self.dwarf.units();
-        while let Ok(Some(header)) = headers.next() {
-            let Ok(unit) = self.dwarf.unit(header) else { continue };
-            if let Some(found) = find_in_unit(&self.dwarf, &unit, func) {
-                return Some(found);
-            }
-        }
-        None
+fn endian_of(file: &object::File<'_>) -> RunTimeEndian {
+    if file.is_little_endian() {
+        RunTimeEndian::Little
+    } else {
+        RunTimeEndian::Big
     }
 }
 
 impl Debug {
+    /// The DWARF of the ELF file at `path`, or of its separate debug file; `None` when neither
+    /// has `.debug_info`.
+    pub fn open(path: &Path) -> Option<Debug> {
+        let data = std::fs::read(path).ok()?;
+        let file = object::File::parse(&*data).ok()?;
+        let dwarf = match file.section_by_name(".debug_info") {
+            Some(_) => load_sections(&file, false)?,
+            None => {
+                let (_, debug) = crate::debugfile::find(path, &file)?;
+                load_sections(&object::File::parse(&*debug).ok()?, false)?
+            }
+        };
+        let mut debug = Debug { dwarf, splits: HashMap::new(), warnings: vec![] };
+        debug.load_splits(path);
+        Some(debug)
+    }
+
+    /// Finds the split unit of every skeleton unit: in the `.dwp` package beside the binary,
+    /// else in the `.dwo` file the skeleton names (relative to its compilation directory, or
+    /// beside the binary).
+    fn load_splits(&mut self, path: &Path) {
+        let mut dwp: Option<Option<DwpFile>> = None;
+        let mut headers = self.dwarf.units();
+        while let Ok(Some(header)) = headers.next() {
+            let Ok(unit) = self.dwarf.unit(header) else { continue };
+            let Some(id) = unit.dwo_id else { continue };
+            if self.splits.contains_key(&id.0) {
+                continue;
+            }
+            let package = dwp.get_or_insert_with(|| DwpFile::open(&with_suffix(path, ".dwp")));
+            let found = package
+                .as_ref()
+                .and_then(|p| p.package.find_cu(id, &self.dwarf).ok().flatten())
+                .or_else(|| self.dwo_file(&unit, path));
+            match found {
+                Some(split) => {
+                    self.splits.insert(id.0, split);
+                }
+                None => self.warnings.push(self.missing_split(&unit, path)),
+            }
+        }
+    }
+
+    /// The `.dwo` file of a skeleton unit, made to read its addresses from the binary.
+    fn dwo_file(&self, unit: &Unit, path: &Path) -> Option<gimli::Dwarf<Reader>> {
+        let name = self.dwo_name(unit)?;
+        let comp_dir = unit.comp_dir.as_ref().and_then(|d| d.to_string_lossy().ok().map(|c| c.into_owned()));
+        let beside = path.parent().unwrap_or(Path::new(".")).join(Path::new(&name).file_name()?);
+        let mut tries = vec![];
+        if let Some(dir) = comp_dir {
+            tries.push(Path::new(&dir).join(&name));
+        }
+        tries.push(beside);
+        tries.into_iter().find_map(|p| {
+            let data = std::fs::read(p).ok()?;
+            let file = object::File::parse(&*data).ok()?;
+            let mut dwo = load_sections(&file, true)?;
+            dwo.make_dwo(&self.dwarf);
+            Some(dwo)
+        })
+    }
+
+    fn dwo_name(&self, unit: &Unit) -> Option<String> {
+        let v = unit.dwo_name().ok()??;
+        let s = self.dwarf.attr_string(unit, v).ok()?;
+        Some(s.to_string_lossy().ok()?.into_owned())
+    }
+
+    /// bpftrace's warning for a skeleton unit without its split unit.
+    fn missing_split(&self, unit: &Unit, path: &Path) -> String {
+        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let dwo = self
+            .dwo_name(unit)
+            .and_then(|n| Path::new(&n).file_name().map(|f| f.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| format!("{stem}.dwo"));
+        format!(
+            "Unable to find split debug file '{dwo}' or '{stem}.dwp' for '{}', debugging information may be \
+             incomplete!",
+            path.display()
+        )
+    }
+
+    /// Calls `f` with each compilation unit that describes types and functions (a skeleton's
+    /// split unit in its place) until it returns `Some`.
+    fn find_unit<T>(&self, mut f: impl FnMut(&gimli::Dwarf<Reader>, &Unit) -> Option<T>) -> Option<T> {
+        let mut headers = self.dwarf.units();
+        while let Ok(Some(header)) = headers.next() {
+            let Ok(unit) = self.dwarf.unit(header) else { continue };
+            let split = unit.dwo_id.and_then(|id| self.splits.get(&id.0));
+            let found = match split {
+                Some(dwo) => {
+                    let Some(mut split_unit) = dwo.units().next().ok().flatten().and_then(|h| dwo.unit(h).ok()) else {
+                        continue;
+                    };
+                    split_unit.copy_relocated_attributes(&unit);
+                    f(dwo, &split_unit)
+                }
+                None => f(&self.dwarf, &unit),
+            };
+            if found.is_some() {
+                return found;
+            }
+        }
+        None
+    }
+
+    /// The parameters of function `func`; `None` when no unit defines it.
+    pub fn function(&self, func: &str) -> Option<FuncDebug> {
+        self.find_unit(|dwarf, unit| find_in_unit(dwarf, unit, func))
+    }
+
     /// A struct or union by its C name (`struct Foo`), with every struct its members reach;
     /// `None` when no unit defines it.
     pub fn named_struct(&self, name: &str) -> Option<(CType, Vec<StructDef>)> {
@@ -114,25 +225,53 @@ impl Debug {
             (_, Some(n)) => (gimli::DW_TAG_union_type, n.trim()),
             _ => return None,
         };
-        let mut headers = self.dwarf.units();
-        while let Ok(Some(header)) = headers.next() {
-            let Ok(unit) = self.dwarf.unit(header) else { continue };
+        self.find_unit(|dwarf, unit| {
             let mut entries = unit.entries();
             while let Ok(Some((_, e))) = entries.next_dfs() {
                 if e.tag() != tag
                     || e.attr_value(gimli::DW_AT_declaration).ok().flatten().is_some()
-                    || name_of(&self.dwarf, &unit, e).as_deref() != Some(bare)
+                    || name_of(dwarf, unit, e).as_deref() != Some(bare)
                 {
                     continue;
                 }
-                let mut r = Resolver { dwarf: &self.dwarf, unit: &unit, structs: HashMap::new(), order: vec![] };
+                let mut r = Resolver { dwarf, unit, structs: HashMap::new(), order: vec![] };
                 let ty = r.struct_type(e.offset(), 0);
                 let structs = r.order.iter().filter_map(|n| r.structs.remove(n).flatten()).collect();
                 return Some((ty, structs));
             }
-        }
-        None
+            None
+        })
     }
+}
+
+/// A `.dwp` package: every split unit of a binary in one file.
+struct DwpFile {
+    package: gimli::DwarfPackage<Reader>,
+}
+
+impl DwpFile {
+    fn open(path: &Path) -> Option<DwpFile> {
+        let data = std::fs::read(path).ok()?;
+        let file = object::File::parse(&*data).ok()?;
+        let endian = endian_of(&file);
+        let load = |id: gimli::SectionId| -> Result<Reader, gimli::Error> {
+            let bytes = id
+                .dwo_name()
+                .and_then(|n| file.section_by_name(n))
+                .and_then(|s| s.uncompressed_data().ok())
+                .unwrap_or_default();
+            Ok(EndianArcSlice::new(Arc::from(&*bytes), endian))
+        };
+        let empty = EndianArcSlice::new(Arc::from(&[][..]), endian);
+        Some(DwpFile { package: gimli::DwarfPackage::load(load, empty).ok()? })
+    }
+}
+
+/// `path` with `suffix` appended to its file name (`a/b` → `a/b.dwp`).
+fn with_suffix(path: &Path, suffix: &str) -> std::path::PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    s.into()
 }
 
 impl Debug {

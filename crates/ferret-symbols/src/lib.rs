@@ -2,6 +2,7 @@
 //! addresses are symbolized (kernel ones through kallsyms, user ones through the process's
 //! mappings and ELF symbol tables). Pure file reading: ELF through the `object` crate, paths
 //! through `$PATH`, the library directories and `/proc/PID/maps`.
+pub mod debugfile;
 pub mod dwarf;
 pub mod elf;
 pub mod kernel;

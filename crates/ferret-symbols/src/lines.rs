@@ -19,11 +19,20 @@ impl std::fmt::Debug for Lines {
 }
 
 impl Lines {
-    /// The line tables of the ELF file at `path`; `None` without debug info.
+    /// The line tables of the ELF file at `path`, or of its separate debug file (see
+    /// [`crate::debugfile`]); `None` without debug info.
     pub fn open(path: &Path) -> Option<Lines> {
         // On demand: only the .debug_* sections are read, not the whole file.
         let cache = object::ReadCache::new(std::fs::File::open(path).ok()?);
         let file = object::File::parse(&cache).ok()?;
+        if file.section_by_name(".debug_line").is_none() {
+            let (_, data) = crate::debugfile::find(path, &file)?;
+            return Self::from_file(&object::File::parse(&*data).ok()?);
+        }
+        Self::from_file(&file)
+    }
+
+    fn from_file<'d, R: object::ReadRef<'d>>(file: &object::File<'d, R>) -> Option<Lines> {
         file.section_by_name(".debug_line")?;
         let endian = if file.is_little_endian() { RunTimeEndian::Little } else { RunTimeEndian::Big };
         let load = |id: gimli::SectionId| -> Result<Reader, gimli::Error> {

@@ -36,6 +36,8 @@ OPTIONS:
     --unsafe           allow unsafe functions (system, signal)
     --no-feature F[,F] do not use these kernel features even when present: kprobe_multi (wildcard
                        kprobes then attach one kprobe per function), kprobe_session, uprobe_multi
+    --debuginfo DIR[:DIR]
+                       add directories to the debug info search path
     --probe-filter RE  attach only probes whose names match the regex (BEGIN/END always run)
     --max-strlen N     bytes read for a string, NUL included (default 64; env BPFTRACE_MAX_STRLEN)
     --max-map-keys N   entries per map (default 4096; env BPFTRACE_MAX_MAP_KEYS)
@@ -108,6 +110,8 @@ pub struct Flags {
     pub helper_warnings: bool,
     pub include_dirs: Vec<String>,
     pub include_files: Vec<String>,
+    /// `--debuginfo DIR[:DIR...]` (repeatable): where separate debug files are searched first.
+    pub debuginfo: Vec<String>,
     /// `--probe-filter REGEX`: attach only the probes whose names match (BEGIN/END always).
     pub probe_filter: Option<String>,
     /// `--dwarf-pid PID`: load this process's unwind tables up front (ferret also finds any
@@ -169,21 +173,6 @@ fn env_u32(names: &[&str]) -> Option<u32> {
 }
 
 pub fn parse(args: &[String]) -> Result<Flags, FlagError> {
-    // `--name=value` is `--name value` (getopt_long's spelling), up to a bare `--`, after which
-    // `--name=value` are the program's named parameters.
-    let mut split = vec![];
-    let mut rest = false;
-    for a in args {
-        rest |= a == "--";
-        match a.strip_prefix("--").and_then(|n| n.split_once('=')) {
-            Some((name, value)) if !rest && !name.is_empty() => {
-                split.push(format!("--{name}"));
-                split.push(value.to_string());
-            }
-            _ => split.push(a.clone()),
-        }
-    }
-    let args = &split[..];
     let mut f = Flags {
         mode: Mode::Help,
         verbose: false,
@@ -204,6 +193,7 @@ pub fn parse(args: &[String]) -> Result<Flags, FlagError> {
         helper_warnings: false,
         include_dirs: vec![],
         include_files: vec![],
+        debuginfo: vec![],
         probe_filter: None,
         harness: None,
         dwarf_pids: vec![],
@@ -213,12 +203,19 @@ pub fn parse(args: &[String]) -> Result<Flags, FlagError> {
     let mut file: Option<String> = None;
     let mut list: Option<String> = None;
     let mut i = 0;
-    let value = |i: &mut usize, flag: &str| -> Result<String, String> {
+    // `--name=VALUE` (getopt_long's spelling) gives the value inline.
+    let value = |i: &mut usize, inline: &mut Option<String>, flag: &str| -> Result<String, String> {
+        if let Some(v) = inline.take() {
+            return Ok(v);
+        }
         *i += 1;
         args.get(*i).cloned().ok_or_else(|| format!("option '{flag}' needs a value"))
     };
     while i < args.len() {
-        let a = args[i].as_str();
+        let (a, mut inline) = match args[i].split_once('=') {
+            Some((name, v)) if name.starts_with("--") && name.len() > 2 => (name, Some(v.to_string())),
+            _ => (args[i].as_str(), None),
+        };
         match a {
             "-h" | "--help" => {
                 f.mode = Mode::Help;
@@ -250,16 +247,16 @@ pub fn parse(args: &[String]) -> Result<Flags, FlagError> {
                 f.helper_warnings = true;
             }
             "-B" => {
-                f.buffering = match value(&mut i, a)?.as_str() {
+                f.buffering = match value(&mut i, &mut inline, a)?.as_str() {
                     "line" => Buffering::Line,
                     "full" => Buffering::Full,
                     "none" => Buffering::None,
                     _ => return Err(FlagError::plain("USAGE: -B must be either 'line', 'full', or 'none'.")),
                 }
             }
-            "-I" => f.include_dirs.push(value(&mut i, a)?),
-            "--include" => f.include_files.push(value(&mut i, a)?),
-            "-e" => program = Some(value(&mut i, a)?),
+            "-I" => f.include_dirs.push(value(&mut i, &mut inline, a)?),
+            "--include" => f.include_files.push(value(&mut i, &mut inline, a)?),
+            "-e" => program = Some(value(&mut i, &mut inline, a)?),
             "-l" | "-lv" | "--list" => {
                 if a == "-lv" {
                     f.verbose = true;
@@ -278,13 +275,13 @@ pub fn parse(args: &[String]) -> Result<Flags, FlagError> {
             // process that maps the file, running or started later: file activation is always on.
             "--usdt-file-activation" => {}
             "--dwarf-pid" => {
-                let v = value(&mut i, a)?;
+                let v = value(&mut i, &mut inline, a)?;
                 f.dwarf_pids.push(v.parse().map_err(|_| FlagError::usage(format!("invalid --dwarf-pid '{v}'")))?);
             }
             "--bench" => f.harness = Some(ferret_runtime::harness::Mode::Bench),
             "--test" => f.harness = Some(ferret_runtime::harness::Mode::Test),
             "--mode" => {
-                f.harness = Some(match value(&mut i, a)?.as_str() {
+                f.harness = Some(match value(&mut i, &mut inline, a)?.as_str() {
                     "bench" => ferret_runtime::harness::Mode::Bench,
                     "test" => ferret_runtime::harness::Mode::Test,
                     other => {
@@ -292,12 +289,12 @@ pub fn parse(args: &[String]) -> Result<Flags, FlagError> {
                     }
                 })
             }
-            "-c" | "--cmd" => f.cmd = Some(value(&mut i, a)?),
-            "-p" | "--pid" => f.pid = Some(value(&mut i, a)?),
-            "-f" | "--format" => f.format = value(&mut i, a)?,
-            "-o" | "--output" => f.output = Some(value(&mut i, a)?),
+            "-c" | "--cmd" => f.cmd = Some(value(&mut i, &mut inline, a)?),
+            "-p" | "--pid" => f.pid = Some(value(&mut i, &mut inline, a)?),
+            "-f" | "--format" => f.format = value(&mut i, &mut inline, a)?,
+            "-o" | "--output" => f.output = Some(value(&mut i, &mut inline, a)?),
             "-d" => {
-                f.dump = Some(match value(&mut i, a)?.as_str() {
+                f.dump = Some(match value(&mut i, &mut inline, a)?.as_str() {
                     "ast" => Dump::Ast,
                     "types" => Dump::Types,
                     "bpf" | "codegen" => Dump::Bpf,
@@ -305,7 +302,7 @@ pub fn parse(args: &[String]) -> Result<Flags, FlagError> {
                 })
             }
             "--no-feature" => {
-                for name in value(&mut i, a)?.split(',') {
+                for name in value(&mut i, &mut inline, a)?.split(',') {
                     if !ferret_sys::features::DISABLABLE.contains(&name) {
                         return Err(FlagError::plain(format!(
                             "USAGE: --no-feature can only have values '{}'.",
@@ -315,13 +312,14 @@ pub fn parse(args: &[String]) -> Result<Flags, FlagError> {
                     f.no_features.push(name.to_string());
                 }
             }
-            "--probe-filter" => f.probe_filter = Some(value(&mut i, a)?),
+            "--debuginfo" => f.debuginfo.push(value(&mut i, &mut inline, a)?),
+            "--probe-filter" => f.probe_filter = Some(value(&mut i, &mut inline, a)?),
             "--max-strlen" => {
-                let v = value(&mut i, a)?;
+                let v = value(&mut i, &mut inline, a)?;
                 f.strlen = v.parse().map_err(|_| FlagError::usage(format!("invalid --max-strlen '{v}'")))?;
             }
             "--max-map-keys" => {
-                let v = value(&mut i, a)?;
+                let v = value(&mut i, &mut inline, a)?;
                 f.max_map_keys = v.parse().map_err(|_| FlagError::usage(format!("invalid --max-map-keys '{v}'")))?;
             }
             "--" => {
@@ -337,6 +335,9 @@ pub fn parse(args: &[String]) -> Result<Flags, FlagError> {
             _ if a.starts_with('-') && a.len() > 1 => return Err(format!("unknown option '{a}'").into()),
             _ if program.is_none() && file.is_none() && list.is_none() => file = Some(a.to_string()),
             _ => f.positional.push(a.to_string()),
+        }
+        if inline.is_some() {
+            return Err(format!("option '{a}' doesn't allow an argument").into());
         }
         i += 1;
     }

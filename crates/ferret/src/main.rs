@@ -29,6 +29,7 @@ fn run(f: Flags) -> i32 {
         // The names were checked when the flags were parsed.
         ferret_sys::features::disable(name);
     }
+    ferret_symbols::debugfile::set_search_path(&f.debuginfo);
     match &f.mode {
         Mode::Help => {
             print!("{}", flags::USAGE);

@@ -239,8 +239,28 @@ fn build_progs(dir: &Path) -> Result<PathBuf, String> {
         if !status.success() {
             return Err(format!("gcc failed on {}", src.display()));
         }
+        for cmd in post_build(&src) {
+            let status = Command::new("sh")
+                .args(["-c", &cmd])
+                .current_dir(&out)
+                .env("SRC", &src)
+                .status()
+                .map_err(|e| format!("sh not available ({e})"))?;
+            if !status.success() {
+                return Err(format!("{}: POSTBUILD failed: {cmd}", src.display()));
+            }
+        }
     }
     Ok(out)
+}
+
+/// Shell commands a test program's first comment asks for after it is built, one per
+/// `POSTBUILD: ...` line: run in the output directory with `$SRC` the source (separate debug
+/// files made with objcopy, split-DWARF builds).
+fn post_build(src: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(src).unwrap_or_default();
+    let comment = text.split("*/").next().unwrap_or_default().to_string();
+    comment.lines().filter_map(|l| l.split_once("POSTBUILD:").map(|(_, c)| c.trim().to_string())).collect()
 }
 
 /// What `ferret --info` says this kernel has: `name: yes|no` lines (`kprobe`, `fentry`, ...).

@@ -209,23 +209,28 @@ var!(
             Context::Tracepoint { .. } => Type::Args,
             Context::RawArgs if s.target.kind.names[0] == "rawtracepoint" => Type::Args,
             Context::Func(f) if !f.kprobe => Type::Args,
-            Context::Regs { user: true, ret: false } => match crate::probe::uprobe::user_params(s.target) {
-                Ok(_) => Type::Args,
+            Context::Regs { user: true, ret: false } => match crate::probe::uprobe::args_record(s.target) {
+                Ok((t, _)) => t,
                 Err(m) => {
                     s.error(site.span, m);
                     Type::None
                 }
             },
             _ => {
-                s.error(
-                    site.span,
-                    "The args builtin can only be used with tracepoint, fentry, uprobe and rawtracepoint probes",
+                let msg = format!(
+                    "The args builtin can only be used with tracepoint, rawtracepoint, fentry/fexit, and uprobe \
+                     probes ({} used here)",
+                    s.target.kind.names[0]
                 );
+                s.error(site.span, msg);
                 Type::None
             }
         }
     },
-    |_, site| Err(Diagnostic::error(site.span, "args must be used with a field: args.name"))
+    |g, site| match g.target.context {
+        Context::Regs { user: true, ret: false } => g.uprobe_args_record(site.span),
+        _ => Err(Diagnostic::error(site.span, "args must be used with a field: args.name")),
+    }
 );
 var!(
     ARGN,

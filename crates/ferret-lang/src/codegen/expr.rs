@@ -82,6 +82,9 @@ impl Gen<'_> {
                 self.asm.bind(l_end);
                 Ok(out)
             }
+            ExprKind::Field { expr, field, .. } if crate::sema::is_uprobe_args(self.target, expr) => {
+                self.args_field(e, field)
+            }
             ExprKind::Field { expr, field, .. } => {
                 let base_t = self.ty(expr);
                 match base_t {

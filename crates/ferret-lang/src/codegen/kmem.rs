@@ -47,7 +47,15 @@ impl Gen<'_> {
                     let at = self.arith(BinOp::Add, addr, Val::Imm(i * elem.size() as i64), false);
                     Ok((at, space))
                 }
-                _ => Err(Diagnostic::error(e.span, "this struct value has no address to read members from")),
+                // A struct value held on the BPF stack (a map value, a variable, uprobe `args`):
+                // its stack address, read like kernel memory.
+                _ => match self.expr(e)? {
+                    Val::Mem(off) => {
+                        self.load(R0, Val::Mem(off));
+                        Ok((self.spill(R0), AddrSpace::Kernel))
+                    }
+                    _ => Err(Diagnostic::error(e.span, "this struct value has no address to read members from")),
+                },
             },
             other => Err(Diagnostic::error(e.span, format!("Can not access a field of type '{other}'"))),
         }

@@ -97,6 +97,21 @@ impl Gen<'_> {
         Ok(v)
     }
 
+    /// `args` as a whole in a uprobe: the parameters' registers stored into the record
+    /// [`crate::probe::uprobe::args_record`] lays out.
+    pub fn uprobe_args_record(&mut self, span: Span) -> GenResult<Val> {
+        let (t, fields) = crate::probe::uprobe::args_record(self.target).map_err(|m| Diagnostic::error(span, m))?;
+        let out = self.alloc(t.size());
+        self.zero(out, t.size());
+        for f in fields {
+            let v = self.arg(f.reg, span)?;
+            self.load(R0, v);
+            let width = f.ty.size_in_c().clamp(1, 8);
+            self.asm.stx(width, R10, out + f.offset as i16, R0);
+        }
+        Ok(Val::Mem(out))
+    }
+
     /// One slot of a tracing program's `u64 args[]` (fentry/fexit): loaded directly, or through
     /// bpf_probe_read_kernel where the verifier would type the load as a kernel object pointer
     /// (see [`FuncArg::read`]). `typed` narrows integers to their declared size (kprobe-style

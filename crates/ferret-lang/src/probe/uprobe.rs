@@ -215,7 +215,7 @@ fn list_kind(kind: &str, q: &ListQuery<'_>) -> Vec<Listed> {
             elf.functions(|n| glob(func, n)).map(|s| Listed::new(format!("{kind}:{}:{}", b.shown, s.name))).collect();
         listed.dedup();
         if q.verbose && kind == "uprobe" && !listed.is_empty() {
-            let debug = ferret_symbols::dwarf::Debug::open(&b.path);
+            let debug = open_debug(&b.path);
             if debug.is_none() {
                 eprintln!("WARNING: No DWARF found for \"{}\", cannot show parameter info", b.shown);
             }
@@ -309,6 +309,37 @@ pub fn user_params(t: &Target) -> Result<Vec<UserParam>, String> {
     Ok(out)
 }
 
+/// Where `args` as a whole keeps one parameter: its argument register, its offset in the
+/// record and its (integer or pointer) type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordField {
+    pub reg: u32,
+    pub offset: u32,
+    pub ty: Type,
+}
+
+/// `args` as a whole value in a uprobe (`print(args)`, `@[args]`): a struct of the parameters,
+/// each at its natural alignment, printed as bpftrace prints the args record
+/// (`{ .n = 0x..., .c = 120 }`). Every parameter must be readable from a register.
+pub fn args_record(t: &Target) -> Result<(Type, Vec<RecordField>), String> {
+    let params = user_params(t)?;
+    let mut fields = vec![];
+    let mut layout = vec![];
+    let mut size = 0u32;
+    for p in params.into_iter().filter(|p| p.ty != Type::None) {
+        let reg = p.reg.map_err(|why| format!("Can't read function parameter {}: {why}", p.name))?;
+        let width = p.ty.size_in_c().clamp(1, 8);
+        let offset = size.next_multiple_of(width);
+        size = offset + width;
+        fields.push(RecordField { reg, offset, ty: p.ty.clone() });
+        layout.push(ScriptField { name: p.name, ty: p.ty, offset, bitfield: None });
+    }
+    let size = size.next_multiple_of(8);
+    let name = format!("struct {}_args", t.name);
+    let id = crate::ktypes::intern_struct(&name, size, || layout);
+    Ok((Type::Struct { name, id, size }, fields))
+}
+
 /// The debug info of a binary, read once per process (`None`: it has none).
 fn debug_info(path: &str) -> Option<std::sync::Arc<ferret_symbols::dwarf::Debug>> {
     use std::collections::HashMap;
@@ -316,10 +347,16 @@ fn debug_info(path: &str) -> Option<std::sync::Arc<ferret_symbols::dwarf::Debug>
     type Cache = Mutex<HashMap<String, Option<Arc<ferret_symbols::dwarf::Debug>>>>;
     static CACHE: OnceLock<Cache> = OnceLock::new();
     let mut cache = CACHE.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
-    cache
-        .entry(path.to_string())
-        .or_insert_with(|| ferret_symbols::dwarf::Debug::open(std::path::Path::new(path)).map(Arc::new))
-        .clone()
+    cache.entry(path.to_string()).or_insert_with(|| open_debug(std::path::Path::new(path)).map(Arc::new)).clone()
+}
+
+/// A binary's debug info, with bpftrace's warnings for split units it could not find.
+fn open_debug(path: &std::path::Path) -> Option<ferret_symbols::dwarf::Debug> {
+    let debug = ferret_symbols::dwarf::Debug::open(path)?;
+    for w in &debug.warnings {
+        eprintln!("WARNING: {w}");
+    }
+    Some(debug)
 }
 
 /// `struct Foo` named in a cast or declaration of a uprobe program: its layout from the

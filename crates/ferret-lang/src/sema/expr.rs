@@ -189,6 +189,11 @@ impl Sema<'_> {
                     }
                 }
             }
+            ExprKind::Field { expr, field, .. } if is_uprobe_args(self.target, expr) => {
+                // `args.NAME` reads one parameter: the others need not be readable.
+                self.types.insert(key_of(expr), Type::Args);
+                self.args_field(e.span, field)
+            }
             ExprKind::Field { expr, field, .. } => {
                 let t = self.check_expr(expr);
                 match t {
@@ -373,4 +378,11 @@ impl Sema<'_> {
             }
         }
     }
+}
+
+/// Whether `e` is the `args` builtin of a uprobe, whose fields are read one by one while the
+/// whole value is a record (see [`crate::probe::uprobe::args_record`]).
+pub(crate) fn is_uprobe_args(target: &crate::probe::Target, e: &Expr) -> bool {
+    matches!(&e.kind, ExprKind::Ident(n) if n == "args")
+        && matches!(target.context, Context::Regs { user: true, ret: false })
 }

@@ -40,7 +40,13 @@ impl Sema<'_> {
                 }
             },
             Context::Regs { user: true, ret: false } => {
-                let params = crate::probe::uprobe::user_params(self.target).unwrap_or_default();
+                let params = match crate::probe::uprobe::user_params(self.target) {
+                    Ok(p) => p,
+                    Err(m) => {
+                        self.error(span, m);
+                        return Type::None;
+                    }
+                };
                 match params.into_iter().find(|p| p.name == field) {
                     Some(p) => match p.reg {
                         Ok(_) => p.ty,
