@@ -321,7 +321,7 @@ pub static ALL: &[&Builtin] = &[&STR, &STRNCMP, &STRLEN, &STRCONTAINS, &STRERROR
 
 /// `str($1)` is the parameter's text even when it looks like a number, and `str($1 + n)`
 /// skips n bytes of it (bpftrace treats positional parameters there as string literals).
-fn positional_text(params: &[String], e: &ferret_syntax::ast::Expr) -> Option<String> {
+pub(super) fn positional_text(params: &[String], e: &ferret_syntax::ast::Expr) -> Option<String> {
     use ferret_syntax::ast::{BinOp, ExprKind};
     let text = |n: u32| params.get(n as usize - 1).cloned().unwrap_or_default();
     match &e.kind {
@@ -330,6 +330,18 @@ fn positional_text(params: &[String], e: &ferret_syntax::ast::Expr) -> Option<St
             (ExprKind::Positional(n), ExprKind::Int(k)) => Some(text(*n).get(*k as usize..).unwrap_or("").to_string()),
             _ => None,
         },
+        _ => None,
+    }
+}
+
+/// A string argument known when compiling: a literal, a positional parameter (`$1`), or
+/// `str($1)` (bpftrace substitutes positional parameters as literals there).
+pub(super) fn literal_text(params: &[String], e: &ferret_syntax::ast::Expr) -> Option<String> {
+    use ferret_syntax::ast::ExprKind;
+    match &e.kind {
+        ExprKind::Str(s) => Some(s.clone()),
+        ExprKind::Positional(_) => positional_text(params, e),
+        ExprKind::Call { name, args } if name == "str" && args.len() == 1 => positional_text(params, &args[0]),
         _ => None,
     }
 }

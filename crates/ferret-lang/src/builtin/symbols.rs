@@ -16,18 +16,18 @@ pub static KADDR: Builtin = Builtin {
         if !arity(s, site, 1, 1) {
             return Type::None;
         }
-        let ExprKind::Str(name) = &site.args[0].kind else {
+        let Some(name) = super::strings::literal_text(&s.opts.positional, &site.args[0]) else {
             s.error(site.span, "kaddr() expects a string literal");
             return Type::None;
         };
-        if ferret_sys::kallsyms::lookup(name).is_none() {
+        if ferret_sys::kallsyms::lookup(&name).is_none() {
             s.error(site.span, format!("Failed to resolve kernel symbol: {name}"));
         }
         U64
     },
-    lower: |_, site| {
-        let ExprKind::Str(name) = &site.args[0].kind else { return Ok(Val::None) };
-        let addr = ferret_sys::kallsyms::lookup(name)
+    lower: |g, site| {
+        let Some(name) = super::strings::literal_text(&g.opts.positional, &site.args[0]) else { return Ok(Val::None) };
+        let addr = ferret_sys::kallsyms::lookup(&name)
             .ok_or_else(|| Diagnostic::error(site.span, format!("Failed to resolve kernel symbol: {name}")))?;
         Ok(Val::Imm(addr as i64))
     },
