@@ -268,6 +268,11 @@ impl Gen<'_> {
         if lt.is_str() && rt.is_str() {
             return Ok(self.str_compare(op == Ne, a, &lt, b, &rt, rhs, lhs));
         }
+        if let (Type::Buffer(_), Type::Buffer(_), Val::Mem(ao), Val::Mem(bo)) = (&lt, &rt, a, b) {
+            // Equal lengths (the header) and equal bytes; bytes past the length are zero.
+            let n = lt.size().min(rt.size());
+            return Ok(self.bytes_compare(op == Ne, ao, bo, n));
+        }
         let signed = lt.is_signed() && (rt.is_signed() || matches!(b, Val::Imm(i) if i >= 0))
             || rt.is_signed() && matches!(a, Val::Imm(i) if i >= 0);
         if let Some(c) = cmp_cond(op, signed) {

@@ -269,6 +269,23 @@ impl Gen<'_> {
         Val::Slot(out)
     }
 
+    /// `a == b` / `a != b` on `n` bytes of two stack areas (buffers: header and data).
+    pub(super) fn bytes_compare(&mut self, negate: bool, ao: i16, bo: i16, n: u32) -> Val {
+        let out = self.new_slot();
+        let (ne, end) = (self.asm.new_label(), self.asm.new_label());
+        for i in 0..n {
+            self.asm.ldx(1, R1, R10, ao + i as i16);
+            self.asm.ldx(1, R2, R10, bo + i as i16);
+            self.asm.jmp_reg(Cond::Ne, R1, R2, ne);
+        }
+        self.asm.st_imm(8, R10, out, !negate as i32);
+        self.asm.ja(end);
+        self.asm.bind(ne);
+        self.asm.st_imm(8, R10, out, negate as i32);
+        self.asm.bind(end);
+        Val::Slot(out)
+    }
+
     /// Copy `n` bytes between stack areas.
     pub fn copy_stack(&mut self, dst: i16, src: i16, n: u32) {
         let mut at = 0u32;

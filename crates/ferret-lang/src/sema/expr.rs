@@ -364,6 +364,7 @@ impl Sema<'_> {
         }
         match op {
             Eq | Ne if a.is_str() && b.is_str() => Type::Bool,
+            Eq | Ne if matches!((a, b), (Type::Buffer(_), Type::Buffer(_))) => Type::Bool,
             Eq | Ne | Lt | Le | Gt | Ge if a.is_int() && b.is_int() => Type::Bool,
             LogAnd | LogOr if a.is_int() && b.is_int() => Type::Bool,
             // Pointer arithmetic keeps the pointer type (steps are scaled in codegen).
