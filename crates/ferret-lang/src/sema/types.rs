@@ -217,5 +217,13 @@ pub fn field_type(f: &crate::probe::TpField, user_pointers: bool, strlen: u32) -
         };
         return Type::Ptr { space, pointee: Box::new(pointee) };
     }
+    // `enum skb_drop_reason reason`: the kernel's enum, so `%s` prints the enumerator's name.
+    if let Some(name) = ct.strip_prefix("enum ") {
+        if let Some(Type::Enum(def)) =
+            crate::ktypes::lookup(&format!("enum {}", name.trim())).map(crate::ktypes::type_of)
+        {
+            return Type::Enum(def);
+        }
+    }
     Type::Int { bytes: f.size.clamp(1, 8) as u8, signed: f.signed }
 }
