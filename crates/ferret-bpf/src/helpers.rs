@@ -26,6 +26,8 @@ pub const GET_STACKID: u32 = 27;
 pub const GET_CURRENT_TASK: u32 = 35;
 pub const GET_CURRENT_CGROUP_ID: u32 = 80;
 pub const SEND_SIGNAL: u32 = 109;
+/// `bpf_probe_write_user(dst, src, len)`.
+pub const PROBE_WRITE_USER: u32 = 36;
 pub const PROBE_READ_USER: u32 = 112;
 pub const PROBE_READ_KERNEL: u32 = 113;
 pub const PROBE_READ_USER_STR: u32 = 114;

@@ -192,6 +192,55 @@ pub static SIGNAL_THREAD: Builtin = Builtin {
     lower: |g, site| lower_signal(g, site, helpers::SEND_SIGNAL_THREAD),
 };
 
+/// `write_user(dst, src, len)`: write `len` bytes of `src` (a string, buffer or integer) to
+/// user address `dst` of the current task; true when written. Only with `--unsafe`.
+pub static WRITE_USER: Builtin = Builtin {
+    name: "write_user",
+    doc: "write len bytes of src to user address dst of the current task; needs --unsafe",
+    variable: false,
+    aggregate: false,
+    unsafe_only: false,
+    check: |s, site| {
+        if !s.opts.unsafe_ {
+            s.error(site.span, "write_user() is unsafe. To use you need the --unsafe flag");
+            return Type::Bool;
+        }
+        if !arity(s, site, 3, 3) {
+            return Type::Bool;
+        }
+        s.check_int(&site.args[0], "write_user() destination");
+        let src = s.check_expr(&site.args[1]);
+        match crate::types::const_int(&site.args[2]) {
+            Some(n) if n > 0 && (n as u32) <= src.size().max(8) => {}
+            Some(n) => s.error(
+                site.args[2].span,
+                format!("write_user() length {n} is not within the source's {} bytes", src.size().max(8)),
+            ),
+            None => s.error(site.args[2].span, "write_user() length must be a constant"),
+        }
+        Type::Bool
+    },
+    lower: |g, site| {
+        let dst = g.expr(&site.args[0])?;
+        let src = g.expr(&site.args[1])?;
+        let n = crate::types::const_int(&site.args[2]).unwrap_or(1).max(1) as i32;
+        let at = g.addr_of(src);
+        g.load(R1, dst);
+        g.asm.mov64(R2, R10);
+        g.asm.alu64_imm(BPF_ADD, R2, at as i32);
+        g.asm.mov64_imm(R3, n);
+        g.asm.call(helpers::PROBE_WRITE_USER);
+        // true when the helper returned 0
+        let out = g.new_slot();
+        g.asm.st_imm(8, R10, out, 0);
+        let fail = g.asm.new_label();
+        g.asm.jmp_imm(Cond::Ne, R0, 0, fail);
+        g.asm.st_imm(8, R10, out, 1);
+        g.asm.bind(fail);
+        Ok(Val::Slot(out))
+    },
+};
+
 /// Arguments bpf_trace_printk takes in registers; more go through bpf_trace_vprintk.
 const PRINTK_REG_ARGS: usize = 3;
 /// The kernel's limit on bpf_trace_vprintk arguments (MAX_BPRINTF_VARARGS).
@@ -262,7 +311,7 @@ pub static DEBUGF: Builtin = Builtin {
     lower: lower_debugf,
 };
 
-pub static ALL: &[&Builtin] = &[&GETOPT, &STRFTIME, &SIGNAL, &SIGNAL_THREAD, &DEBUGF];
+pub static ALL: &[&Builtin] = &[&GETOPT, &STRFTIME, &SIGNAL, &SIGNAL_THREAD, &DEBUGF, &WRITE_USER];
 
 #[cfg(test)]
 mod tests {
