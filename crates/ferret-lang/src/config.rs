@@ -9,7 +9,7 @@ const LICENSES: [&str; 6] =
     ["Dual MIT/GPL", "Dual BSD/GPL", "Dual MPL/GPL", "GPL and additional rights", "GPL v2", "GPL"];
 
 /// Keys accepted and currently without effect in ferret (kept so scripts that set them run).
-const ACCEPTED: [&str; 11] = [
+const ACCEPTED: [&str; 10] = [
     "cache_user_symbols",
     "lazy_symbolication",
     "log_size",
@@ -18,7 +18,6 @@ const ACCEPTED: [&str; 11] = [
     "max_probes",
     "on_stack_limit",
     "perf_rb_pages",
-    "str_trunc_trailer",
     "use_blazesym",
     "symbol_source",
 ];
@@ -78,6 +77,12 @@ fn apply_item(item: &ConfigItem, opts: &mut Options) -> Result<(), String> {
             }
         }
         "show_debug_info" => opts.show_debug_info = boolean()?,
+        "str_trunc_trailer" => {
+            // The environment wins over the script, as for the other settings.
+            if std::env::var_os("BPFTRACE_STR_TRUNC_TRAILER").is_none() {
+                opts.str_trunc_trailer = text()?;
+            }
+        }
         "cpp_demangle" => {
             // BPFTRACE_NO_CPP_DEMANGLE=1 turns it off.
             let on = boolean()?;

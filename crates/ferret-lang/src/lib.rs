@@ -25,7 +25,8 @@ use types::Type;
 /// Compile-time options (command-line flags and their bpftrace environment equivalents).
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Bytes of a string read from memory, NUL included (`BPFTRACE_MAX_STRLEN`, default 64).
+    /// Characters kept of a string read from memory (`BPFTRACE_MAX_STRLEN`, default 64); one
+    /// byte more is read so that a longer string is seen as truncated.
     pub strlen: u32,
     /// Entries per map (`BPFTRACE_MAP_KEYS_MAX`, default 4096).
     pub max_map_keys: u32,
@@ -64,6 +65,9 @@ pub struct Options {
     pub show_debug_info: bool,
     /// Demangle C++ and Rust symbol names in user stacks (config `cpp_demangle`).
     pub cpp_demangle: bool,
+    /// Appended to a string that filled its whole buffer (config `str_trunc_trailer`,
+    /// `BPFTRACE_STR_TRUNC_TRAILER`; bpftrace's default `..`).
+    pub str_trunc_trailer: String,
     /// Unwind user stacks with the files' DWARF CFI in the probe (config `ustack_unwind =
     /// dwarf`, the default) rather than by frame pointers only (`fp`).
     pub dwarf_unwind: bool,
@@ -90,6 +94,7 @@ impl Default for Options {
             probe_filter: None,
             dwarf_unwind: true,
             show_debug_info: true,
+            str_trunc_trailer: "..".to_string(),
             cpp_demangle: true,
         }
     }
@@ -223,6 +228,8 @@ pub struct Object {
     pub show_debug_info: bool,
     /// Demangle user symbol names (config `cpp_demangle`).
     pub cpp_demangle: bool,
+    /// What marks a truncated string when it is printed.
+    pub str_trunc_trailer: String,
 }
 
 impl Object {

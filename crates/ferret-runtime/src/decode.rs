@@ -15,11 +15,13 @@ pub struct Ctx<'a> {
     /// CLOCK_REALTIME at boot, in ns (see [`crate::clock::boot_realtime_ns`]).
     pub boot_realtime_ns: i128,
     pub symbols: &'a dyn Symbols,
+    /// Appended to strings that filled their buffer (truncated).
+    pub trailer: &'a str,
 }
 
 impl Ctx<'_> {
     /// A context for values that hold no timestamps or stacks (tests, tools).
-    pub const EMPTY: Ctx<'static> = Ctx { actions: &[], boot_realtime_ns: 0, symbols: &NoSymbols };
+    pub const EMPTY: Ctx<'static> = Ctx { actions: &[], boot_realtime_ns: 0, symbols: &NoSymbols, trailer: ".." };
 }
 
 /// Stacks by id and addresses by symbol, for the values that print them.
@@ -99,8 +101,12 @@ pub fn value(b: &[u8], t: &Type, ctx: &Ctx) -> Value {
         }
         Type::Str(n) => {
             let s = &b[..(*n as usize).min(b.len())];
-            let end = s.iter().position(|&c| c == 0).unwrap_or(s.len());
-            Value::Str(String::from_utf8_lossy(&s[..end]).into_owned())
+            // No NUL in the whole buffer: the string was cut short there (str() reads one byte
+            // more than its type keeps, so a string that fits always keeps its NUL).
+            match s.iter().position(|&c| c == 0) {
+                Some(end) => Value::Str(String::from_utf8_lossy(&s[..end]).into_owned()),
+                None => Value::Str(String::from_utf8_lossy(s).into_owned() + ctx.trailer),
+            }
         }
         Type::Buffer(n) => {
             let len = u64_at(b, 0).min(*n as u64) as usize;

@@ -509,7 +509,12 @@ impl Session {
     }
 
     fn ctx(&self) -> decode::Ctx<'_> {
-        decode::Ctx { actions: &self.object.actions, boot_realtime_ns: self.boot_realtime_ns, symbols: &self.symbols }
+        decode::Ctx {
+            actions: &self.object.actions,
+            boot_realtime_ns: self.boot_realtime_ns,
+            symbols: &self.symbols,
+            trailer: &self.object.str_trunc_trailer,
+        }
     }
 
     /// A printf-style action's text from its event record.

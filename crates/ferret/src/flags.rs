@@ -39,7 +39,8 @@ OPTIONS:
     --debuginfo DIR[:DIR]
                        add directories to the debug info search path
     --probe-filter RE  attach only probes whose names match the regex (BEGIN/END always run)
-    --max-strlen N     bytes read for a string, NUL included (default 64; env BPFTRACE_MAX_STRLEN)
+    --max-strlen N     characters kept of a string; longer ones print with a .. trailer
+                       (default 64; env BPFTRACE_MAX_STRLEN)
     --max-map-keys N   entries per map (default 4096; env BPFTRACE_MAX_MAP_KEYS)
     -h, --help         this help
     -V, --version      version

@@ -83,6 +83,7 @@ fn run(f: Flags) -> i32 {
         probe_filter: f.probe_filter.clone(),
         start_boot_ns: boot_ns(),
         stack_mode: std::env::var("BPFTRACE_STACK_MODE").unwrap_or_else(|_| "bpftrace".into()),
+        str_trunc_trailer: std::env::var("BPFTRACE_STR_TRUNC_TRAILER").unwrap_or_else(|_| "..".into()),
         ..Options::default()
     };
     let compiled = match ferret_lang::compile(text, &opts) {

@@ -44,31 +44,34 @@ fn lower_str(g: &mut Gen, site: &CallSite) -> GenResult<Val> {
         Type::Ptr { space, .. } => space,
         _ => g.target.context.default_space(),
     };
+    // The value is a string[n], read with one byte more: a string that fits keeps its NUL
+    // inside the n bytes, and one that does not loses it, which marks it as truncated (it
+    // prints with the `..` trailer, as in bpftrace).
     let n = g.opts.strlen;
-    let out = g.alloc(n);
-    g.zero(out, n);
+    let out = g.alloc(n + 1);
+    g.zero(out, n + 1);
     g.load(R3, v);
     g.asm.mov64(R1, R10);
     g.asm.alu64_imm(BPF_ADD, R1, out as i32);
     match site.args.get(1) {
         Some(len) => {
-            // min(len + 1, strlen) bytes, the +1 for the NUL; bounded for the verifier.
+            // str(p, len): at most len bytes, NUL included, as bpftrace: str(p, 5) keeps 4
+            // characters. Bounded to 1..=n+1 for the verifier.
             let lv = g.expr(len)?;
             g.load(R3, v);
             g.asm.mov64(R1, R10);
             g.asm.alu64_imm(BPF_ADD, R1, out as i32);
             g.load(R2, lv);
-            g.asm.alu64_imm(BPF_ADD, R2, 1);
             let ok = g.asm.new_label();
-            g.asm.jmp_imm(Cond::Le, R2, n as i32, ok);
-            g.asm.mov64_imm(R2, n as i32);
+            g.asm.jmp_imm(Cond::Le, R2, n as i32 + 1, ok);
+            g.asm.mov64_imm(R2, n as i32 + 1);
             g.asm.bind(ok);
             let pos = g.asm.new_label();
             g.asm.jmp_imm(Cond::Ge, R2, 1, pos);
             g.asm.mov64_imm(R2, 1);
             g.asm.bind(pos);
         }
-        None => g.asm.mov64_imm(R2, n as i32),
+        None => g.asm.mov64_imm(R2, n as i32 + 1),
     }
     g.asm.call(read_str_helper(space));
     Ok(Val::Mem(out))

@@ -207,6 +207,7 @@ pub fn generate(
         probed_files,
         show_debug_info: opts.show_debug_info,
         cpp_demangle: opts.cpp_demangle,
+        str_trunc_trailer: opts.str_trunc_trailer.clone(),
     })
 }
 
