@@ -343,8 +343,8 @@ pub fn parse(args: &[String]) -> Result<Flags, FlagError> {
         i += 1;
     }
     // No upper bound, as in bpftrace: a probe whose strings do not fit the BPF stack says so.
-    if f.strlen < 8 {
-        return Err(FlagError::plain(format!("max-strlen must be at least 8, got {}", f.strlen)));
+    if f.strlen < 1 {
+        return Err(FlagError::plain(format!("max-strlen must be at least 1, got {}", f.strlen)));
     }
     if f.cmd.is_some() && f.pid.is_some() {
         return Err(FlagError::usage("USAGE: Cannot use both -c and -p."));
