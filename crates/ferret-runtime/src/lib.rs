@@ -133,9 +133,24 @@ fn verifier_diagnostic(spec: &ferret_lang::ProgSpec, err: &bpf::LoadError) -> Di
     } else {
         format!("the BPF verifier rejected the program for {}: {}", spec.targets[0].name, reason)
     };
-    match span {
+    let d = match span {
         Some(s) => Diagnostic::error(s, msg),
         None => Diagnostic::global(msg),
+    };
+    match verifier_hint(&reason) {
+        Some(h) => d.with_hint(h),
+        None => d,
+    }
+}
+
+/// What a verifier refusal that comes from the kernel's configuration (not the script) means.
+fn verifier_hint(reason: &str) -> Option<&'static str> {
+    if reason.contains("ldimm64 failed to find the address for kernel symbol") {
+        Some("this kernel's kallsyms lists no data symbols (CONFIG_KALLSYMS_ALL is off), and the verifier needs them to place kernel variables such as per-CPU ones")
+    } else if reason.contains("cannot use helper bpf_probe_write_user") {
+        Some("this kernel forbids writing user memory from BPF (lockdown, or a kernel built without it)")
+    } else {
+        None
     }
 }
 
