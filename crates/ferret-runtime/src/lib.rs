@@ -96,6 +96,11 @@ static STOP: AtomicBool = AtomicBool::new(false);
 /// SIGUSR1 arrived: run the `self:signal:SIGUSR1` probes.
 static USR1: AtomicBool = AtomicBool::new(false);
 
+/// End tracing the normal way (END runs, maps print), as SIGINT does.
+pub fn request_stop() {
+    STOP.store(true, Ordering::SeqCst);
+}
+
 extern "C" fn on_signal(_: libc::c_int) {
     STOP.store(true, Ordering::SeqCst);
 }

@@ -30,11 +30,20 @@ pub struct Location {
 
 impl Out {
     pub fn write(&mut self, s: &str) {
-        // A closed pipe (`ferret ... | head`) must not kill the run with a panic.
-        let _ = self.w.write_all(s.as_bytes());
+        // A closed pipe (`ferret ... | head`) must not kill the run with a panic: it ends
+        // tracing the normal way instead, as Ctrl-C would.
+        if let Err(e) = self.w.write_all(s.as_bytes()) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                crate::request_stop();
+            }
+        }
     }
     pub fn flush(&mut self) {
-        let _ = self.w.flush();
+        if let Err(e) = self.w.flush() {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                crate::request_stop();
+            }
+        }
     }
     /// Write out what is pending so the output keeps up with events and stays in order with
     /// stderr messages, unless `-B full` asked for full buffering.
@@ -183,5 +192,29 @@ impl Out {
             Format::Text => eprint!("{}", text::attached_probes(n)),
             Format::Json => self.line(json::attached_probes(n)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct ClosedPipe;
+    impl Write for ClosedPipe {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_closed_pipe_ends_tracing_instead_of_panicking() {
+        let mut out =
+            Out { format: Format::Text, w: Box::new(ClosedPipe), warnings: true, full_buffering: false, errors: 0 };
+        assert!(!crate::STOP.load(std::sync::atomic::Ordering::SeqCst));
+        out.printf("x\n");
+        assert!(crate::STOP.load(std::sync::atomic::Ordering::SeqCst));
     }
 }

@@ -32,15 +32,15 @@ fn run(f: Flags) -> i32 {
     ferret_symbols::debugfile::set_search_path(&f.debuginfo);
     match &f.mode {
         Mode::Help => {
-            print!("{}", flags::USAGE);
+            say(flags::USAGE);
             return 0;
         }
         Mode::Version => {
-            println!("ferret v{}", env!("CARGO_PKG_VERSION"));
+            say(&format!("ferret v{}\n", env!("CARGO_PKG_VERSION")));
             return 0;
         }
         Mode::Info => {
-            print!("{}", info::report());
+            say(&info::report());
             return 0;
         }
         Mode::List { search, program } => {
@@ -111,20 +111,20 @@ fn run(f: Flags) -> i32 {
     };
     match f.dump {
         Some(Dump::Ast) => {
-            print!("{}", ferret_syntax::dump(&compiled.ast));
+            say(&ferret_syntax::dump(&compiled.ast));
             return 0;
         }
         Some(Dump::Bpf) => {
             for p in &compiled.object.progs {
-                println!("{} ({} insns):", p.targets[0].name, p.insns.len());
-                print!("{}", ferret_bpf::disasm::program(&p.insns));
+                say(&format!("{} ({} insns):\n", p.targets[0].name, p.insns.len()));
+                say(&ferret_bpf::disasm::program(&p.insns));
             }
             return 0;
         }
         Some(Dump::Types) => {
             for (i, m) in compiled.object.user_maps() {
                 let key = m.key.as_ref().map_or(String::new(), |k| format!("[{k}]"));
-                println!("map {i}: {}{key}: {}", m.name, m.value);
+                say(&format!("map {i}: {}{key}: {}\n", m.name, m.value));
             }
             return 0;
         }
@@ -282,6 +282,12 @@ fn list(search: &str, program: Option<&(String, String)>, verbose: bool) -> i32 
     }
     let _ = w.flush();
     0
+}
+
+/// Write to stdout; a closed pipe (`ferret -d bpf ... | head`) ends the output quietly.
+fn say(s: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(s.as_bytes());
 }
 
 fn boot_ns() -> u64 {
