@@ -33,8 +33,11 @@ pub fn intern_struct(name: &str, size: u32, fill: impl FnOnce() -> Vec<crate::cs
         v.len() - 1
     };
     let fields = fill();
+    // Computed before taking the lock: a member's alignment may look up another struct.
+    let align = fields.iter().map(|f| f.ty.member_align()).max().unwrap_or(1);
     if let Some(s) = SCRIPT_STRUCTS.lock().unwrap_or_else(|e| e.into_inner()).get_mut(idx) {
         s.fields = fields;
+        s.align = align;
     }
     SCRIPT_ID_BASE + idx as u32
 }
@@ -208,6 +211,15 @@ pub fn struct_fields(id: TypeId) -> Vec<(String, Field)> {
         out.push((m.name.to_string(), Field { ty, offset: m.bit_offset / 8, bitfield }));
     }
     out
+}
+
+/// The C alignment of struct or union `id`: a script struct's as it was laid out, a kernel
+/// one's from its members' BTF types.
+pub fn struct_align(id: TypeId) -> u32 {
+    if id >= SCRIPT_ID_BASE {
+        return script_struct(|v| v.get((id - SCRIPT_ID_BASE) as usize).map(|s| s.align)).unwrap_or(1).max(1);
+    }
+    btf().map_or(8, |b| b.align_of(id)).max(1)
 }
 
 /// `sizeof(struct x)`.

@@ -286,6 +286,32 @@ impl Type {
         }
     }
 
+    /// Bytes this type takes as a tuple or record member: integers and bools at their C width
+    /// (bpftrace's `(int8, int16)` is 4 bytes), everything else as it is stored on its own.
+    pub fn member_size(&self) -> u32 {
+        match self {
+            Type::Int { bytes, .. } => *bytes as u32,
+            Type::Bool => 1,
+            t => t.size(),
+        }
+    }
+
+    /// Alignment of this type as a tuple or record member (bpftrace's in-tuple alignment):
+    /// integers at their width, strings byte-aligned, arrays at their element's alignment,
+    /// structs at their C alignment. ferret's own multi-word values (buffers, inet, usym,
+    /// timestamps) hold u64 fields its code reads as such, so they stay 8-byte aligned.
+    pub fn member_align(&self) -> u32 {
+        match self {
+            Type::Int { bytes, .. } => (*bytes as u32).clamp(1, 8),
+            Type::Bool | Type::Str(_) | Type::None | Type::Args => 1,
+            Type::Array { elem, .. } => elem.member_align(),
+            Type::Tuple(ts) => ts.iter().map(Type::member_align).max().unwrap_or(1),
+            Type::Record(fs) => fs.iter().map(|(_, t)| t.member_align()).max().unwrap_or(1),
+            Type::Struct { id, .. } => crate::ktypes::struct_align(*id),
+            _ => 8,
+        }
+    }
+
     /// Bytes a value of this type takes in a map key/value or an event record.
     pub fn size(&self) -> u32 {
         match self {
@@ -307,8 +333,28 @@ impl Type {
     }
 }
 
-/// Offsets of tuple members (each 8-byte aligned, so keys have no uninitialised holes) and the size.
+/// Offsets of tuple (and record) members and the total size, laid out as a C struct like
+/// bpftrace does: each member at its [`Type::member_align`], the size rounded up to the largest
+/// alignment. Integers and bools take their C width ([`Type::member_size`]). Padding is never
+/// written by member stores, so code building a tuple zeroes it first (equal tuple keys must
+/// hash equal).
 pub fn tuple_layout(ts: &[Type]) -> (Vec<u32>, u32) {
+    let mut offs = Vec::with_capacity(ts.len());
+    let (mut at, mut align) = (0u32, 1u32);
+    for t in ts {
+        let a = t.member_align();
+        align = align.max(a);
+        at = at.next_multiple_of(a);
+        offs.push(at);
+        at += t.member_size();
+    }
+    (offs, at.next_multiple_of(align))
+}
+
+/// Offsets of event record arguments and the record size: every argument in its own 8-byte
+/// slot (scalars stored as u64). Event records are internal to ferret, so they keep the simple
+/// layout; user space decodes them with the same function.
+pub fn slot_layout(ts: &[Type]) -> (Vec<u32>, u32) {
     let mut offs = Vec::with_capacity(ts.len());
     let mut at = 0u32;
     for t in ts {

@@ -1,6 +1,6 @@
 //! Bytes from the kernel (event records, map keys and values) → the neutral output values.
 use crate::resolve;
-use ferret_lang::types::{record_types, tuple_layout, AggKind, StackMode, TsAgg, Type, BUF_HEADER};
+use ferret_lang::types::{record_types, slot_layout, tuple_layout, AggKind, StackMode, TsAgg, Type, BUF_HEADER};
 use ferret_lang::{Action, MapSpec};
 use ferret_output::tseries::TsPoint;
 use ferret_output::{MapDump, MapValue, Num, Stack, Value};
@@ -118,7 +118,7 @@ pub fn value(b: &[u8], t: &Type, ctx: &Ctx) -> Value {
         Type::Resolved(r) => Value::Str(resolve::resolved(*r, u64_at(b, 0))),
         Type::Tuple(ts) => {
             let (offs, _) = tuple_layout(ts);
-            Value::Tuple(ts.iter().zip(offs).map(|(t, o)| value(b.get(o as usize..).unwrap_or(&[]), t, ctx)).collect())
+            Value::Tuple(ts.iter().zip(offs).map(|(t, o)| member(b.get(o as usize..).unwrap_or(&[]), t, ctx)).collect())
         }
         Type::Struct { id, .. } => Value::Record(
             ferret_lang::ktypes::struct_fields(*id)
@@ -133,9 +133,7 @@ pub fn value(b: &[u8], t: &Type, ctx: &Ctx) -> Value {
                             let v = u64::from_le_bytes(raw) >> shift;
                             Value::UInt(if width >= 64 { v } else { v & ((1u64 << width) - 1) })
                         }
-                        (None, Type::Int { bytes, signed }) if *bytes < 8 => narrow_int(at, *bytes, *signed),
-                        (None, Type::Bool) => Value::Bool(at.first().is_some_and(|&c| c != 0)),
-                        (None, t) => value(at, t, ctx),
+                        (None, t) => member(at, t, ctx),
                     };
                     (name, v)
                 })
@@ -146,7 +144,7 @@ pub fn value(b: &[u8], t: &Type, ctx: &Ctx) -> Value {
             Value::Record(
                 fs.iter()
                     .zip(offs)
-                    .map(|((n, t), o)| (n.clone(), value(b.get(o as usize..).unwrap_or(&[]), t, ctx)))
+                    .map(|((n, t), o)| (n.clone(), member(b.get(o as usize..).unwrap_or(&[]), t, ctx)))
                     .collect(),
             )
         }
@@ -174,9 +172,19 @@ pub fn value(b: &[u8], t: &Type, ctx: &Ctx) -> Value {
     }
 }
 
+/// A value of type `t` stored at the start of `b` as a C struct or tuple member: integers and
+/// bools at their C width, the rest as [`value`] reads them.
+fn member(b: &[u8], t: &Type, ctx: &Ctx) -> Value {
+    match t {
+        Type::Int { bytes, signed } if *bytes < 8 => narrow_int(b, *bytes, *signed),
+        Type::Bool => Value::Bool(b.first().is_some_and(|&c| c != 0)),
+        t => value(b, t, ctx),
+    }
+}
+
 /// Values of an event record's arguments, laid out as the code generator wrote them.
 pub fn args(b: &[u8], types: &[Type], ctx: &Ctx) -> Vec<Value> {
-    let (offs, _) = tuple_layout(types);
+    let (offs, _) = slot_layout(types);
     types.iter().zip(offs).map(|(t, o)| value(b.get(o as usize..).unwrap_or(&[]), t, ctx)).collect()
 }
 

@@ -64,7 +64,7 @@ fn lower_config(g: &mut Gen, _: &CallSite) -> GenResult<Val> {
             Some(s) => g.string_lit(s.as_bytes(), s.len() as u32 + 1),
             None => Val::Imm(n),
         };
-        g.store_val(base + off as i16, t, v, t);
+        g.store_member(base + off as i16, t, v, t);
     }
     Ok(Val::Mem(base))
 }

@@ -94,16 +94,14 @@ impl Gen<'_> {
                         let i: usize = field.parse().unwrap_or(0);
                         let (offs, _) = tuple_layout(&ts);
                         let Val::Mem(off) = base else { return Ok(Val::Imm(0)) };
-                        let at = off + offs[i] as i16;
-                        Ok(if ts[i].is_aggregate_value() { Val::Mem(at) } else { Val::Slot(at) })
+                        Ok(self.member_read(off + offs[i] as i16, &ts[i]))
                     }
                     Type::Record(fs) => {
                         let base = self.expr(expr)?;
                         let i = fs.iter().position(|(n, _)| n == field).unwrap_or(0);
                         let (offs, _) = tuple_layout(&record_types(&fs));
                         let Val::Mem(off) = base else { return Ok(Val::Imm(0)) };
-                        let at = off + offs[i] as i16;
-                        Ok(if fs[i].1.is_aggregate_value() { Val::Mem(at) } else { Val::Slot(at) })
+                        Ok(self.member_read(off + offs[i] as i16, &fs[i].1))
                     }
                     Type::Ptr { .. } | Type::Struct { .. } => self.struct_member(e, expr, field),
                     _ => Err(Diagnostic::error(e.span, format!("Can not access field '{field}'"))),
@@ -127,7 +125,7 @@ impl Gen<'_> {
                 self.zero(base, size);
                 for ((item, it), o) in items.iter().zip(ts).zip(offs) {
                     let v = self.expr(item)?;
-                    self.store_val(base + o as i16, it, v, it);
+                    self.store_member(base + o as i16, it, v, it);
                 }
                 Ok(Val::Mem(base))
             }
@@ -142,7 +140,7 @@ impl Gen<'_> {
                     let i = fs.iter().position(|(n, _)| n == name).unwrap_or(0);
                     let v = self.expr(item)?;
                     let it = self.ty(item);
-                    self.store_val(base + offs[i] as i16, &fs[i].1, v, &it);
+                    self.store_member(base + offs[i] as i16, &fs[i].1, v, &it);
                 }
                 Ok(Val::Mem(base))
             }
@@ -465,8 +463,7 @@ impl Gen<'_> {
                 let i = const_int(index).unwrap_or(0) as usize;
                 let (offs, _) = tuple_layout(&ts);
                 let Val::Mem(off) = b else { return Ok(Val::Imm(0)) };
-                let at = off + offs[i] as i16;
-                Ok(if ts[i].is_aggregate_value() { Val::Mem(at) } else { Val::Slot(at) })
+                Ok(self.member_read(off + offs[i] as i16, &ts[i]))
             }
             Type::Ptr { space, pointee } => {
                 // p[i]: read element i through the pointer.

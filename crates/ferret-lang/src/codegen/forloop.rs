@@ -21,11 +21,13 @@ impl Gen<'_> {
         let kv_off = self.var_slot(var, map.span)?;
         let (offs, _) = tuple_layout(parts);
         let (key_at, val_at) = (kv_off + offs[0] as i16, kv_off + offs[1] as i16);
-        let val_size = parts[1].size();
+        // Members take their tuple widths: an int8 key is 8 bytes in the map but 1 in `$kv`.
+        let key_size = parts[0].member_size().min(spec.key_size);
+        let val_size = parts[1].member_size();
         // (map, key, value, ctx): $kv = (key, value), aggregations summed over CPUs.
         let entry = self.callback(4, body, |g, args| {
             g.asm.ldx(8, R2, R10, args[1]);
-            g.copy_from_ptr(R2, key_at, spec.key_size);
+            g.copy_from_ptr(R2, key_at, key_size);
             match spec.value {
                 Type::Agg(agg) => g.percpu_sum(idx, key_at, val_at, agg),
                 _ => {
@@ -172,7 +174,7 @@ impl Gen<'_> {
     fn copy_from_ptr(&mut self, src: Reg, dst: i16, n: u32) {
         let mut at = 0u32;
         while at < n {
-            let w = [8u32, 4, 2, 1].into_iter().find(|w| at + w <= n).unwrap_or(1);
+            let w = [8u32, 4, 2, 1].into_iter().find(|&w| at + w <= n && values::aligned(dst, at, w)).unwrap_or(1);
             self.asm.ldx(w, R0, src, at as i16);
             self.asm.stx(w, R10, dst + at as i16, R0);
             at += w;

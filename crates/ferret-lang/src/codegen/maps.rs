@@ -45,7 +45,7 @@ impl Gen<'_> {
                     for ((k, t), o) in keys.iter().zip(ts).zip(offs) {
                         let v = self.expr(k)?;
                         let vt = self.ty(k);
-                        self.store_val(off + o as i16, t, v, &vt);
+                        self.store_member(off + o as i16, t, v, &vt);
                     }
                 }
                 _ => {}
@@ -412,7 +412,7 @@ impl Gen<'_> {
         let id = self.actions.len();
         self.actions.push(action);
         let types: Vec<Type> = args.iter().map(|(_, t)| t.clone()).collect();
-        let (offs, size) = tuple_layout(&types);
+        let (offs, size) = slot_layout(&types);
         let rec = self.alloc(8 + size);
         if types.iter().any(|t| t.is_aggregate_value()) {
             self.zero(rec + 8, size);

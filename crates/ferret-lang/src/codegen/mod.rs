@@ -5,7 +5,7 @@
 use crate::builtin::{self, CallSite};
 use crate::probe::{Context, Target};
 use crate::sema::{key_of, MapInfo, TypeTable};
-use crate::types::{const_int, record_types, tuple_layout, AggKind, Type, I64};
+use crate::types::{const_int, record_types, slot_layout, tuple_layout, AggKind, Type, I64};
 use crate::{Action, MapSpec, Object, Options, ProgSpec, FIRST_USER_MAP, MAP_FULL, MAP_LOST, MAP_RINGBUF, MAP_STOPPED};
 use ferret_bpf::insn::*;
 use ferret_bpf::{helpers, Asm, Label};
@@ -355,17 +355,14 @@ impl<'a> Gen<'a> {
         Val::Slot(off)
     }
 
+    /// Zero `n` bytes at `r10 + off`, each store aligned to its width (tuple members, which
+    /// need not be 8-byte aligned, are zeroed too).
     pub fn zero(&mut self, off: i16, n: u32) {
         let mut at = 0;
-        while at + 8 <= n {
-            self.asm.st_imm(8, R10, off + at as i16, 0);
-            at += 8;
-        }
-        for w in [4, 2, 1] {
-            if at + w <= n {
-                self.asm.st_imm(w, R10, off + at as i16, 0);
-                at += w;
-            }
+        while at < n {
+            let w = [8u32, 4, 2, 1].into_iter().find(|&w| at + w <= n && values::aligned(off, at, w)).unwrap_or(1);
+            self.asm.st_imm(w, R10, off + at as i16, 0);
+            at += w;
         }
     }
 

@@ -286,11 +286,15 @@ impl Gen<'_> {
         Val::Slot(out)
     }
 
-    /// Copy `n` bytes between stack areas.
+    /// Copy `n` bytes between stack areas, each access aligned to its width (the verifier
+    /// rejects misaligned stack accesses, and tuple members need not be 8-byte aligned).
     pub fn copy_stack(&mut self, dst: i16, src: i16, n: u32) {
         let mut at = 0u32;
         while at < n {
-            let w = [8u32, 4, 2, 1].into_iter().find(|w| at + w <= n).unwrap_or(1);
+            let w = [8u32, 4, 2, 1]
+                .into_iter()
+                .find(|&w| at + w <= n && aligned(dst, at, w) && aligned(src, at, w))
+                .unwrap_or(1);
             self.asm.ldx(w, R0, R10, src + at as i16);
             self.asm.stx(w, R10, dst + at as i16, R0);
             at += w;
@@ -323,12 +327,8 @@ impl Gen<'_> {
                 let (soffs, _) = tuple_layout(vs);
                 self.zero(dst, t.size());
                 for i in 0..ts.len() {
-                    let sv = if vs[i].is_aggregate_value() {
-                        Val::Mem(src + soffs[i] as i16)
-                    } else {
-                        Val::Slot(src + soffs[i] as i16)
-                    };
-                    self.store_val(dst + doffs[i] as i16, &ts[i], sv, &vs[i]);
+                    let sv = self.member_val(src + soffs[i] as i16, &vs[i]);
+                    self.store_member(dst + doffs[i] as i16, &ts[i], sv, &vs[i]);
                 }
             }
             (Type::Record(ts), Type::Record(vs)) if ts.len() == vs.len() => {
@@ -343,9 +343,8 @@ impl Gen<'_> {
                 for (i, (name, dt)) in ts.iter().enumerate() {
                     let Some(j) = vs.iter().position(|(n, _)| n == name) else { continue };
                     let st = &vs[j].1;
-                    let at = src + soffs[j] as i16;
-                    let sv = if st.is_aggregate_value() { Val::Mem(at) } else { Val::Slot(at) };
-                    self.store_val(dst + doffs[i] as i16, dt, sv, st);
+                    let sv = self.member_val(src + soffs[j] as i16, st);
+                    self.store_member(dst + doffs[i] as i16, dt, sv, st);
                 }
             }
             (Type::Struct { .. }, Type::Struct { .. }) => {
@@ -368,4 +367,59 @@ impl Gen<'_> {
             }
         }
     }
+
+    /// A tuple or record member of type `t` at `r10 + at` as an expression value (`$t.1`):
+    /// see [`Self::member_val`]; a memory value that is not 8-byte aligned is copied to an
+    /// aligned area first, so code that reads it in 8-byte words stays verifiable.
+    pub fn member_read(&mut self, at: i16, t: &Type) -> Val {
+        if t.is_aggregate_value() && !aligned(at, 0, 8) {
+            let size = t.size();
+            let copy = self.alloc(size.max(8));
+            self.zero(copy, size.max(8));
+            self.copy_stack(copy, at, size);
+            return Val::Mem(copy);
+        }
+        self.member_val(at, t)
+    }
+
+    /// The value of a tuple or record member of type `t` stored at `r10 + at`: integers and
+    /// bools narrower than 8 bytes are loaded at their width and extended into a fresh slot,
+    /// memory values stay where they are.
+    pub fn member_val(&mut self, at: i16, t: &Type) -> Val {
+        if t.is_aggregate_value() {
+            return Val::Mem(at);
+        }
+        match t.member_size() {
+            0 => Val::Imm(0),
+            8.. => Val::Slot(at),
+            w => {
+                self.asm.ldx(w, R1, R10, at);
+                if let Type::Int { bytes, signed: true } = t {
+                    self.extend(R1, *bytes, true);
+                }
+                self.spill(R1)
+            }
+        }
+    }
+
+    /// Write `v` (of type `vt`) into a tuple or record member of type `t` at `r10 + dst`:
+    /// integers and bools at their C width, so a narrow member's neighbours are left alone.
+    pub fn store_member(&mut self, dst: i16, t: &Type, v: Val, vt: &Type) {
+        if t.is_aggregate_value() {
+            return self.store_val(dst, t, v, vt);
+        }
+        match t.member_size() {
+            0 => {}
+            8.. => self.store_val(dst, t, v, vt),
+            w => {
+                self.load(R1, v);
+                self.asm.stx(w, R10, dst, R1);
+            }
+        }
+    }
+}
+
+/// Whether `r10 + base + at` is a multiple of `w` (the frame pointer is 8-byte aligned).
+pub(super) fn aligned(base: i16, at: u32, w: u32) -> bool {
+    (base as i64 + at as i64).rem_euclid(w as i64) == 0
 }
