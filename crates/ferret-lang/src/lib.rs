@@ -370,7 +370,17 @@ pub fn resolve_probes(
         let (before, errors) = (out.len(), diags.len());
         let mut unmatched = vec![];
         let names_probe = uses_probe_builtin(p);
+        let mut iters = 0;
         for ap in &p.attach_points {
+            // One probe is one iterator program (bpftrace's rule).
+            let provider = ap.parts.first().and_then(|n| probe::find(n));
+            if provider.is_some_and(|k| std::ptr::eq(k, &probe::iter::ITER)) {
+                iters += 1;
+                if iters > 1 {
+                    diags.push(Diagnostic::error(ap.span, "iter probe only supports one attach point."));
+                    continue;
+                }
+            }
             match probe::expand(ap) {
                 Ok(ts) if ts.is_empty() => unmatched.push(ap),
                 Ok(ts) if names_probe => out.extend(probe::split_multi(ts).into_iter().map(|t| (i, t))),

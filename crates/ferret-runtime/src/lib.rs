@@ -76,6 +76,12 @@ pub struct Session {
     progs: Vec<Loaded>,
     /// Links and perf events, in attach order.
     attachments: Vec<OwnedFd>,
+    /// Iterator links (`iter:` probes) by probe name: ferret runs them by reading an iterator
+    /// made from each, after BEGIN.
+    iter_links: Vec<(String, OwnedFd)>,
+    /// An iteration is running: its output is all shown, even after `exit()`, as bpftrace
+    /// shows all of an iterator's output.
+    iterating: bool,
     ring: RingBuf,
     exit_code: Option<i32>,
     exiting: bool,
@@ -247,6 +253,8 @@ impl Session {
             maps,
             progs,
             attachments: vec![],
+            iter_links: vec![],
+            iterating: false,
             ring,
             exit_code: None,
             exiting: false,
@@ -306,7 +314,11 @@ impl Session {
             for t in &spec.targets {
                 let fds = (t.kind.attach)(t, loaded.fd.as_fd(), opts)
                     .map_err(|e| RuntimeError::Sys(format!("Error attaching probe: {}: {e}", t.name)))?;
-                self.attachments.extend(fds);
+                if ferret_lang::probe::iter::is_iter(t) {
+                    self.iter_links.extend(fds.into_iter().map(|fd| (t.name.clone(), fd)));
+                } else {
+                    self.attachments.extend(fds);
+                }
                 n += t.probe_count();
             }
         }
@@ -357,8 +369,13 @@ impl Session {
         if let Some(c) = opts.child.as_mut() {
             c.release();
         }
+        // A program with an iterator ends once the iteration has run, whatever else it has.
+        let iterates = !self.iter_links.is_empty();
+        if iterates {
+            self.run_iterators(out);
+        }
         let mut last_check = Instant::now();
-        while !self.exiting && !self.only_special() {
+        while !iterates && !self.exiting && !self.only_special() {
             if STOP.load(Ordering::SeqCst) {
                 break;
             }
@@ -404,12 +421,49 @@ impl Session {
         self.exit_code.unwrap_or(0)
     }
 
+    /// Run each `iter:` probe: read an iterator made from its link to the end (in a thread, so
+    /// the ring is emptied while the kernel walks its objects), showing the events as they come.
+    fn run_iterators(&mut self, out: &mut Out) {
+        self.iterating = true;
+        for (name, link) in std::mem::take(&mut self.iter_links) {
+            let file = match bpf::iter_create(link.as_fd()) {
+                Ok(fd) => std::fs::File::from(fd),
+                Err(e) => {
+                    out.error(&format!("Failed to open iter probe link: {name}: {e}"));
+                    continue;
+                }
+            };
+            // The reading thread keeps the process's comm, which the iteration sees as `comm`.
+            let reader = std::thread::spawn(move || {
+                let mut file = file;
+                std::io::copy(&mut file, &mut std::io::sink())
+            });
+            while !reader.is_finished() {
+                let mut pfd = libc::pollfd {
+                    fd: std::os::fd::AsRawFd::as_raw_fd(&self.ring.fd()),
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                // SAFETY: one valid pollfd for the duration of the call.
+                unsafe { libc::poll(&mut pfd, 1, 1) };
+                self.drain(out);
+            }
+            if let Ok(Err(e)) = reader.join() {
+                out.error(&format!("reading iterator {name}: {e}"));
+            }
+            self.drain(out);
+            self.check_counters(out);
+        }
+        out.flush_pending();
+        self.iterating = false;
+    }
+
     /// Read every pending event record and carry out its action.
     fn drain(&mut self, out: &mut Out) {
         let mut records = vec![];
         self.ring.poll(|r| records.push(r.to_vec()));
         for r in records {
-            if self.exiting {
+            if self.exiting && !self.iterating {
                 // bpftrace stops processing output once exit() has been seen.
                 break;
             }

@@ -75,6 +75,7 @@ pub struct Features {
     fentry: OnceLock<Result<(), i32>>,
     prog_test_run_raw_tp: OnceLock<bool>,
     kprobe_multi: OnceLock<bool>,
+    iter: OnceLock<bool>,
 }
 
 /// Features `--no-feature` turned off (bits by index in [`DISABLABLE`]): ferret behaves as if
@@ -158,6 +159,15 @@ impl Features {
                 Some(id) => probe_load(prog_type::TRACING, attach_type::TRACE_FENTRY, id).map_err(|e| e.errno),
             })
             .err()
+    }
+
+    /// BPF iterator programs load (a tracing program against `bpf_iter_task`); allowed on some
+    /// hosts that refuse fentry.
+    pub fn iter(&self) -> bool {
+        *self.iter.get_or_init(|| {
+            btf_type_id("bpf_iter_task", BTF_KIND_FUNC)
+                .is_some_and(|id| probe_load(prog_type::TRACING, attach_type::TRACE_ITER, id).is_ok())
+        })
     }
 
     /// The kprobe PMU exists.

@@ -69,6 +69,7 @@ pub fn report() -> String {
             ("rawtracepoint", yes(f.raw_tp)),
             ("tp_btf", yes(f.tp_btf)),
             ("fentry", yes(f.fentry)),
+            ("iter", yes(features::features().iter())),
             ("kprobe", yes(f.kprobe)),
             ("kprobe_multi", yes(features::features().kprobe_multi())),
             ("kprobe_session", yes(kprobe_session)),

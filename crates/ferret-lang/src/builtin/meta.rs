@@ -120,18 +120,26 @@ pub static SIGNAL_NAME: Builtin = Builtin {
     },
 };
 
-/// `ctx`: the probe's context pointer, for casts to the context's real type.
+/// `ctx`: the probe's context pointer, for casts to the context's real type; in an iterator,
+/// its `struct bpf_iter__<name>` whose fields (`ctx.task`) read as fentry's `args` do.
 pub static CTX: Builtin = Builtin {
     name: "ctx",
-    doc: "the probe's raw context pointer (cast it: ((struct pt_regs *)ctx)->ip)",
+    doc: "the probe's raw context pointer (cast it: ((struct pt_regs *)ctx)->ip); iter: ctx.task, ctx.file, ...",
     variable: true,
     aggregate: false,
     unsafe_only: false,
-    check: |_, _| Type::Ptr {
-        space: crate::types::AddrSpace::Kernel,
-        pointee: Box::new(Type::Int { bytes: 1, signed: false }),
+    check: |s, _| {
+        if crate::probe::iter::is_iter(s.target) {
+            return Type::Args;
+        }
+        Type::Ptr { space: crate::types::AddrSpace::Kernel, pointee: Box::new(Type::Int { bytes: 1, signed: false }) }
     },
-    lower: |g, _| Ok(g.spill(ferret_bpf::insn::R6)),
+    lower: |g, site| {
+        if crate::probe::iter::is_iter(g.target) {
+            return Err(ferret_syntax::Diagnostic::error(site.span, "ctx must be used with a field: ctx.task"));
+        }
+        Ok(g.spill(ferret_bpf::insn::R6))
+    },
 };
 
 /// x86-64 `struct pt_regs` members by bpftrace's register names (`pc` is `ip`).

@@ -208,7 +208,7 @@ var!(
         match &s.target.context {
             Context::Tracepoint { .. } => Type::Args,
             Context::RawArgs if s.target.kind.names[0] == "rawtracepoint" => Type::Args,
-            Context::Func(f) if !f.kprobe => Type::Args,
+            Context::Func(f) if !f.kprobe && !f.iter => Type::Args,
             Context::Regs { user: true, ret: false } => match crate::probe::uprobe::args_record(s.target) {
                 Ok((t, _)) => t,
                 Err(m) => {

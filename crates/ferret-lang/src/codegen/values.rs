@@ -126,6 +126,10 @@ impl Gen<'_> {
             self.asm.mov64(R3, R6);
             self.asm.alu64_imm(BPF_ADD, R3, off as i32);
             self.asm.call(helpers::PROBE_READ_KERNEL);
+            if matches!(&self.target.context, Context::Func(f) if f.iter) {
+                self.asm.ldx(8, R0, R10, out);
+                self.asm.jmp_imm(Cond::Eq, R0, 0, self.exit);
+            }
             return Val::Slot(out);
         }
         self.asm.ldx(8, R0, R6, off);

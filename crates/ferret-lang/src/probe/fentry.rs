@@ -108,7 +108,7 @@ pub fn func_args(btf: &Btf, func: TypeId, exit: bool, kprobe: bool) -> Result<Fu
         }
         _ => None,
     };
-    Ok(FuncArgs { args, slots: slot, retval, exit, kprobe })
+    Ok(FuncArgs { args, slots: slot, retval, exit, kprobe, iter: false })
 }
 
 /// A kernel function with a BTF description.

@@ -56,6 +56,10 @@ pub struct FuncArgs {
     /// A kprobe/kretprobe attached as fentry/fexit: `argN` (not `args`) reads the slots, and
     /// values are u64 as kprobe registers are.
     pub kprobe: bool,
+    /// An iterator's `struct bpf_iter__<name>` (`ctx.task`): the program ends at once when an
+    /// object pointer it reads is NULL (the kernel's last call, after the last object), as
+    /// bpftrace's iterators do.
+    pub iter: bool,
 }
 
 /// One argument (or the return value) in the `u64 args[]` array.

@@ -12,8 +12,8 @@ mod prog;
 pub use kbtf::kernel_btf_fd;
 pub use map::Map;
 pub use prog::{
-    link_create, link_create_kprobe_multi, load_btf, load_program, prog_test_run, prog_test_run_repeat,
-    raw_tracepoint_open, LoadError, ProgLoad,
+    iter_create, link_create, link_create_iter, link_create_kprobe_multi, load_btf, load_program, prog_test_run,
+    prog_test_run_repeat, raw_tracepoint_open, LoadError, ProgLoad,
 };
 
 use crate::last_errno;
@@ -131,6 +131,7 @@ pub(crate) enum Cmd {
     BtfGetNextId = 23,
     MapLookupBatch = 24,
     LinkCreate = 28,
+    IterCreate = 33,
 }
 
 impl Cmd {
@@ -151,6 +152,7 @@ impl Cmd {
             Cmd::BtfGetNextId => "bpf(BPF_BTF_GET_NEXT_ID)",
             Cmd::MapLookupBatch => "bpf(BPF_MAP_LOOKUP_BATCH)",
             Cmd::LinkCreate => "bpf(BPF_LINK_CREATE)",
+            Cmd::IterCreate => "bpf(BPF_ITER_CREATE)",
         }
     }
 }

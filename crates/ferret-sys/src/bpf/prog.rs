@@ -274,6 +274,47 @@ pub fn link_create(prog_fd: BorrowedFd<'_>, target_fd: RawFd, attach_type: u32, 
     Ok(owned_fd(fd))
 }
 
+/// `BPF_LINK_CREATE` with `BPF_TRACE_ITER`: makes an iterator link for `prog_fd` (a tracing
+/// program loaded against `bpf_iter_<name>`). With `pid`, task iterators (`task`,
+/// `task_file`, `task_vma`) visit only that process's tasks (`bpf_iter_link_info.task.pid`).
+pub fn link_create_iter(prog_fd: BorrowedFd<'_>, pid: Option<u32>) -> Result<OwnedFd> {
+    // union bpf_iter_link_info { ...; struct { u32 tid; u32 pid; u32 pid_fd; } task; ... }
+    let info: [u32; 4] = [0, pid.unwrap_or(0), 0, 0];
+    let mut a = LinkCreateAttr {
+        prog_fd: prog_fd.as_raw_fd() as u32,
+        attach_type: attach_type::TRACE_ITER,
+        ..Default::default()
+    };
+    // iter { u64 iter_info; u32 iter_info_len; }: no info at all without a pid.
+    if pid.is_some() {
+        a.extra[0] = info.as_ptr() as u64;
+        a.extra[1] = std::mem::size_of_val(&info) as u64;
+    }
+    // SAFETY: `info` outlives the call; the kernel copies it.
+    let fd = unsafe { sys_bpf(Cmd::LinkCreate, &mut a) }
+        .map_err(|e| SysError::syscall(Cmd::LinkCreate.call_name(), e, "iterator link".to_string()))?;
+    Ok(owned_fd(fd))
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct IterCreateAttr {
+    link_fd: u32,
+    flags: u32,
+}
+// SAFETY: repr(C), no implicit padding, no addresses.
+unsafe impl BpfAttr for IterCreateAttr {}
+
+/// `BPF_ITER_CREATE`: a new iterator over an iterator link. Each `read()` of it runs the
+/// program on the next objects; EOF once every object has been visited.
+pub fn iter_create(link_fd: BorrowedFd<'_>) -> Result<OwnedFd> {
+    let mut a = IterCreateAttr { link_fd: link_fd.as_raw_fd() as u32, flags: 0 };
+    // SAFETY: the attr carries no addresses.
+    let fd = unsafe { sys_bpf(Cmd::IterCreate, &mut a) }
+        .map_err(|e| SysError::syscall(Cmd::IterCreate.call_name(), e, format!("link fd {}", link_fd.as_raw_fd())))?;
+    Ok(owned_fd(fd))
+}
+
 /// `BPF_F_KPROBE_MULTI_RETURN`: a kprobe_multi link that fires on return (kretprobe).
 const KPROBE_MULTI_RETURN: u64 = 1;
 
