@@ -152,6 +152,8 @@ impl Gen<'_> {
                 let n = match t {
                     Type::Int { bytes, .. } => bytes as u32,
                     Type::Bool => 1,
+                    // A `char[n]` member is a string[n+1] value (its NUL added): C's size is n.
+                    Type::Str(n) if matches!(arg, SizeofArg::Expr(x) if self.is_struct_member(x)) => n - 1,
                     other => other.size(),
                 };
                 Ok(Val::Imm(n as i64))
@@ -340,6 +342,16 @@ impl Gen<'_> {
             self.asm.alu64(code, R0, R1);
         }
         self.spill(R0)
+    }
+
+    /// Whether `e` is a member of a kernel or script struct (`p->f`, `s.f`).
+    fn is_struct_member(&self, e: &Expr) -> bool {
+        let ExprKind::Field { expr, .. } = &e.kind else { return false };
+        match self.ty(expr) {
+            Type::Struct { .. } => true,
+            Type::Ptr { pointee, .. } => matches!(*pointee, Type::Struct { .. }),
+            _ => false,
+        }
     }
 
     /// Element `i` (known only at run time) of the scalar array at stack offset `off`: checked

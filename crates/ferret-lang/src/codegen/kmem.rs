@@ -104,6 +104,17 @@ impl Gen<'_> {
             }
             return Ok(self.spill(R0));
         }
+        if let Type::Str(n) = f.ty {
+            // `char[n]`: its n bytes as they are, then a NUL (the value is a string[n+1]).
+            let out = self.alloc(n + 1);
+            self.zero(out, n + 1);
+            self.load(R3, addr);
+            self.asm.mov64(R1, R10);
+            self.asm.alu64_imm(BPF_ADD, R1, out as i32);
+            self.asm.mov64_imm(R2, n as i32);
+            self.asm.call(read_helper(space));
+            return Ok(Val::Mem(out));
+        }
         Ok(self.read_typed(addr, space, &t))
     }
 
@@ -129,6 +140,13 @@ impl Gen<'_> {
         };
         let at = off + f.offset as i16;
         let t = self.ty(e);
+        if let Type::Str(n) = f.ty {
+            // A `char[n]` member as a string[n+1]: its bytes, then a NUL.
+            let out = self.alloc(n + 1);
+            self.zero(out, n + 1);
+            self.copy_stack(out, at, n);
+            return Ok(Val::Mem(out));
+        }
         if t.is_aggregate_value() || t.is_str() {
             return Ok(Val::Mem(at));
         }

@@ -155,7 +155,12 @@ impl Sema<'_> {
             _ => return None,
         };
         match crate::ktypes::field(id, field) {
-            Some(f) => Some(f.ty),
+            // A `char[n]` member reads as a string of n characters and its own NUL (it need not
+            // hold one: `char s[5]` may hold "hello"), so it never looks truncated.
+            Some(f) => Some(match f.ty {
+                Type::Str(n) => Type::Str(n + 1),
+                t => t,
+            }),
             None => {
                 self.error(span, format!("Struct/union of type '{name}' does not contain a field named '{field}'"));
                 Some(Type::None)
