@@ -359,18 +359,8 @@ pub fn parse_uint(s: &str) -> Result<u64, IntError> {
         v = 10u64.checked_pow(exp).and_then(|p| p.checked_mul(v)).ok_or(IntError::Overflow)?;
         rest = &rest[exp_end..];
     }
-    let (max, mul): (u64, u64) = match rest {
-        "" | "ns" => (u64::MAX, 1),
-        "u" => (u32::MAX as u64, 1),
-        "ul" | "ull" => (u64::MAX, 1),
-        "l" | "ll" => (i64::MAX as u64, 1),
-        "us" => (u64::MAX, 1_000),
-        "ms" => (u64::MAX, 1_000_000),
-        "s" => (u64::MAX, 1_000_000_000),
-        "m" => (u64::MAX, 60_000_000_000),
-        "h" => (u64::MAX, 3_600_000_000_000),
-        "d" => (u64::MAX, 86_400_000_000_000),
-        _ => return Err(IntError::Format("invalid trailing bytes")),
+    let Some((max, mul)) = ferret_syntax::lexer::int_suffix(rest) else {
+        return Err(IntError::Format("invalid trailing bytes"));
     };
     if v > max / mul {
         return Err(IntError::Overflow);

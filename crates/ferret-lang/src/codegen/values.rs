@@ -232,7 +232,7 @@ impl Gen<'_> {
         a_expr: &Expr,
     ) -> Val {
         let out = self.new_slot();
-        let (ne, end) = (self.asm.new_label(), self.asm.new_label());
+        let ne = self.asm.new_label();
         let (Val::Mem(ao), Val::Mem(bo)) = (a, b) else { return Val::Imm(0) };
         // A literal on either side bounds the compare by its length, NUL included.
         let lit = match (&a_expr.kind, &b_expr.kind) {
@@ -265,6 +265,13 @@ impl Gen<'_> {
                 self.asm.bind(eq);
             }
         }
+        self.equality_result(out, negate, ne)
+    }
+
+    /// The end of an equality test: falling through here means equal, a jump to `ne` unequal;
+    /// slot `out` gets the answer (inverted for `!=`).
+    fn equality_result(&mut self, out: i16, negate: bool, ne: ferret_bpf::insn::Label) -> Val {
+        let end = self.asm.new_label();
         self.asm.st_imm(8, R10, out, !negate as i32);
         self.asm.ja(end);
         self.asm.bind(ne);
@@ -276,18 +283,13 @@ impl Gen<'_> {
     /// `a == b` / `a != b` on `n` bytes of two stack areas (buffers: header and data).
     pub(super) fn bytes_compare(&mut self, negate: bool, ao: i16, bo: i16, n: u32) -> Val {
         let out = self.new_slot();
-        let (ne, end) = (self.asm.new_label(), self.asm.new_label());
+        let ne = self.asm.new_label();
         for i in 0..n {
             self.asm.ldx(1, R1, R10, ao + i as i16);
             self.asm.ldx(1, R2, R10, bo + i as i16);
             self.asm.jmp_reg(Cond::Ne, R1, R2, ne);
         }
-        self.asm.st_imm(8, R10, out, !negate as i32);
-        self.asm.ja(end);
-        self.asm.bind(ne);
-        self.asm.st_imm(8, R10, out, negate as i32);
-        self.asm.bind(end);
-        Val::Slot(out)
+        self.equality_result(out, negate, ne)
     }
 
     /// Copy `n` bytes between stack areas, each access aligned to its width (the verifier

@@ -51,17 +51,8 @@ fn to_uint(num: &str) -> Result<u64, String> {
         value = 10u64.checked_pow(pow).and_then(|p| value.checked_mul(p)).ok_or_else(overflow)?;
         rest = &exp[len..];
     }
-    let (max, mul) = match rest {
-        "" | "ull" | "ul" | "ns" => (u64::MAX, 1),
-        "u" => (u32::MAX as u64, 1),
-        "l" | "ll" => (i64::MAX as u64, 1),
-        "us" => (u64::MAX, 1_000),
-        "ms" => (u64::MAX, 1_000_000),
-        "s" => (u64::MAX, 1_000_000_000),
-        "m" => (u64::MAX, 60_000_000_000),
-        "h" => (u64::MAX, 3_600_000_000_000),
-        "d" => (u64::MAX, 86_400_000_000_000),
-        _ => return Err(format!("invalid trailing bytes: {num}")),
+    let Some((max, mul)) = ferret_syntax::lexer::int_suffix(rest) else {
+        return Err(format!("invalid trailing bytes: {num}"));
     };
     if value > max / mul {
         return Err(overflow());

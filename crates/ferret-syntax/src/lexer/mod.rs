@@ -6,6 +6,7 @@
 //! duration in an expression but part of `interval:1s` in an attach point). The cursor is
 //! `Clone`, so the parser looks ahead by lexing from a copy.
 mod number;
+pub use number::int_suffix;
 mod raw;
 
 pub use number::parse_int;

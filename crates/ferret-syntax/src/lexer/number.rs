@@ -79,6 +79,23 @@ impl Lexer<'_> {
     }
 }
 
+/// What an integer suffix allows and multiplies by: C's type suffixes bound the value (`u` is
+/// 32-bit, `l`/`ll` signed 64-bit), time suffixes scale to nanoseconds. `None` for anything else.
+pub fn int_suffix(rest: &str) -> Option<(u64, u64)> {
+    Some(match rest {
+        "" | "ns" | "ul" | "ull" => (u64::MAX, 1),
+        "u" => (u32::MAX as u64, 1),
+        "l" | "ll" => (i64::MAX as u64, 1),
+        "us" => (u64::MAX, 1_000),
+        "ms" => (u64::MAX, 1_000_000),
+        "s" => (u64::MAX, 1_000_000_000),
+        "m" => (u64::MAX, 60_000_000_000),
+        "h" => (u64::MAX, 3_600_000_000_000),
+        "d" => (u64::MAX, 86_400_000_000_000),
+        _ => return None,
+    })
+}
+
 /// Converts integer literal text to its value with bpftrace's rules: `_` separators,
 /// `0x` hex, leading-`0` octal, `NeM` meaning N·10^M (N in 1..=9), and suffixes that bound
 /// the type (`u` = 32-bit, `l`/`ll` = signed 64-bit) or scale to nanoseconds.
@@ -112,17 +129,8 @@ pub fn parse_int(text: &str) -> Result<u64, String> {
         }
         rest = &exp_digits[exp_end..];
     }
-    let (max, mult): (u64, u64) = match rest {
-        "" | "ns" | "ul" | "ull" => (u64::MAX, 1),
-        "u" => (u32::MAX as u64, 1),
-        "l" | "ll" => (i64::MAX as u64, 1),
-        "us" => (u64::MAX, 1_000),
-        "ms" => (u64::MAX, 1_000_000),
-        "s" => (u64::MAX, 1_000_000_000),
-        "m" => (u64::MAX, 60_000_000_000),
-        "h" => (u64::MAX, 3_600_000_000_000),
-        "d" => (u64::MAX, 86_400_000_000_000),
-        _ => return Err(format!("invalid trailing bytes: {text}")),
+    let Some((max, mult)) = int_suffix(rest) else {
+        return Err(format!("invalid trailing bytes: {text}"));
     };
     if value > max / mult {
         return Err(overflow(max));
