@@ -146,12 +146,12 @@ impl Sema<'_> {
 
     /// `p->f` / `s.f` on a kernel struct (through a pointer or by value).
     pub(super) fn struct_field(&mut self, span: Span, base: &Type, field: &str) -> Option<Type> {
-        let (name, id) = match base {
-            Type::Ptr { pointee, .. } => match &**pointee {
-                Type::Struct { name, id, .. } => (name, *id),
+        let (name, id, user) = match base {
+            Type::Ptr { pointee, space } => match &**pointee {
+                Type::Struct { name, id, .. } => (name, *id, *space == crate::types::AddrSpace::User),
                 _ => return None,
             },
-            Type::Struct { name, id, .. } => (name, *id),
+            Type::Struct { name, id, .. } => (name, *id, false),
             _ => return None,
         };
         match crate::ktypes::field(id, field) {
@@ -159,6 +159,8 @@ impl Sema<'_> {
             // hold one: `char s[5]` may hold "hello"), so it never looks truncated.
             Some(f) => Some(match f.ty {
                 Type::Str(n) => Type::Str(n + 1),
+                // Pointers stored in user memory point into user memory.
+                t if user => in_user_space(t),
                 t => t,
             }),
             None => {
@@ -166,6 +168,15 @@ impl Sema<'_> {
                 Some(Type::None)
             }
         }
+    }
+}
+
+/// `t` with its pointers (and arrays of pointers) pointing into user space.
+fn in_user_space(t: Type) -> Type {
+    match t {
+        Type::Ptr { pointee, .. } => Type::Ptr { space: crate::types::AddrSpace::User, pointee },
+        Type::Array { elem, len } => Type::Array { elem: Box::new(in_user_space(*elem)), len },
+        t => t,
     }
 }
 
