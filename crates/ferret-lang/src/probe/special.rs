@@ -9,7 +9,9 @@ fn expand(kind: &'static ProbeKind, ap: &AttachPoint) -> Result<Vec<Target>, Dia
     if ap.parts.len() != 1 {
         return Err(Diagnostic::error(ap.span, format!("{} probe type takes no arguments", kind.names[0])));
     }
-    Ok(vec![Target::new(kind, kind.names[0].to_string(), vec![], Context::None)])
+    // The probe is named as written: `begin` (today's spelling) or `BEGIN`.
+    let name = kind.names.iter().find(|n| **n == ap.parts[0]).unwrap_or(&kind.names[0]);
+    Ok(vec![Target::new(kind, name.to_string(), vec![], Context::None)])
 }
 
 /// Signals a `self:signal:` probe can name.
