@@ -10,12 +10,13 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 const AF_INET: i32 = 2;
 const AF_INET6: i32 = 10;
 
-/// Bytes of an address argument of type `t`: 4 for integers, the size of arrays and strings.
-fn addr_bytes(t: &Type) -> u32 {
-    if t.is_int() {
-        4
-    } else {
-        t.size()
+/// Bytes of address argument `e` of type `t`: 4 for integers, the size of arrays and strings.
+/// A `u8[16]` struct member reads as a string[17] (its NUL added), which holds 16 bytes.
+fn addr_bytes(e: &ferret_syntax::ast::Expr, t: &Type) -> u32 {
+    match t {
+        t if t.is_int() => 4,
+        Type::Str(n) if matches!(e.kind, ExprKind::Field { .. }) && matches!(n, 5 | 17) => n - 1,
+        t => t.size(),
     }
 }
 
@@ -32,7 +33,7 @@ fn check_ntop(s: &mut Sema, site: &CallSite) -> Type {
         Type::None => {}
         Type::Int { .. } | Type::Bool | Type::Ptr { .. } => {}
         Type::Array { .. } | Type::Str(_) => {
-            if !matches!(t.size(), 4 | 16) {
+            if !matches!(addr_bytes(addr, &t), 4 | 16) {
                 s.error(site.span, "ntop() argument must be 4 or 16 bytes in size");
             }
         }
@@ -52,12 +53,12 @@ fn lower_ntop(g: &mut Gen, site: &CallSite) -> GenResult<Val> {
         g.load(R1, af);
         g.asm.stx(8, R10, out, R1);
     } else {
-        let af = if addr_bytes(&t) == 16 { AF_INET6 } else { AF_INET };
+        let af = if addr_bytes(addr, &t) == 16 { AF_INET6 } else { AF_INET };
         g.asm.st_imm(8, R10, out, af);
     }
     let v = g.expr(addr)?;
     match v {
-        Val::Mem(src) => g.copy_stack(out + 8, src, addr_bytes(&t).min(16)),
+        Val::Mem(src) => g.copy_stack(out + 8, src, addr_bytes(addr, &t).min(16)),
         other => {
             // An integer holds the address in memory order: ntop(0x0100007f) is 127.0.0.1.
             g.load(R1, other);
