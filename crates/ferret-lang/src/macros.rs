@@ -14,7 +14,7 @@
 //! `cpu` builtin.
 use crate::builtin;
 use ferret_syntax::ast::*;
-use ferret_syntax::visit::{walk_expr_mut, walk_stmt_mut, VisitMut};
+use ferret_syntax::visit::{walk_expr, walk_expr_mut, walk_stmt_mut, Visit, VisitMut};
 use ferret_syntax::{Diagnostic, Span};
 use std::collections::HashMap;
 
@@ -42,8 +42,8 @@ fn prelude() -> &'static [Macro] {
 /// Whether the program names a prelude macro at all (most programs do not: no work then).
 fn uses_prelude(program: &Program) -> bool {
     struct Finder<'a>(&'a [Macro], bool);
-    impl VisitMut for Finder<'_> {
-        fn expr(&mut self, e: &mut Expr) {
+    impl Visit for Finder<'_> {
+        fn expr(&mut self, e: &Expr) {
             let name = match &e.kind {
                 ExprKind::Call { name, .. } | ExprKind::Ident(name) => Some(name),
                 _ => None,
@@ -51,18 +51,15 @@ fn uses_prelude(program: &Program) -> bool {
             if name.is_some_and(|n| self.0.iter().any(|m| &m.name == n)) {
                 self.1 = true;
             }
-            walk_expr_mut(self, e);
+            walk_expr(self, e);
         }
     }
     let mut f = Finder(prelude(), false);
-    let mut probes = program.probes.clone();
-    for p in &mut probes {
-        if let Some(pred) = &mut p.predicate {
+    for p in &program.probes {
+        if let Some(pred) = &p.predicate {
             f.expr(pred);
         }
-        for s in &mut p.body.stmts {
-            f.stmt(s);
-        }
+        f.block(&p.body);
     }
     f.1
 }
