@@ -6,7 +6,7 @@ use ferret_syntax::ast::AttachPoint;
 use ferret_syntax::Diagnostic;
 use ferret_sys::bpf;
 use ferret_sys::perf::{self, PerfEventAttr};
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 
 /// (names, perf config, default sample period), as bpftrace names them.
 const EVENTS: &[(&[&str], u64, u64)] = &[
@@ -67,10 +67,7 @@ fn attach(t: &Target, prog: BorrowedFd<'_>, opts: &AttachOpts) -> Result<Vec<Own
             };
             format!("{e}{why}")
         })?;
-        let link =
-            bpf::link_create(prog, pfd.as_raw_fd(), bpf::attach_type::PERF_EVENT, 0).map_err(|e| e.to_string())?;
-        fds.push(link);
-        fds.push(pfd);
+        super::attach_perf(prog, pfd, &mut fds)?;
     }
     Ok(fds)
 }

@@ -3,7 +3,7 @@ use super::{AttachOpts, Context, ListQuery, Listed, ProbeKind, Target};
 use ferret_syntax::ast::AttachPoint;
 use ferret_syntax::Diagnostic;
 use ferret_sys::{bpf, perf};
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 
 /// The units `-l` shows for timer probes (as bpftrace lists them).
 pub const UNITS: [&str; 4] = ["s", "ms", "us", "hz"];
@@ -58,10 +58,7 @@ pub fn attach_cpu_clock(prog: BorrowedFd<'_>, rate: Rate, cpus: &[u32]) -> Resul
     let mut fds = vec![];
     for &cpu in cpus {
         let pfd = perf::software_event(perf::sw::CPU_CLOCK, period, freq, -1, cpu as i32).map_err(|e| e.to_string())?;
-        let link =
-            bpf::link_create(prog, pfd.as_raw_fd(), bpf::attach_type::PERF_EVENT, 0).map_err(|e| e.to_string())?;
-        fds.push(link);
-        fds.push(pfd);
+        super::attach_perf(prog, pfd, &mut fds)?;
     }
     Ok(fds)
 }

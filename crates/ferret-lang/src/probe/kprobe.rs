@@ -11,7 +11,7 @@ use ferret_btf::{Btf, Kind};
 use ferret_syntax::ast::AttachPoint;
 use ferret_syntax::Diagnostic;
 use ferret_sys::{bpf, perf};
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::sync::Arc;
 
 /// How this kernel lets ferret attach a kernel function probe.
@@ -336,8 +336,9 @@ fn attach(t: &Target, prog: BorrowedFd<'_>, _: &AttachOpts) -> Result<Vec<OwnedF
         }
         _ => e.to_string(),
     })?;
-    let link = bpf::link_create(prog, pfd.as_raw_fd(), bpf::attach_type::PERF_EVENT, 0).map_err(|e| e.to_string())?;
-    Ok(vec![link, pfd])
+    let mut fds = vec![];
+    super::attach_perf(prog, pfd, &mut fds)?;
+    Ok(fds)
 }
 
 /// The BTF that describes `module`'s functions.

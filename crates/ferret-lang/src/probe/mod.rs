@@ -186,6 +186,17 @@ pub enum Special {
 
 pub type AttachFn = fn(&Target, BorrowedFd<'_>, &AttachOpts) -> Result<Vec<OwnedFd>, String>;
 
+/// Run `prog` on perf event `pfd` (a tracepoint, kprobe, uprobe, software or hardware event):
+/// the BPF link and the event both go into `fds`, which keep the program attached.
+pub fn attach_perf(prog: BorrowedFd<'_>, pfd: OwnedFd, fds: &mut Vec<OwnedFd>) -> Result<(), String> {
+    use std::os::fd::AsRawFd;
+    let link = ferret_sys::bpf::link_create(prog, pfd.as_raw_fd(), ferret_sys::bpf::attach_type::PERF_EVENT, 0)
+        .map_err(|e| e.to_string())?;
+    fds.push(link);
+    fds.push(pfd);
+    Ok(())
+}
+
 /// One `-l` query against one probe type: a glob for what follows `type:` (`vmlinux:vfs_*`,
 /// `sched:*`, `*`), already stripped of the probe type.
 #[derive(Debug, Clone, Copy)]

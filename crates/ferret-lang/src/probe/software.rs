@@ -4,7 +4,7 @@ use super::{AttachOpts, Context, ListQuery, Listed, ProbeKind, Target};
 use ferret_syntax::ast::AttachPoint;
 use ferret_syntax::Diagnostic;
 use ferret_sys::{bpf, perf};
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 
 /// (names, perf config, default sample period)
 const EVENTS: &[(&[&str], u64, u64)] = &[
@@ -54,10 +54,7 @@ fn attach(t: &Target, prog: BorrowedFd<'_>, opts: &AttachOpts) -> Result<Vec<Own
     for cpu in cpus {
         let pfd =
             perf::software_event(*config, period, false, opts.pid.unwrap_or(-1), cpu).map_err(|e| e.to_string())?;
-        let link =
-            bpf::link_create(prog, pfd.as_raw_fd(), bpf::attach_type::PERF_EVENT, 0).map_err(|e| e.to_string())?;
-        fds.push(link);
-        fds.push(pfd);
+        super::attach_perf(prog, pfd, &mut fds)?;
     }
     Ok(fds)
 }

@@ -5,7 +5,7 @@ use super::{arity_error, glob, AttachOpts, Context, ListQuery, Listed, ProbeKind
 use ferret_syntax::ast::AttachPoint;
 use ferret_syntax::Diagnostic;
 use ferret_sys::{bpf, perf, tracefs};
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 
 fn context(category: &str, event: &str) -> Result<Context, String> {
     let format = tracefs::format(category, event).map_err(|e| e.to_string())?;
@@ -60,8 +60,9 @@ fn attach(t: &Target, prog: BorrowedFd<'_>, opts: &AttachOpts) -> Result<Vec<Own
         None => (-1, 0),
     };
     let pfd = perf::tracepoint_event(id, pid, cpu).map_err(|e| e.to_string())?;
-    let link = bpf::link_create(prog, pfd.as_raw_fd(), bpf::attach_type::PERF_EVENT, 0).map_err(|e| e.to_string())?;
-    Ok(vec![link, pfd])
+    let mut fds = vec![];
+    super::attach_perf(prog, pfd, &mut fds)?;
+    Ok(fds)
 }
 
 /// `-lv` lines for a tracepoint: each non-common field as its format file declares it

@@ -10,7 +10,7 @@ use ferret_symbols::{resolve_binary, resolve_targets, Elf};
 use ferret_syntax::ast::AttachPoint;
 use ferret_syntax::Diagnostic;
 use ferret_sys::{bpf, perf};
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 
 /// One place to probe: the function's name as written in the probe name, and its file offset.
 struct Site {
@@ -194,8 +194,9 @@ fn attach(t: &Target, prog: BorrowedFd<'_>, opts: &AttachOpts) -> Result<Vec<Own
     let ret = matches!(t.context, Context::Regs { ret: true, .. });
     let offset: u64 = t.parts[2].parse().map_err(|_| "bad uprobe offset".to_string())?;
     let pfd = perf::uprobe_event(&t.parts[0], offset, ret, opts.pid.unwrap_or(-1)).map_err(|e| e.to_string())?;
-    let link = bpf::link_create(prog, pfd.as_raw_fd(), bpf::attach_type::PERF_EVENT, 0).map_err(|e| e.to_string())?;
-    Ok(vec![link, pfd])
+    let mut fds = vec![];
+    super::attach_perf(prog, pfd, &mut fds)?;
+    Ok(fds)
 }
 
 /// `-l 'uprobe:/bin/bash:*'`: the functions of one binary (or each one a wildcarded path or

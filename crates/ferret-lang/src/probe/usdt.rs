@@ -6,7 +6,7 @@ use ferret_symbols::{resolve_targets, usdt, Elf};
 use ferret_syntax::ast::AttachPoint;
 use ferret_syntax::Diagnostic;
 use ferret_sys::{bpf, perf};
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 
 fn expand(kind: &'static ProbeKind, ap: &AttachPoint) -> Result<Vec<Target>, Diagnostic> {
     let err = |m: String| Diagnostic::error(ap.span, m);
@@ -62,10 +62,7 @@ fn attach(t: &Target, prog: BorrowedFd<'_>, opts: &AttachOpts) -> Result<Vec<Own
         let sem: u64 = sem.parse().unwrap_or(0);
         let pfd = perf::uprobe_event_with_semaphore(&t.parts[0], offset, false, opts.pid.unwrap_or(-1), sem)
             .map_err(|e| e.to_string())?;
-        let link =
-            bpf::link_create(prog, pfd.as_raw_fd(), bpf::attach_type::PERF_EVENT, 0).map_err(|e| e.to_string())?;
-        fds.push(link);
-        fds.push(pfd);
+        super::attach_perf(prog, pfd, &mut fds)?;
     }
     Ok(fds)
 }

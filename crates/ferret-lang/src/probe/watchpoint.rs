@@ -11,7 +11,7 @@ use ferret_syntax::span::Span;
 use ferret_syntax::Diagnostic;
 use ferret_sys::bpf;
 use ferret_sys::perf::{self, hw_breakpoint};
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 
 /// The modes x86-64 debug registers can watch (Intel SDM vol. 3, 17.2.4), in the order
 /// bpftrace's hint lists them: no read-only watchpoints.
@@ -162,10 +162,7 @@ fn attach(t: &Target, prog: BorrowedFd<'_>, opts: &AttachOpts) -> Result<Vec<Own
                     continue;
                 }
             };
-            let link =
-                bpf::link_create(prog, pfd.as_raw_fd(), bpf::attach_type::PERF_EVENT, 0).map_err(|e| e.to_string())?;
-            fds.push(link);
-            fds.push(pfd);
+            super::attach_perf(prog, pfd, &mut fds)?;
         }
     }
     if fds.is_empty() {
