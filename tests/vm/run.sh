@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# Kernel function probe tests (tests/vm/*.test, the runtime test format) in a QEMU guest that
-# runs a stock Debian 6.1 kernel, for what this host's kernel cannot do (kprobes, fentry).
-# One boot runs them all: ferret and the runtime test runner, built static, go into a per-run
-# initramfs with busybox; the guest's /init (tests/vm/init) runs the runner and powers off.
+# Kernel function probe tests (tests/vm/*.test, the runtime test format) in QEMU guests that run
+# stock Debian kernels, for what this host's kernel cannot do (kprobes, fentry, kprobe_multi):
+# Debian 12's 6.1 and Debian 13's 6.12 (tests/vm/setup.sh). One boot per kernel runs them all:
+# ferret and the runtime test runner, built static, go into a per-run initramfs with busybox (and
+# that kernel's modules, a second archive); the guest's /init (tests/vm/init) runs the runner and
+# powers off.
 #
 # Usage: tests/vm/run.sh [FILTER]   (FILTER: a test-name substring, as for the runtime tests)
-# Prints the runner's PASS/FAIL/SKIP lines and the timings; exits 1 when a test fails. When the
+# Prints, for each kernel, the runner's PASS/FAIL/SKIP lines and the timings; exits 1 when a test
+# fails on any of them. When the
 # VM cannot be set up here (tests/vm/setup.sh: no apt, no network) it prints "SKIP: reason" and
-# exits 0. Env: FERRET_VM_DIR (the cache, see setup.sh), VM_TIMEOUT (seconds, default 300),
-# VM_LOG=FILE keeps the guest's console output.
+# exits 0. Env: FERRET_VM_DIR (the cache, see setup.sh), VM_TIMEOUT (seconds per boot, default
+# 300), VM_KERNEL=6.1|6.12 boots only that one, VM_LOG=FILE keeps the guests' console output.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -59,8 +62,6 @@ cp "$VM_BUSYBOX" "$root/bin/busybox"
 for b in "$FERRET:ferret" "$RUNNER:runtime"; do
     strip -o "$root/bin/${b#*:}" "${b%%:*}" 2>/dev/null || cp "${b%%:*}" "$root/bin/${b#*:}"
 done
-mkdir -p "$root/lib/modules"
-cp "$VM_MODULES"/*.ko "$root/lib/modules/"
 cp tests/vm/*.test "$root/tests/"
 mkdir -p "$root/tools"
 cp "${VM_TOOLS:-/nonexistent}"/*.bt "$root/tools/" 2>/dev/null || true
@@ -69,22 +70,41 @@ chmod +x "$root/init"
 [ -n "${1:-}" ] && printf '%s\n' "$1" >"$root/filter"
 (cd "$root" && find . | "$VM_BUSYBOX" cpio -o -H newc 2>/dev/null) >"$tmp/initrd.cpio"
 
-# TCG only: KVM on these hosts cannot run a stock kernel (see the QEMU notes).
-t3=$(now)
-# shellcheck disable=SC2086
-timeout "${VM_TIMEOUT:-300}" "$VM_QEMU" $VM_QEMU_ARGS -nic none -m 1024 -smp 2 -accel tcg -cpu max \
-    -no-reboot -display none -serial stdio -monitor none -kernel "$VM_KERNEL" -initrd "$tmp/initrd.cpio" \
-    -append 'console=ttyS0 quiet panic=-1' </dev/null 2>&1 | tr -d '\r' >"$tmp/console.log"
-t4=$(now)
-[ -n "${VM_LOG:-}" ] && cp "$tmp/console.log" "$VM_LOG"
+# One boot per kernel. TCG only: KVM on these hosts cannot run a stock kernel (see the QEMU notes).
+failed=0
+ran=0
+for kdir in $VM_KERNELS; do
+    name=$(basename "$kdir")
+    [ -n "${VM_KERNEL:-}" ] && [ "$VM_KERNEL" != "$name" ] && continue
+    ran=$((ran + 1))
+    echo "== guest kernel $name ($(cat "$kdir/package"))"
+    mods=$tmp/mods-$name
+    mkdir -p "$mods/lib/modules"
+    cp "$kdir"/modules/*.ko "$mods/lib/modules/"
+    (cd "$mods" && find . | "$VM_BUSYBOX" cpio -o -H newc 2>/dev/null) | cat "$tmp/initrd.cpio" - >"$tmp/initrd-$name.cpio"
+    t3=$(now)
+    # shellcheck disable=SC2086
+    timeout "${VM_TIMEOUT:-300}" "$VM_QEMU" $VM_QEMU_ARGS -nic none -m 1024 -smp 2 -accel tcg -cpu max \
+        -no-reboot -display none -serial stdio -monitor none -kernel "$kdir/image" \
+        -initrd "$tmp/initrd-$name.cpio" -append 'console=ttyS0 quiet panic=-1' </dev/null 2>&1 |
+        tr -d '\r' >"$tmp/console.log"
+    t4=$(now)
+    [ -n "${VM_LOG:-}" ] && cat "$tmp/console.log" >>"$VM_LOG"
 
-sed -n '/^VM-READY$/,/^VM-EXIT rc=/p' "$tmp/console.log" | grep -v '^VM-READY$\|^VM-EXIT rc='
-rc=$(sed -n 's/^VM-EXIT rc=\([0-9]*\)$/\1/p' "$tmp/console.log" | tail -1)
-echo "vm: setup $(secs "$t0" "$t1") s, static build $(secs "$t1" "$t2") s, initramfs $(secs "$t2" "$t3") s," \
-    "boot + tests + poweroff $(secs "$t3" "$t4") s (TCG; $(cat "$DIR/kernel-package" 2>/dev/null))"
-if [ -z "$rc" ]; then
-    echo "FAIL: the guest did not finish (timeout or kernel panic); end of its console:"
-    tail -30 "$tmp/console.log"
+    sed -n '/^VM-READY$/,/^VM-EXIT rc=/p' "$tmp/console.log" | grep -v '^VM-READY$\|^VM-EXIT rc='
+    rc=$(sed -n 's/^VM-EXIT rc=\([0-9]*\)$/\1/p' "$tmp/console.log" | tail -1)
+    echo "vm $name: boot + tests + poweroff $(secs "$t3" "$t4") s (TCG)"
+    if [ -z "$rc" ]; then
+        echo "FAIL: the $name guest did not finish (timeout or kernel panic); end of its console:"
+        tail -30 "$tmp/console.log"
+        failed=1
+    elif [ "$rc" != 0 ]; then
+        failed=1
+    fi
+done
+echo "vm: setup $(secs "$t0" "$t1") s, static build $(secs "$t1" "$t2") s, $ran kernel(s)"
+if [ "$ran" = 0 ]; then
+    echo "FAIL: no guest kernel${VM_KERNEL:+ named $VM_KERNEL} in $DIR/kernels"
     exit 1
 fi
-[ "$rc" = 0 ] || exit 1
+exit "$failed"

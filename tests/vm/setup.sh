@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # Installs what tests/vm/run.sh needs, once, into $FERRET_VM_DIR (default: /var/cache/ferret-vm,
 # or target/vm when that is not writable):
-#   vmlinux   a stock Debian 6.1 kernel (kprobes, fentry, BTF built in), extracted from its
-#             bzImage for PVH direct boot (no decompression under TCG: ~2 s saved per boot)
+#   kernels/  stock Debian kernels (kprobes, fentry, BTF built in): 6.1 and 6.12, each with the
+#             ELF vmlinux extracted from its bzImage for PVH direct boot (no decompression under
+#             TCG: ~2 s saved per boot) and the modules tests load
 #   qemu/     qemu-system-x86_64 (the system one, or extracted from Debian's packages when it
 #             cannot be installed: see below) and the firmware it loads
-#   modules/  the kernel's own modules that tests load (binfmt_misc: module BTF, no dependencies)
 #   busybox   the guest's shell and tools (busybox-static, extracted: nothing installed)
 #   tools/    the .bt tools Debian ships in its bpftrace package (extracted, never committed):
 #             the kprobe ones run unmodified in the guest
 #   env       where those are, for run.sh
-# Idempotent: a finished setup leaves "ready" and returns at once. Only `apt-get download` and,
-# for QEMU's shared libraries, `apt-get install --no-remove` touch the network or the system.
+# Idempotent: a finished setup leaves "ready" and returns at once. Only `apt-get download` (and
+# `apt-get update` on lists kept in $DIR/apt for Debian 13's kernel) and, for QEMU's shared
+# libraries, `apt-get install --no-remove` touch the network or the system.
 # Exit status: 0 ready (the directory printed on stdout); 77 cannot set up here (a line
 # "SKIP: reason" on stdout); other: error. Progress goes to stderr.
 set -euo pipefail
@@ -26,7 +27,7 @@ if [ -z "${FERRET_VM_DIR:-}" ]; then
 fi
 DIR=$FERRET_VM_DIR
 # Bumped when the setup adds something, so an older cache completes itself.
-VERSION=4
+VERSION=5
 if [ "$(cat "$DIR/ready" 2>/dev/null)" = "$VERSION" ]; then
     echo "$DIR"
     exit 0
@@ -46,51 +47,109 @@ command -v dpkg-deb >/dev/null || skip "no dpkg-deb to unpack Debian packages"
 mkdir -p "$DIR/debs"
 cd "$DIR/debs"
 
-# The kernel package linux-image-amd64 points to (6.1.0-N-amd64 on Debian 12).
-kernel_pkg() {
-    apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}'
+# Two stock kernels, each in kernels/NAME/ with `image` (what QEMU boots), `modules/` and `package`:
+#   6.1   Debian 12's (this host's apt sources): kprobes, fentry, no kprobe_multi (no CONFIG_FPROBE)
+#   6.12  Debian 13's, fetched through apt lists kept under $DIR/apt (the system's sources are not
+#         touched): kprobe_multi links (CONFIG_FPROBE), a newer verifier
+# A kernel that cannot be fetched is left out with a line on stderr; run.sh says which ran.
+MODULES="kernel/fs/binfmt_misc.ko"
+
+# apt-get/apt-cache for SUITE: "" is the system's sources, else deb.debian.org's SUITE.
+apt_for() {
+    local suite=$1 tool=$2
+    shift 2
+    if [ -z "$suite" ]; then
+        "$tool" "$@"
+        return
+    fi
+    local a=$DIR/apt/$suite
+    mkdir -p "$a/lists/partial" "$a/cache/archives/partial"
+    echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $suite main" \
+        >"$a/sources.list"
+    "$tool" -o Dir::Etc::SourceList="$a/sources.list" -o Dir::Etc::SourceParts=/dev/null \
+        -o Dir::State::Lists="$a/lists" -o Dir::Cache="$a/cache" "$@"
 }
-KPKG=$(kernel_pkg || true)
-if [ -z "$KPKG" ]; then
-    log "apt-get update"
-    apt-get update -qq >/dev/null 2>&1 || skip "apt-get update failed (no network?)"
-    KPKG=$(kernel_pkg || true)
-fi
-[ -n "$KPKG" ] || skip "the apt sources have no linux-image-amd64"
+
+# The kernel package linux-image-amd64 points to in SUITE.
+kernel_pkg() {
+    apt_for "$1" apt-cache depends linux-image-amd64 2>/dev/null |
+        awk '/Depends: linux-image-[0-9]/ {print $2; exit}'
+}
+
+# The ELF vmlinux inside a bzImage (XZ or zstd payload: no decompression under TCG, PVH boot),
+# or the bzImage itself when it cannot be unpacked here.
+unpack_image() {
+    local vmlinuz=$1 out=$2
+    local -x LC_ALL=C # grep -P matches bytes
+    rm -f "$out.tmp"
+    if grep -qobUaP '\xfd7zXZ\x00' "$vmlinuz" && command -v python3 >/dev/null; then
+        python3 - "$vmlinuz" "$out.tmp" <<'PY'
+import lzma, sys
+d = open(sys.argv[1], 'rb').read()
+i = d.find(b'\xfd7zXZ\0')
+open(sys.argv[2], 'wb').write(lzma.LZMADecompressor().decompress(d[i:]))
+PY
+    elif command -v zstd >/dev/null; then
+        local off
+        off=$(grep -obUaP '\x28\xb5\x2f\xfd' "$vmlinuz" | head -1 | cut -d: -f1)
+        [ -n "$off" ] && tail -c +$((off + 1)) "$vmlinuz" | zstd -dcq 2>/dev/null >"$out.tmp" || true
+    fi
+    if [ -s "$out.tmp" ] && head -c 4 "$out.tmp" | grep -q ELF; then
+        mv "$out.tmp" "$out"
+    else
+        log "cannot unpack $vmlinuz here; QEMU boots the compressed image"
+        rm -f "$out.tmp"
+        cp "$vmlinuz" "$out"
+    fi
+}
+
+# fetch_kernel NAME SUITE: kernels/NAME from SUITE's linux-image-amd64. Returns 1 (and says why)
+# when that cannot be done here.
+fetch_kernel() {
+    local name=$1 suite=$2 kdir=$DIR/kernels/$1 pkg
+    [ -f "$kdir/ready" ] && return 0
+    pkg=$(kernel_pkg "$suite" || true)
+    if [ -z "$pkg" ]; then
+        log "apt-get update${suite:+ ($suite)}"
+        apt_for "$suite" apt-get update -qq >/dev/null 2>&1 || { log "apt-get update${suite:+ ($suite)} failed"; return 1; }
+        pkg=$(kernel_pkg "$suite" || true)
+    fi
+    [ -n "$pkg" ] || { log "no linux-image-amd64 in ${suite:-the apt sources}"; return 1; }
+    log "apt-get download $pkg"
+    (cd "$DIR/debs" && apt_for "$suite" apt-get download -qq "$pkg" >/dev/null 2>&1) ||
+        { log "apt-get download $pkg failed"; return 1; }
+    rm -rf "$DIR/debs/kroot" "$kdir" && mkdir -p "$DIR/debs/kroot" "$kdir/modules"
+    # Debian 13 ships /usr/lib/modules and compressed modules (.ko.xz).
+    dpkg-deb --fsys-tarfile "$DIR/debs/$pkg"_*.deb | tar -x -C "$DIR/debs/kroot" --wildcards --no-wildcards-match-slash \
+        './boot/vmlinuz-*' $(for m in $MODULES; do echo "./lib/modules/*/$m*" "./usr/lib/modules/*/$m*"; done) 2>/dev/null || true
+    for m in $MODULES; do
+        local f
+        f=$(ls "$DIR"/debs/kroot/lib/modules/*/"$m"* "$DIR"/debs/kroot/usr/lib/modules/*/"$m"* 2>/dev/null | head -1)
+        [ -n "$f" ] || { log "$pkg has no $m"; return 1; }
+        case $f in
+        *.xz) xz -dc "$f" >"$kdir/modules/$(basename "$m")" ;;
+        *.zst) zstd -dcq "$f" >"$kdir/modules/$(basename "$m")" ;;
+        *) cp "$f" "$kdir/modules/" ;;
+        esac
+    done
+    unpack_image "$(ls "$DIR"/debs/kroot/boot/vmlinuz-*)" "$kdir/image"
+    echo "$pkg" >"$kdir/package"
+    rm -rf "$DIR/debs/kroot" "$DIR/debs/$pkg"_*.deb
+    touch "$kdir/ready"
+}
 
 download() {
     log "apt-get download $*"
     apt-get download -qq "$@" >/dev/null 2>&1 || skip "apt-get download $* failed (no network?)"
 }
 
-# --- kernel: boot/vmlinuz and the modules tests load, then the ELF vmlinux inside vmlinuz
-# (an XZ-compressed payload)
-MODULES="kernel/fs/binfmt_misc.ko"
-if [ ! -f "$DIR/vmlinux" ] || [ ! -f "$DIR/modules/binfmt_misc.ko" ]; then
-    ls "$KPKG"_*.deb >/dev/null 2>&1 || download "$KPKG"
-    rm -rf kroot && mkdir kroot
-    # shellcheck disable=SC2046
-    dpkg-deb --fsys-tarfile "$KPKG"_*.deb | tar -x -C kroot --wildcards './boot/vmlinuz-*' \
-        $(for m in $MODULES; do echo "./lib/modules/*/$m"; done)
-    rm -rf "$DIR/modules" && mkdir -p "$DIR/modules"
-    for m in $MODULES; do cp kroot/lib/modules/*/"$m" "$DIR/modules/"; done
-    VMLINUZ=$(ls kroot/boot/vmlinuz-*)
-    if command -v python3 >/dev/null; then
-        python3 - "$VMLINUZ" "$DIR/vmlinux.tmp" <<'EOF'
-import lzma, sys
-d = open(sys.argv[1], 'rb').read()
-i = d.find(b'\xfd7zXZ\0')
-open(sys.argv[2], 'wb').write(lzma.LZMADecompressor().decompress(d[i:]))
-EOF
-    else
-        off=$(grep -obUaP '\xfd7zXZ\x00' "$VMLINUZ" | head -1 | cut -d: -f1)
-        tail -c +$((off + 1)) "$VMLINUZ" | xz -dc --single-stream >"$DIR/vmlinux.tmp"
-    fi
-    head -c 4 "$DIR/vmlinux.tmp" | grep -q ELF || { echo "vm setup: no ELF vmlinux in $VMLINUZ" >&2; exit 1; }
-    mv "$DIR/vmlinux.tmp" "$DIR/vmlinux"
-    echo "$KPKG" >"$DIR/kernel-package"
-    rm -rf kroot "$KPKG"_*.deb
-fi
+mkdir -p "$DIR/kernels"
+# The older layout (one kernel at the top) is replaced.
+rm -rf "$DIR/vmlinux" "$DIR/modules" "$DIR/kernel-package"
+fetch_kernel 6.1 "" || skip "cannot fetch Debian 12's kernel (no network?)"
+fetch_kernel 6.12 trixie || log "Debian 13's kernel is left out: kprobe_multi tests will skip"
+KERNELS=""
+for k in 6.1 6.12; do [ -f "$DIR/kernels/$k/ready" ] && KERNELS="$KERNELS $DIR/kernels/$k"; done
 
 # --- busybox: the static binary out of busybox-static, nothing installed
 if [ ! -x "$DIR/busybox" ]; then
@@ -150,11 +209,10 @@ fi
 cat >"$DIR/env" <<EOF
 VM_QEMU='$QEMU'
 VM_QEMU_ARGS='$QEMU_ARGS'
-VM_KERNEL='$DIR/vmlinux'
+VM_KERNELS='${KERNELS# }'
 VM_BUSYBOX='$DIR/busybox'
-VM_MODULES='$DIR/modules'
 VM_TOOLS='$DIR/tools'
 EOF
 echo "$VERSION" >"$DIR/ready"
-log "ready in $DIR ($KPKG, $("$QEMU" --version | head -1))"
+log "ready in $DIR ($(cat "$DIR"/kernels/*/package | paste -sd' '), $("$QEMU" --version | head -1))"
 echo "$DIR"

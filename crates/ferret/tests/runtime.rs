@@ -25,7 +25,8 @@ struct Case {
     expect_none: Vec<String>,
     exit: i32,
     self_exit: bool,
-    /// `REQUIRES name` / `REQUIRES !name`: `ferret --info` probe types that must (not) be there.
+    /// `REQUIRES name` / `REQUIRES !name`: `ferret --info` probe types that must (not) be there;
+    /// `REQUIRES ksym:NAME`: a kernel function (kallsyms) that must (not) be there.
     requires: Vec<String>,
     /// `ENV NAME=VALUE`: set for ferret.
     env: Vec<(String, String)>,
@@ -93,7 +94,8 @@ fn parse(file: &Path) -> Vec<Case> {
     cases
 }
 
-fn run_workload(w: &[String]) {
+/// The workload a case traces; an error (no loopback, say) fails that case, not the runner.
+fn run_workload(w: &[String]) -> std::io::Result<()> {
     match w.first().map(String::as_str) {
         Some("getppid") => {
             let n: usize = w.get(1).and_then(|n| n.parse().ok()).unwrap_or(1000);
@@ -103,26 +105,27 @@ fn run_workload(w: &[String]) {
             }
         }
         Some("sh") => {
-            let _ = Command::new("sh").arg("-c").arg(w[1..].join(" ")).stdout(Stdio::null()).status();
+            Command::new("sh").arg("-c").arg(w[1..].join(" ")).stdout(Stdio::null()).status()?;
         }
         Some("tcp") => {
             use std::io::Write;
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            let addr = l.local_addr().unwrap();
-            let t = std::thread::spawn(move || {
-                let (mut s, _) = l.accept().unwrap();
+            let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+            let addr = l.local_addr()?;
+            let t = std::thread::spawn(move || -> std::io::Result<()> {
+                let (mut s, _) = l.accept()?;
                 let mut b = [0u8; 5];
-                s.read_exact(&mut b).unwrap();
-                s.write_all(b"world").unwrap();
+                s.read_exact(&mut b)?;
+                s.write_all(b"world")
             });
-            let mut c = std::net::TcpStream::connect(addr).unwrap();
-            c.write_all(b"hello").unwrap();
+            let mut c = std::net::TcpStream::connect(addr)?;
+            c.write_all(b"hello")?;
             let mut b = [0u8; 5];
-            c.read_exact(&mut b).unwrap();
-            t.join().unwrap();
+            c.read_exact(&mut b)?;
+            t.join().map_err(|_| std::io::Error::other("the tcp server thread panicked"))??;
         }
         _ => {}
     }
+    Ok(())
 }
 
 /// Run one case; Err carries the reason and the output.
@@ -171,8 +174,9 @@ fn run(bin: &Path, c: &Case) -> Result<(), String> {
         v
     });
     let attached = rx.recv_timeout(Duration::from_secs(10)).is_ok();
+    let mut workload = Ok(());
     if attached {
-        run_workload(&c.workload);
+        workload = run_workload(&c.workload);
         // A RUN test without a workload (a listing) ends by itself; one with a workload traces.
         if !c.self_exit && (c.run.is_none() || !c.workload.is_empty()) {
             // SAFETY: signalling our own child.
@@ -193,6 +197,9 @@ fn run(bin: &Path, c: &Case) -> Result<(), String> {
     let out =
         String::from_utf8_lossy(&out_t.join().unwrap()).to_string() + &String::from_utf8_lossy(&err_t.join().unwrap());
     let fail = |why: String| Err(format!("{why}\n--- output ---\n{out}--------------"));
+    if let Err(e) = workload {
+        return fail(format!("workload {:?}: {e}", c.workload.join(" ")));
+    }
     let code = status.code().unwrap_or(-1);
     if code != c.exit {
         return fail(format!("exit code {code}, expected {}", c.exit));
@@ -275,6 +282,12 @@ fn kernel_features(bin: &Path) -> Vec<(String, bool)> {
         .collect()
 }
 
+/// Whether /proc/kallsyms names this function (kernel or module).
+fn kernel_has_symbol(name: &str) -> bool {
+    let text = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
+    text.lines().any(|l| l.split_whitespace().nth(2) == Some(name))
+}
+
 /// Why a case cannot run on this kernel, if it cannot.
 fn unmet(c: &Case, features: &[(String, bool)]) -> Option<String> {
     for r in &c.requires {
@@ -282,6 +295,12 @@ fn unmet(c: &Case, features: &[(String, bool)]) -> Option<String> {
             Some(n) => (false, n),
             None => (true, r.as_str()),
         };
+        if let Some(sym) = name.strip_prefix("ksym:") {
+            if kernel_has_symbol(sym) != want {
+                return Some(format!("needs a kernel {} {sym}", if want { "with" } else { "without" }));
+            }
+            continue;
+        }
         match features.iter().find(|(k, _)| k == name) {
             Some((_, have)) if *have == want => {}
             Some(_) => return Some(format!("needs {}{name}", if want { "" } else { "a kernel without " })),
