@@ -33,6 +33,12 @@ pub fn kernel_dev(st_dev: u64) -> u64 {
     major << 20 | minor
 }
 
+/// Whether `path` is the file mapping `m` maps (by device and inode).
+fn same_file(path: &Path, m: &Mapping) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).is_ok_and(|md| md.ino() == m.inode && kernel_dev(md.dev()) == m.dev)
+}
+
 /// The executable file mappings in `/proc/PID/maps` text.
 pub fn parse_maps(text: &str) -> Vec<Mapping> {
     text.lines()
@@ -179,7 +185,12 @@ impl UserSymbolizer {
         let (m, elf) = proc.maps.iter().find(|(m, _)| addr >= m.start && addr < m.end)?;
         let elf = elf.as_ref()?;
         let vaddr = elf.vaddr_of_offset(addr - m.start + m.offset)?;
-        let lines = self.lines.entry(elf.path.clone()).or_insert_with(|| Lines::open(&elf.path));
+        // The file was opened through /proc/PID/root while the process lived; once it has exited
+        // that path is gone, and the same file (same inode) is read by its own path.
+        let lines = self.lines.entry(elf.path.clone()).or_insert_with(|| {
+            Lines::open(&elf.path)
+                .or_else(|| same_file(Path::new(&m.path), m).then(|| Lines::open(Path::new(&m.path)))?)
+        });
         let mut src = lines.as_ref()?.location(vaddr)?;
         if !self.no_demangle {
             for (name, _) in &mut src.inlined {
