@@ -63,7 +63,7 @@ fn apply_item(item: &ConfigItem, opts: &mut Options) -> Result<(), String> {
         _ => Err(format!("{}: expects a boolean", item.key)),
     };
     match key {
-        "max_strlen" => opts.strlen = int()?.clamp(1, 1024) as u32,
+        "max_strlen" => opts.strlen = int()?.clamp(1, 16 * 1024) as u32,
         "max_map_keys" => opts.max_map_keys = int()?.clamp(1, u32::MAX as u64) as u32,
         "print_maps_on_exit" => opts.print_maps_on_exit = boolean()?,
         "stack_mode" => {

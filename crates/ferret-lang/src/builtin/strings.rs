@@ -164,11 +164,39 @@ fn nonzero_byte(a: &mut Asm, r: Reg) {
 }
 
 /// R0 = the length of the `n`-byte string at `off` (bytes before its first NUL, else `n`),
-/// branch-free: R2 ("no NUL yet") drops to 0 at the first NUL. Uses R1..R2.
+/// branch-free per byte: R2 ("no NUL yet") drops to 0 at the first NUL. Up to 64 bytes the
+/// scan is unrolled; longer strings (`max_strlen` in the thousands) loop over 8-byte words and
+/// stop after the word with the NUL, so the program stays small and the verifier follows one
+/// branch per word. `off` is 8-byte aligned (stack areas are). Uses R1..R4.
 fn emit_strlen(a: &mut Asm, off: i16, n: u32) {
     a.mov64_imm(R0, 0);
     a.mov64_imm(R2, 1);
-    for i in 0..n {
+    let words = if n > 64 { n / 8 * 8 } else { 0 };
+    if words > 0 {
+        let (top, done) = (a.new_label(), a.new_label());
+        a.mov64_imm(R3, 0);
+        a.bind(top);
+        a.jmp_imm(Cond::Ge, R3, words as i32, done);
+        a.mov64(R1, R10);
+        a.alu64_imm(BPF_ADD, R1, off as i32);
+        a.alu64(BPF_ADD, R1, R3);
+        a.ldx(8, R4, R1, 0);
+        for b in 0..8 {
+            a.mov64(R1, R4);
+            if b > 0 {
+                a.alu64_imm(BPF_RSH, R1, 8 * b);
+            }
+            a.alu64_imm(BPF_AND, R1, 0xff);
+            nonzero_byte(a, R1);
+            a.alu64(BPF_AND, R2, R1);
+            a.alu64(BPF_ADD, R0, R2);
+        }
+        a.jmp_imm(Cond::Eq, R2, 0, done);
+        a.alu64_imm(BPF_ADD, R3, 8);
+        a.ja(top);
+        a.bind(done);
+    }
+    for i in words..n {
         a.ldx(1, R1, R10, off + i as i16);
         nonzero_byte(a, R1);
         a.alu64(BPF_AND, R2, R1);

@@ -70,7 +70,28 @@ pub struct Gen<'a> {
     pub stack_maps: Option<crate::stacks::StackMaps>,
     /// The DWARF unwinder's entry, once generated for this program.
     pub unwinder: Option<Label>,
+    /// Set when the probe's frame lives in the per-CPU scratch map rather than on the 512-byte
+    /// BPF stack (see `BigFrame`).
+    big: Option<BigFrame>,
 }
+
+/// A probe whose frame is larger than the BPF stack (long strings: `max_strlen` 1024, say)
+/// runs with it in its own element of a per-CPU array map: a prologue looks the element up into
+/// R9, pointing `size` bytes in, and every `r10 + off` access of the probe becomes `r9 + off`.
+/// Only probes that leave R9 alone (no DWARF unwinding, no per-CPU sums) and have no callbacks
+/// (which take their caller's frame on the stack) can move; the others keep the stack error.
+#[derive(Debug, Clone, Copy)]
+struct BigFrame {
+    /// The probe's element of the scratch map.
+    key: u32,
+    /// Bytes of frame.
+    size: u32,
+    /// The scratch map's index.
+    map: usize,
+}
+
+/// Frames beyond this cannot be addressed with 16-bit instruction offsets.
+const BIG_FRAME_LIMIT: i32 = 32 * 1024;
 
 /// Build the object: internal maps, user maps, and one program per probe instance.
 pub fn generate(
@@ -131,39 +152,83 @@ pub fn generate(
     let mut progs = vec![];
     let cdefs = crate::cdefs::CDefs::from_program(program);
     let mut diags = vec![];
+    let scratch_map = maps.len();
+    let mut scratch_size = 0u32;
+    // One scratch element per probe block that needs one (the instances of a wildcard share
+    // it: they cannot run nested on one CPU), so the map stays small on many-CPU machines.
+    let mut scratch_keys: Vec<usize> = vec![];
     for ((probe_idx, target), types) in instances.iter().zip(tables) {
         let probe = &program.probes[*probe_idx];
-        let mut g = Gen {
-            asm: Asm::new(),
-            opts,
-            types,
-            target,
-            map_index: &map_index,
-            maps: &maps,
-            actions: &mut actions,
-            spans: vec![probe.span],
-            sp: 0,
-            max_sp: 0,
-            vars: HashMap::new(),
-            loops: vec![],
-            exit: Label(0),
-            vars_size: 0,
-            ctx_slot: 0,
-            ret_flag: 0,
-            pending: vec![],
-            cdefs: &cdefs,
-            stack_maps,
-            unwinder: None,
+        let actions_before = actions.len();
+        let gen = |big: Option<BigFrame>, actions: &mut Vec<Action>| {
+            let mut g = Gen {
+                asm: Asm::new(),
+                opts,
+                types,
+                target,
+                map_index: &map_index,
+                maps: &maps,
+                actions,
+                spans: vec![probe.span],
+                sp: 0,
+                max_sp: 0,
+                vars: HashMap::new(),
+                loops: vec![],
+                exit: Label(0),
+                vars_size: 0,
+                ctx_slot: 0,
+                ret_flag: 0,
+                pending: vec![],
+                cdefs: &cdefs,
+                stack_maps,
+                unwinder: None,
+                big,
+            };
+            let r = g.gen_probe(probe);
+            let (spans, asm, max_sp, movable) = (g.spans, g.asm, g.max_sp, g.pending.is_empty());
+            r.map(|()| (spans, asm, max_sp, movable))
         };
-        match g.gen_probe(probe) {
-            Ok(()) => {}
+        let mut generated = gen(None, &mut actions);
+        let first = generated.as_ref().ok().map(|(_, _, max_sp, movable)| (*max_sp, *movable));
+        if let Some((max_sp, movable)) = first {
+            if max_sp > STACK_LIMIT {
+                let big = BigFrame {
+                    key: scratch_keys.iter().position(|p| p == probe_idx).unwrap_or(scratch_keys.len()) as u32,
+                    size: (max_sp as u32).div_ceil(8) * 8,
+                    map: scratch_map,
+                };
+                let too_big = Diagnostic::error(
+                    probe.span,
+                    format!(
+                        "this probe needs {max_sp} bytes of BPF stack; the limit is {STACK_LIMIT}{} (shorten strings with --max-strlen or split the probe)",
+                        if movable { format!(", or {BIG_FRAME_LIMIT} in a scratch map") } else { String::new() }
+                    ),
+                );
+                generated = Err(too_big.clone());
+                if movable && max_sp <= BIG_FRAME_LIMIT {
+                    actions.truncate(actions_before);
+                    generated = match gen(Some(big), &mut actions) {
+                        Ok(g) if !writes_r9(&g.1, big_prologue_len()) => {
+                            if !scratch_keys.contains(probe_idx) {
+                                scratch_keys.push(*probe_idx);
+                            }
+                            scratch_size = scratch_size.max(big.size);
+                            Ok(g)
+                        }
+                        Ok(_) => Err(too_big),
+                        Err(e) => Err(e),
+                    };
+                }
+            }
+        }
+        let (spans, asm) = match generated {
+            Ok((spans, asm, _, _)) => (spans, asm),
             Err(d) => {
                 diags.push(d);
                 continue;
             }
-        }
-        let spans_table = g.spans.clone();
-        let asm = g.asm;
+        };
+        let spans_table = spans;
         let tags = asm.tags.clone();
         let finished = match asm.finish() {
             Ok(p) => p,
@@ -183,6 +248,17 @@ pub fn generate(
             targets: vec![target.clone()],
             special,
             btf: target.btf.clone(),
+        });
+    }
+    if !scratch_keys.is_empty() {
+        maps.push(MapSpec {
+            name: "scratch".into(),
+            map_type: map_type::PERCPU_ARRAY,
+            key_size: 4,
+            value_size: scratch_size,
+            max_entries: scratch_keys.len() as u32,
+            key: None,
+            value: Type::None,
         });
     }
     if !diags.is_empty() {
@@ -247,6 +323,36 @@ fn user_map_spec(opts: &Options, info: &MapInfo, decl: Option<&MapDecl>) -> MapS
     }
 }
 
+/// Instructions `big_prologue` emits.
+fn big_prologue_len() -> usize {
+    13
+}
+
+/// Rewrite every use of R10 from instruction `from` on to R9 (the frame in the scratch map).
+fn frame_to_r9(asm: &mut Asm, from: usize) {
+    for i in &mut asm.insns[from..] {
+        let class = i.class();
+        if class == BPF_LD {
+            continue;
+        }
+        if i.dst == R10.0 {
+            i.dst = R9.0;
+        }
+        // Calls keep their pseudo-source (BPF_PSEUDO_CALL etc.) in `src`; none is 10.
+        if i.src == R10.0 {
+            i.src = R9.0;
+        }
+    }
+}
+
+/// Whether code after the prologue writes R9 (the unwinder and per-CPU sums use it).
+fn writes_r9(asm: &Asm, from: usize) -> bool {
+    asm.insns[from..].iter().any(|i| {
+        matches!(i.class(), BPF_ALU | BPF_ALU64 | BPF_LDX) && i.dst == R9.0
+            || i.class() == BPF_LD && i.dst == R9.0 && i.code != 0
+    })
+}
+
 impl<'a> Gen<'a> {
     pub fn ty(&self, e: &Expr) -> Type {
         self.types.get(&key_of(e)).cloned().unwrap_or(Type::None)
@@ -262,6 +368,9 @@ impl<'a> Gen<'a> {
 
     fn gen_probe(&mut self, probe: &Probe) -> GenResult<()> {
         self.exit = self.asm.new_label();
+        if let Some(big) = self.big {
+            self.big_prologue(big);
+        }
         self.asm.mov64(R6, R1);
         if self.target.kind.special.is_none() {
             // Return at once once user space has stopped tracing (see MAP_STOPPED).
@@ -291,19 +400,35 @@ impl<'a> Gen<'a> {
         self.asm.bind(self.exit);
         self.asm.mov64_imm(R0, 0);
         self.asm.exit();
+        if self.big.is_some() {
+            frame_to_r9(&mut self.asm, big_prologue_len());
+        }
         for sub in std::mem::take(&mut self.pending) {
             self.asm.append(sub);
         }
-        if self.max_sp > STACK_LIMIT {
-            return Err(Diagnostic::error(
-                probe.span,
-                format!(
-                    "this probe needs {} bytes of BPF stack; the limit is {STACK_LIMIT} (shorten strings with --max-strlen or split the probe)",
-                    self.max_sp
-                ),
-            ));
-        }
         Ok(())
+    }
+
+    /// R9 = the probe's scratch element + its size (frame offsets are negative, as on the
+    /// stack); R1 is kept. The probe returns at once if the lookup fails (it cannot: the element
+    /// exists on every CPU).
+    fn big_prologue(&mut self, big: BigFrame) {
+        let start = self.asm.len();
+        let ok = self.asm.new_label();
+        self.asm.mov64(R6, R1);
+        self.asm.st_imm(4, R10, -8, big.key as i32);
+        self.asm.ld_map_fd(R1, big.map as i32);
+        self.asm.mov64(R2, R10);
+        self.asm.alu64_imm(BPF_ADD, R2, -8);
+        self.asm.call(helpers::MAP_LOOKUP_ELEM);
+        self.asm.jmp_imm(Cond::Ne, R0, 0, ok);
+        self.asm.mov64_imm(R0, 0);
+        self.asm.exit();
+        self.asm.bind(ok);
+        self.asm.mov64(R9, R0);
+        self.asm.alu64_imm(BPF_ADD, R9, big.size as i32);
+        self.asm.mov64(R1, R6);
+        debug_assert_eq!(self.asm.len() - start, big_prologue_len());
     }
 
     /// A subprogram (a helper's callback) generated by `body` and placed after the program;
