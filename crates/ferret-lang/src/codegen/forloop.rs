@@ -7,7 +7,8 @@
 //! context; the callback copies it into its own frame on entry and back on every return. The
 //! probe's context pointer travels the same way (spilled in `ctx_slot`), so `args` and friends
 //! work inside loops. `return` and `exit()` set `ret_flag` and stop the iteration; the caller
-//! then leaves too.
+//! then leaves too. A probe with a scratch-map frame shares that frame with its callbacks
+//! instead (see `BigFrame`).
 use super::*;
 
 impl Gen<'_> {
@@ -26,12 +27,12 @@ impl Gen<'_> {
         let val_size = parts[1].member_size();
         // (map, key, value, ctx): $kv = (key, value), aggregations summed over CPUs.
         let entry = self.callback(4, body, |g, args| {
-            g.asm.ldx(8, R2, R10, args[1]);
+            g.asm.ldx(8, R2, args[1].0, args[1].1);
             g.copy_from_ptr(R2, key_at, key_size);
             match spec.value {
                 Type::Agg(agg) => g.percpu_sum(idx, key_at, val_at, agg),
                 _ => {
-                    g.asm.ldx(8, R3, R10, args[2]);
+                    g.asm.ldx(8, R3, args[2].0, args[2].1);
                     g.copy_from_ptr(R3, val_at, val_size);
                 }
             }
@@ -39,8 +40,7 @@ impl Gen<'_> {
         // bpf_for_each_map_elem(map, callback, &vars, 0)
         self.asm.ld_map_fd(R1, idx as i32);
         self.asm.ld_func(R2, entry);
-        self.asm.mov64(R3, R10);
-        self.asm.alu64_imm(BPF_ADD, R3, -self.vars_size);
+        self.callback_ctx(R3);
         self.asm.mov64_imm(R4, 0);
         self.asm.call(helpers::FOR_EACH_MAP_ELEM);
         self.leave_if_callback_returned();
@@ -76,12 +76,23 @@ impl Gen<'_> {
         self.asm.mov64_imm(R1, 0);
         self.asm.bind(pos);
         self.asm.ld_func(R2, entry);
-        self.asm.mov64(R3, R10);
-        self.asm.alu64_imm(BPF_ADD, R3, -self.vars_size);
+        self.callback_ctx(R3);
         self.asm.mov64_imm(R4, 0);
         self.asm.call(helpers::LOOP);
         self.leave_if_callback_returned();
         Ok(())
+    }
+
+    /// `r` = a loop callback's context: the variables' region of this frame, or with a
+    /// scratch-map frame the real-stack pair (frame pointer, context).
+    fn callback_ctx(&mut self, r: Reg) {
+        if self.big.is_some() {
+            self.asm.mov64(r, RSTK);
+            self.asm.alu64_imm(BPF_ADD, r, REAL_FRAME as i32);
+        } else {
+            self.asm.mov64(r, R10);
+            self.asm.alu64_imm(BPF_ADD, r, -self.vars_size);
+        }
     }
 
     fn var_slot(&self, var: &str, span: Span) -> GenResult<i16> {
@@ -97,21 +108,40 @@ impl Gen<'_> {
     /// address; `prologue` sets the loop variable (it gets the stack slots holding the
     /// arguments). Returns the callback's entry label; the code itself is placed after the main
     /// program. The callback returns 0 to go on and 1 to stop (`break`, `return`, `exit()`).
-    fn callback(&mut self, nargs: usize, body: &Block, prologue: impl FnOnce(&mut Self, &[i16])) -> GenResult<Label> {
+    fn callback(
+        &mut self,
+        nargs: usize,
+        body: &Block,
+        prologue: impl FnOnce(&mut Self, &[(Reg, i16)]),
+    ) -> GenResult<Label> {
         let entry = self.asm.new_label();
         let mut sub = self.asm.fork();
         sub.bind(entry);
         let parent = std::mem::replace(&mut self.asm, sub);
         let saved = (self.sp, self.max_sp, self.exit, std::mem::take(&mut self.loops));
-        self.sp = self.vars_size;
-        self.max_sp = self.sp;
-        let args: Vec<i16> = (0..nargs).map(|_| self.new_slot()).collect();
-        for (i, slot) in args.iter().enumerate() {
-            self.asm.stx(8, R10, *slot, Reg(i as u8 + 1));
+        let big = self.big.is_some();
+        // A scratch-map frame is shared: the body's values go below the caller's. A stack
+        // frame is the callback's own, with the variables copied in.
+        if !big {
+            self.sp = self.vars_size;
+            self.max_sp = self.sp;
+        }
+        let args: Vec<(Reg, i16)> =
+            (0..nargs).map(|i| if big { (RSTK, REAL_ARGS - 8 * i as i16) } else { (R10, self.new_slot()) }).collect();
+        for (i, (base, slot)) in args.iter().enumerate() {
+            self.asm.stx(8, *base, *slot, Reg(i as u8 + 1));
         }
         let ctx_ptr = args[nargs - 1];
-        self.copy_vars(true, ctx_ptr);
-        self.asm.ldx(8, R6, R10, self.ctx_slot);
+        if big {
+            self.asm.ldx(8, R1, ctx_ptr.0, ctx_ptr.1);
+            self.asm.ldx(8, R9, R1, 0);
+            self.asm.ldx(8, R6, R1, REAL_CTX - REAL_FRAME);
+            self.asm.stx(8, RSTK, REAL_FRAME, R9);
+            self.asm.stx(8, RSTK, REAL_CTX, R6);
+        } else {
+            self.copy_vars(true, ctx_ptr.1);
+            self.asm.ldx(8, R6, R10, self.ctx_slot);
+        }
         prologue(self, &args);
 
         let (stop, next, leave, done) =
@@ -130,19 +160,33 @@ impl Gen<'_> {
         self.asm.bind(next);
         self.asm.st_imm(8, R10, rc, 0);
         self.asm.bind(done);
-        self.copy_vars(false, ctx_ptr);
+        if !big {
+            self.copy_vars(false, ctx_ptr.1);
+        }
         self.asm.ldx(8, R0, R10, rc);
+        if big {
+            // Read back from a map value, unbounded to the verifier: 0 or 1 is all it allows.
+            self.asm.alu64_imm(BPF_AND, R0, 1);
+        }
         self.asm.exit();
 
-        let too_big = self.max_sp > STACK_LIMIT;
+        let too_big = !big && self.max_sp > STACK_LIMIT;
         let used = self.max_sp;
-        let sub = std::mem::replace(&mut self.asm, parent);
+        let mut sub = std::mem::replace(&mut self.asm, parent);
+        if big {
+            fix_frame(&mut sub);
+        }
         self.asm.adopt_labels(&sub);
         self.pending.push(sub);
+        let inner_max = self.max_sp;
         (self.sp, self.max_sp, self.exit, self.loops) = saved;
+        if big {
+            self.max_sp = self.max_sp.max(inner_max);
+        }
         r?;
-        if too_big {
-            return Err(Diagnostic::error(
+        if too_big && self.loop_too_big.is_none() {
+            // Reported unless the probe moves to a scratch-map frame, where loop bodies share it.
+            self.loop_too_big = Some(Diagnostic::error(
                 body.span,
                 format!("this loop body needs {used} bytes of BPF stack; the limit is {STACK_LIMIT}"),
             ));

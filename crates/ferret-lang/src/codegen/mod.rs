@@ -73,24 +73,39 @@ pub struct Gen<'a> {
     /// Set when the probe's frame lives in the per-CPU scratch map rather than on the 512-byte
     /// BPF stack (see `BigFrame`).
     big: Option<BigFrame>,
+    /// A loop body too big for its own stack frame (it may still fit a scratch-map frame).
+    loop_too_big: Option<Diagnostic>,
 }
 
 /// A probe whose frame is larger than the BPF stack (long strings: `max_strlen` 1024, say)
-/// runs with it in its own element of a per-CPU array map: a prologue looks the element up into
-/// R9, pointing `size` bytes in, and every `r10 + off` access of the probe becomes `r9 + off`.
-/// Only probes that leave R9 alone (no DWARF unwinding, no per-CPU sums) and have no callbacks
-/// (which take their caller's frame on the stack) can move; the others keep the stack error.
+/// runs with it in an element of a per-CPU array map: a prologue looks the element up into R9,
+/// pointing the frame's size in, and every `r10 + off` access of the probe becomes `r9 + off`.
+/// What must stay on the real stack (the lookup key, spilled pointers the verifier must keep
+/// typed: the context, the frame pointer, a callback's arguments) is addressed through `RSTK`.
+/// Loop-body callbacks share the frame: they get the frame pointer and the context through
+/// their context argument, which points at `REAL_FRAME` in their caller's real stack. Only
+/// probes that leave R9 alone (no DWARF unwinding, no per-CPU sums) can move; the others keep
+/// the stack error.
 #[derive(Debug, Clone, Copy)]
 struct BigFrame {
     /// The probe's element of the scratch map.
     key: u32,
-    /// Bytes of frame.
-    size: u32,
     /// The scratch map's index.
     map: usize,
 }
 
-/// Frames beyond this cannot be addressed with 16-bit instruction offsets.
+/// The real BPF stack pointer in a probe with a scratch-map frame (R10 there means the frame);
+/// `fix_frame` turns it back into R10.
+pub const RSTK: Reg = Reg(11);
+/// Real-stack slots of such a probe (and of each of its callbacks): the scratch lookup key, the
+/// context, the frame pointer (the two a callback's context argument points at), arguments.
+const REAL_KEY: i16 = -8;
+const REAL_CTX: i16 = -16;
+const REAL_FRAME: i16 = -24;
+const REAL_ARGS: i16 = -32;
+
+/// The largest per-CPU map value the kernel allocates (and as far as 16-bit instruction offsets
+/// reach back from the frame's end).
 const BIG_FRAME_LIMIT: i32 = 32 * 1024;
 
 /// Build the object: internal maps, user maps, and one program per probe instance.
@@ -183,52 +198,59 @@ pub fn generate(
                 stack_maps,
                 unwinder: None,
                 big,
+                loop_too_big: None,
             };
             let r = g.gen_probe(probe);
-            let (spans, asm, max_sp, movable) = (g.spans, g.asm, g.max_sp, g.pending.is_empty());
-            r.map(|()| (spans, asm, max_sp, movable))
+            let (spans, asm, max_sp, loop_too_big) = (g.spans, g.asm, g.max_sp, g.loop_too_big);
+            r.map(|()| (spans, asm, max_sp, loop_too_big))
         };
         let mut generated = gen(None, &mut actions);
-        let first = generated.as_ref().ok().map(|(_, _, max_sp, movable)| (*max_sp, *movable));
-        if let Some((max_sp, movable)) = first {
-            if max_sp > STACK_LIMIT {
+        let first = match &generated {
+            Ok((_, asm, max_sp, loop_too_big)) => Some((*max_sp, loop_too_big.clone(), !writes_r9(asm))),
+            Err(_) => None,
+        };
+        if let Some((max_sp, loop_too_big, movable)) = first {
+            if max_sp > STACK_LIMIT || loop_too_big.is_some() {
                 let big = BigFrame {
                     key: scratch_keys.iter().position(|p| p == probe_idx).unwrap_or(scratch_keys.len()) as u32,
-                    size: (max_sp as u32).div_ceil(8) * 8,
                     map: scratch_map,
                 };
-                let too_big = Diagnostic::error(
-                    probe.span,
-                    format!(
-                        "this probe needs {max_sp} bytes of BPF stack; the limit is {STACK_LIMIT}{} (shorten strings with --max-strlen or split the probe)",
-                        if movable { format!(", or {BIG_FRAME_LIMIT} in a scratch map") } else { String::new() }
-                    ),
-                );
-                generated = Err(too_big.clone());
-                if movable && max_sp <= BIG_FRAME_LIMIT {
+                let too_big = |needed: i32| {
+                    Diagnostic::error(
+                        probe.span,
+                        format!(
+                            "this probe needs {needed} bytes of BPF stack; the limit is {STACK_LIMIT}{} (shorten strings with --max-strlen or split the probe)",
+                            if movable { format!(", or {BIG_FRAME_LIMIT} in a scratch map") } else { String::new() }
+                        ),
+                    )
+                };
+                generated = Err(match loop_too_big {
+                    Some(d) if max_sp <= STACK_LIMIT => d,
+                    _ => too_big(max_sp),
+                });
+                if movable {
                     actions.truncate(actions_before);
                     generated = match gen(Some(big), &mut actions) {
-                        Ok(g) if !writes_r9(&g.1, big_prologue_len()) => {
+                        Ok((_, _, needed, _)) if needed > BIG_FRAME_LIMIT => Err(too_big(needed)),
+                        Ok(g) => {
                             if !scratch_keys.contains(probe_idx) {
                                 scratch_keys.push(*probe_idx);
                             }
-                            scratch_size = scratch_size.max(big.size);
+                            scratch_size = scratch_size.max(frame_bytes(g.2));
                             Ok(g)
                         }
-                        Ok(_) => Err(too_big),
                         Err(e) => Err(e),
                     };
                 }
             }
         }
-        let (spans, asm) = match generated {
+        let (spans_table, asm) = match generated {
             Ok((spans, asm, _, _)) => (spans, asm),
             Err(d) => {
                 diags.push(d);
                 continue;
             }
         };
-        let spans_table = spans;
         let tags = asm.tags.clone();
         let finished = match asm.finish() {
             Ok(p) => p,
@@ -323,31 +345,33 @@ fn user_map_spec(opts: &Options, info: &MapInfo, decl: Option<&MapDecl>) -> MapS
     }
 }
 
-/// Instructions `big_prologue` emits.
-fn big_prologue_len() -> usize {
-    13
+/// The scratch-map bytes a frame of `max_sp` bytes takes.
+fn frame_bytes(max_sp: i32) -> u32 {
+    (max_sp.max(8) as u32).div_ceil(8) * 8
 }
 
-/// Rewrite every use of R10 from instruction `from` on to R9 (the frame in the scratch map).
-fn frame_to_r9(asm: &mut Asm, from: usize) {
-    for i in &mut asm.insns[from..] {
-        let class = i.class();
-        if class == BPF_LD {
+/// In code of a probe with a scratch-map frame: R10 (the frame) becomes R9, and `RSTK` (the
+/// real stack) becomes R10.
+fn fix_frame(asm: &mut Asm) {
+    for i in &mut asm.insns {
+        // ld_imm64 keeps a pseudo-source (map fd, BTF id) in `src`, calls theirs; none is 10 or 11.
+        if i.class() == BPF_LD {
             continue;
         }
-        if i.dst == R10.0 {
-            i.dst = R9.0;
-        }
-        // Calls keep their pseudo-source (BPF_PSEUDO_CALL etc.) in `src`; none is 10.
-        if i.src == R10.0 {
-            i.src = R9.0;
+        for r in [&mut i.dst, &mut i.src] {
+            if *r == R10.0 {
+                *r = R9.0;
+            } else if *r == RSTK.0 {
+                *r = R10.0;
+            }
         }
     }
 }
 
-/// Whether code after the prologue writes R9 (the unwinder and per-CPU sums use it).
-fn writes_r9(asm: &Asm, from: usize) -> bool {
-    asm.insns[from..].iter().any(|i| {
+/// Whether a program writes R9 (the unwinder and per-CPU sums use it), which a scratch-map
+/// frame needs for itself.
+fn writes_r9(asm: &Asm) -> bool {
+    asm.insns.iter().any(|i| {
         matches!(i.class(), BPF_ALU | BPF_ALU64 | BPF_LDX) && i.dst == R9.0
             || i.class() == BPF_LD && i.dst == R9.0 && i.code != 0
     })
@@ -368,9 +392,7 @@ impl<'a> Gen<'a> {
 
     fn gen_probe(&mut self, probe: &Probe) -> GenResult<()> {
         self.exit = self.asm.new_label();
-        if let Some(big) = self.big {
-            self.big_prologue(big);
-        }
+        let frame_size_at = self.big.map(|big| self.big_prologue(big));
         self.asm.mov64(R6, R1);
         if self.target.kind.special.is_none() {
             // Return at once once user space has stopped tracing (see MAP_STOPPED).
@@ -400,8 +422,9 @@ impl<'a> Gen<'a> {
         self.asm.bind(self.exit);
         self.asm.mov64_imm(R0, 0);
         self.asm.exit();
-        if self.big.is_some() {
-            frame_to_r9(&mut self.asm, big_prologue_len());
+        if let Some(at) = frame_size_at {
+            self.asm.insns[at].imm = frame_bytes(self.max_sp) as i32;
+            fix_frame(&mut self.asm);
         }
         for sub in std::mem::take(&mut self.pending) {
             self.asm.append(sub);
@@ -409,26 +432,29 @@ impl<'a> Gen<'a> {
         Ok(())
     }
 
-    /// R9 = the probe's scratch element + its size (frame offsets are negative, as on the
-    /// stack); R1 is kept. The probe returns at once if the lookup fails (it cannot: the element
-    /// exists on every CPU).
-    fn big_prologue(&mut self, big: BigFrame) {
-        let start = self.asm.len();
+    /// R9 = the probe's scratch element + the frame's size (frame offsets are negative, as on
+    /// the stack; the size is patched in at the end, at the returned instruction), spilled with
+    /// the context to the real stack for callbacks; R1 is kept. The probe returns at once if the
+    /// lookup fails (it cannot: the element exists on every CPU).
+    fn big_prologue(&mut self, big: BigFrame) -> usize {
         let ok = self.asm.new_label();
         self.asm.mov64(R6, R1);
-        self.asm.st_imm(4, R10, -8, big.key as i32);
+        self.asm.stx(8, RSTK, REAL_CTX, R6);
+        self.asm.st_imm(4, RSTK, REAL_KEY, big.key as i32);
         self.asm.ld_map_fd(R1, big.map as i32);
-        self.asm.mov64(R2, R10);
-        self.asm.alu64_imm(BPF_ADD, R2, -8);
+        self.asm.mov64(R2, RSTK);
+        self.asm.alu64_imm(BPF_ADD, R2, REAL_KEY as i32);
         self.asm.call(helpers::MAP_LOOKUP_ELEM);
         self.asm.jmp_imm(Cond::Ne, R0, 0, ok);
         self.asm.mov64_imm(R0, 0);
         self.asm.exit();
         self.asm.bind(ok);
         self.asm.mov64(R9, R0);
-        self.asm.alu64_imm(BPF_ADD, R9, big.size as i32);
+        let at = self.asm.len();
+        self.asm.alu64_imm(BPF_ADD, R9, 0);
+        self.asm.stx(8, RSTK, REAL_FRAME, R9);
         self.asm.mov64(R1, R6);
-        debug_assert_eq!(self.asm.len() - start, big_prologue_len());
+        at
     }
 
     /// A subprogram (a helper's callback) generated by `body` and placed after the program;
