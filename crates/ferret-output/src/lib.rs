@@ -22,5 +22,6 @@ pub mod text;
 pub mod tseries;
 pub mod value;
 
+pub use gfp::set_kernel_bits as set_gfp_bits;
 pub use hist::{hist_bucket_count, hist_index, lhist_bucket_count, lhist_index};
 pub use value::{MapDump, MapValue, Num, Stack, StackFrame, StackMode, Value};

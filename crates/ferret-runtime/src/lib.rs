@@ -594,7 +594,15 @@ impl Session {
     /// A printf-style action's text from its event record.
     fn render(&mut self, id: usize, format: &str, args: &[ferret_lang::types::Type], body: &[u8]) -> String {
         let vals = decode::args(body, args, &self.ctx());
-        let f = self.formats.entry(id).or_insert_with(|| ferret_output::printf::Format::parse(format));
+        let f = self.formats.entry(id).or_insert_with(|| {
+            if format.contains("%gr") {
+                // GFP flag bits differ between kernel configurations: take this kernel's.
+                if let Some(def) = ferret_lang::ktypes::enum_constant("___GFP_DMA_BIT") {
+                    ferret_output::set_gfp_bits(&def.variants);
+                }
+            }
+            ferret_output::printf::Format::parse(format)
+        });
         f.render(&vals)
     }
 

@@ -124,6 +124,12 @@ pub fn conversions(fmt: &str) -> Result<Vec<char>, String> {
                     out.push('r');
                     break;
                 }
+                // `%gr`: GFP allocation flags by name.
+                Some('g') if it.peek() == Some(&'r') => {
+                    it.next();
+                    out.push('g');
+                    break;
+                }
                 Some('-' | '+' | ' ' | '#' | '0'..='9' | '.' | 'h' | 'l' | 'z' | 'j' | 't') => {}
                 Some(other) => return Err(format!("Invalid format specifier '%{other}'")),
                 None => return Err("Incomplete format specifier at the end of the format string".to_string()),
