@@ -260,6 +260,7 @@ pub fn compile(src: &str, opts: &Options) -> Result<Compiled, Vec<Diagnostic>> {
     let mut opts = opts.clone();
     config::apply(&ast, &mut opts)?;
     macros::expand(&mut ast)?;
+    macros::hoist_aggregate_blocks(&mut ast);
     scopes::resolve(&mut ast);
     let mut structs = vec![];
     let c_text: Vec<&str> = ast.c_definitions.iter().map(|d| d.text.as_str()).collect();

@@ -101,6 +101,41 @@ pub fn expand(program: &mut Program) -> Result<(), Vec<Diagnostic>> {
     }
 }
 
+/// `@m = { stmts; agg(x) }` (a block expression, as a macro call leaves it, whose value is an
+/// aggregation) becomes `{ stmts; @m = agg(x); }`: aggregations are only ever assigned
+/// directly to a map.
+pub fn hoist_aggregate_blocks(program: &mut Program) {
+    struct Hoist;
+    impl VisitMut for Hoist {
+        fn stmt(&mut self, s: &mut Stmt) {
+            walk_stmt_mut(self, s);
+            let StmtKind::Assign { target, op: None, value: Some(value), decl: None } = &mut s.kind else { return };
+            if !matches!(target.kind, ExprKind::Map(_) | ExprKind::MapElem { .. }) {
+                return;
+            }
+            let mut stmts = vec![];
+            let mut v = value.clone();
+            while let ExprKind::BlockExpr { stmts: inner, value: tail } = v.kind {
+                stmts.extend(inner);
+                v = *tail;
+            }
+            let is_agg = matches!(&v.kind, ExprKind::Call { name, .. } if crate::builtin::find(name).is_some_and(|b| b.aggregate));
+            if stmts.is_empty() || !is_agg {
+                return;
+            }
+            let span = s.span;
+            stmts.push(Stmt {
+                kind: StmtKind::Assign { target: target.clone(), op: None, value: Some(v), decl: None },
+                span,
+            });
+            s.kind = StmtKind::Block(Block { stmts, span });
+        }
+    }
+    for p in &mut program.probes {
+        Hoist.block(&mut p.body);
+    }
+}
+
 /// Moves every expression of a built-in macro's body to the call's span.
 struct Respan(Span);
 
