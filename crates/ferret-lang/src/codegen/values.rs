@@ -367,6 +367,22 @@ impl Gen<'_> {
                     self.copy_stack(dst, src, t.size());
                 }
             }
+            // A narrower integer variable holds its own width: `let $x: uint8 = 300` is 44, and
+            // an int8 variable given 255 holds -1, as C's conversions have it.
+            (Type::Int { bytes, signed }, _) if *bytes < 8 && vt != t => {
+                match v {
+                    Val::Imm(i) => {
+                        let sh = 64 - *bytes as u32 * 8;
+                        let x = if *signed { (i << sh) >> sh } else { ((i as u64) << sh >> sh) as i64 };
+                        self.load(R1, Val::Imm(x));
+                    }
+                    _ => {
+                        self.load(R1, v);
+                        self.extend(R1, *bytes, *signed);
+                    }
+                }
+                self.asm.stx(8, R10, dst, R1);
+            }
             _ => {
                 self.load(R1, v);
                 self.asm.stx(8, R10, dst, R1);
