@@ -28,6 +28,8 @@ pub const GET_CURRENT_CGROUP_ID: u32 = 80;
 pub const SEND_SIGNAL: u32 = 109;
 /// `bpf_probe_write_user(dst, src, len)`.
 pub const PROBE_WRITE_USER: u32 = 36;
+/// bpf_get_socket_cookie; in tracing programs, of a BTF-typed socket pointer.
+pub const GET_SOCKET_COOKIE: u32 = 46;
 pub const PROBE_READ_USER: u32 = 112;
 pub const PROBE_READ_KERNEL: u32 = 113;
 pub const PROBE_READ_USER_STR: u32 = 114;

@@ -327,18 +327,29 @@ fn substitute_positional_attach_points(program: &mut ast::Program, positional: &
 /// per function (kprobe_multi serves many functions with one program, which cannot tell their
 /// probe names apart), as in bpftrace.
 fn uses_probe_builtin(p: &ast::Probe) -> bool {
+    uses_name(p, &["probe", "__builtin_probe"])
+}
+
+/// Whether a probe block calls a function that takes verifier-typed kernel pointers: its raw
+/// tracepoints then load as tp_btf programs.
+fn uses_btf_pointers(p: &ast::Probe) -> bool {
+    uses_name(p, &["socket_cookie"])
+}
+
+/// Whether a probe block names one of these builtins (as a variable or a call).
+fn uses_name(p: &ast::Probe, names: &[&str]) -> bool {
     use ferret_syntax::ast::{Expr, ExprKind};
     use ferret_syntax::visit::{walk_expr, Visit};
-    struct Finder(bool);
-    impl Visit for Finder {
+    struct Finder<'n>(bool, &'n [&'n str]);
+    impl Visit for Finder<'_> {
         fn expr(&mut self, e: &Expr) {
             if let ExprKind::Ident(n) | ExprKind::Call { name: n, .. } = &e.kind {
-                self.0 |= n == "probe" || n == "__builtin_probe";
+                self.0 |= self.1.contains(&n.as_str());
             }
             walk_expr(self, e);
         }
     }
-    let mut f = Finder(false);
+    let mut f = Finder(false, names);
     if let Some(pred) = &p.predicate {
         f.expr(pred);
     }
@@ -371,6 +382,7 @@ pub fn resolve_probes(
         let (before, errors) = (out.len(), diags.len());
         let mut unmatched = vec![];
         let names_probe = uses_probe_builtin(p);
+        let btf_pointers = uses_btf_pointers(p);
         let mut iters = 0;
         for ap in &p.attach_points {
             // One probe is one iterator program (bpftrace's rule).
@@ -382,7 +394,15 @@ pub fn resolve_probes(
                     continue;
                 }
             }
-            match probe::expand(ap) {
+            let expanded = match probe::expand(ap) {
+                Ok(ts) if btf_pointers => ts
+                    .into_iter()
+                    .map(probe::rawtracepoint::as_tp_btf)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| Diagnostic::error(ap.span, e)),
+                other => other,
+            };
+            match expanded {
                 Ok(ts) if ts.is_empty() => unmatched.push(ap),
                 Ok(ts) if names_probe => out.extend(probe::split_multi(ts).into_iter().map(|t| (i, t))),
                 Ok(ts) => out.extend(ts.into_iter().map(|t| (i, t))),

@@ -160,6 +160,8 @@ fn verifier_hint(reason: &str) -> Option<&'static str> {
         Some("this kernel's kallsyms lists no data symbols (CONFIG_KALLSYMS_ALL is off), and the verifier needs them to place kernel variables such as per-CPU ones")
     } else if reason.contains("cannot use helper bpf_probe_write_user") {
         Some("this kernel forbids writing user memory from BPF (lockdown, or a kernel built without it)")
+    } else if reason.contains("type=scalar expected=sock_common") {
+        Some("socket_cookie() needs the socket pointer as the probe receives it: pass args.NAME itself, not a copy in a variable or a pointer read from memory")
     } else {
         None
     }

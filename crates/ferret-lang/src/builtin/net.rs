@@ -1,8 +1,8 @@
-//! Network addresses: `ntop pton`.
+//! Network addresses and sockets: `ntop pton macaddr socket_cookie`.
 use super::{arity, Builtin, CallSite};
 use crate::codegen::{Gen, GenResult, Val};
 use crate::sema::Sema;
-use crate::types::{Type, INET_SIZE};
+use crate::types::{Type, INET_SIZE, U64};
 use ferret_bpf::insn::*;
 use ferret_syntax::ast::ExprKind;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -170,7 +170,53 @@ pub static MACADDR: Builtin = Builtin {
     },
 };
 
-pub static ALL: &[&Builtin] = &[&NTOP, &PTON, &MACADDR];
+/// Probe types whose programs get socket pointers typed by the verifier (BTF): fentry/fexit
+/// arguments, and raw tracepoints, which then load as tp_btf programs.
+pub fn has_btf_pointers(kind: &str) -> bool {
+    matches!(kind, "fentry" | "fexit" | "rawtracepoint")
+}
+
+/// `socket_cookie(sk)`: the kernel's cookie of a `struct sock *` (bpf_get_socket_cookie), 0 for
+/// NULL. The pointer must come straight from the probe's arguments, where the verifier knows
+/// its type.
+pub static SOCKET_COOKIE: Builtin = Builtin {
+    name: "socket_cookie",
+    doc: "the socket cookie of a struct sock * argument (fentry/fexit, rawtracepoint)",
+    variable: false,
+    aggregate: false,
+    unsafe_only: false,
+    check: |s, site| {
+        if !arity(s, site, 1, 1) {
+            return U64;
+        }
+        let t = s.check_expr(&site.args[0]);
+        let is_sock = matches!(&t, Type::Ptr { pointee, .. } if matches!(&**pointee, Type::Struct { name, .. } if name.trim_start_matches("struct ") == "sock"));
+        if !is_sock && t != Type::None {
+            s.error(
+                site.args[0].span,
+                format!("socket_cookie() only supports 'struct sock *' arguments ({t} provided)"),
+            );
+        }
+        let kind = s.target.kind.names[0];
+        if !has_btf_pointers(kind) {
+            s.error(
+                site.span,
+                format!("socket_cookie() can only be used with fentry/fexit and rawtracepoint probes, not {kind}"),
+            );
+        }
+        U64
+    },
+    lower: |g, site| {
+        if !g.ctx_arg_typed(&site.args[0], R1) {
+            let v = g.expr(&site.args[0])?;
+            g.load(R1, v);
+        }
+        g.asm.call(ferret_bpf::helpers::GET_SOCKET_COOKIE);
+        Ok(g.spill(R0))
+    },
+};
+
+pub static ALL: &[&Builtin] = &[&NTOP, &PTON, &MACADDR, &SOCKET_COOKIE];
 
 #[cfg(test)]
 mod tests {

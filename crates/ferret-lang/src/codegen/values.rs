@@ -15,6 +15,9 @@ impl Gen<'_> {
                 .iter()
                 .position(|(n, _)| n == field)
                 .ok_or_else(|| Diagnostic::error(e.span, format!("Can't find argument '{field}'")))?;
+            if self.target.btf.is_some() {
+                return Ok(self.ctx_scalar((i * 8) as i16));
+            }
             self.asm.ldx(8, R0, R6, (i * 8) as i16);
             if let Type::Int { bytes, signed } = self.ty(e) {
                 self.extend(R0, bytes, signed);
@@ -116,16 +119,46 @@ impl Gen<'_> {
     /// bpf_probe_read_kernel where the verifier would type the load as a kernel object pointer
     /// (see [`FuncArg::read`]). `typed` narrows integers to their declared size (kprobe-style
     /// `argN` keep the whole register).
+    /// The 8-byte context slot at `off` as a plain scalar, read with bpf_probe_read_kernel: in
+    /// tracing programs a direct load of a pointer argument is a kernel object pointer the
+    /// verifier allows no arithmetic on.
+    fn ctx_scalar(&mut self, off: i16) -> Val {
+        let out = self.new_slot();
+        self.asm.mov64(R1, R10);
+        self.asm.alu64_imm(BPF_ADD, R1, out as i32);
+        self.asm.mov64_imm(R2, 8);
+        self.asm.mov64(R3, R6);
+        self.asm.alu64_imm(BPF_ADD, R3, off as i32);
+        self.asm.call(helpers::PROBE_READ_KERNEL);
+        Val::Slot(out)
+    }
+
+    /// `args.NAME` of an fentry/fexit or tp_btf probe loaded into `r` as the verifier types it
+    /// (a kernel object pointer, what helpers such as bpf_get_socket_cookie take); false when
+    /// `e` is not such an argument.
+    pub fn ctx_arg_typed(&mut self, e: &Expr, r: Reg) -> bool {
+        let ExprKind::Field { expr, field, .. } = &e.kind else { return false };
+        if self.ty(expr) != Type::Args {
+            return false;
+        }
+        let slot = match &self.target.context {
+            Context::RawArgs if self.target.btf.is_some() => {
+                let event = self.target.parts.last().cloned().unwrap_or_default();
+                crate::ktypes::raw_tracepoint_args(&event).and_then(|a| a.iter().position(|(n, _)| n == field))
+            }
+            Context::Func(f) => f.arg(field).map(|a| a.slot as usize),
+            _ => None,
+        };
+        let Some(slot) = slot else { return false };
+        self.asm.ldx(8, r, R6, (slot * 8) as i16);
+        true
+    }
+
     pub fn func_slot(&mut self, a: &FuncArg, typed: bool) -> Val {
         let off = (a.slot * 8) as i16;
         if a.read {
-            let out = self.new_slot();
-            self.asm.mov64(R1, R10);
-            self.asm.alu64_imm(BPF_ADD, R1, out as i32);
-            self.asm.mov64_imm(R2, 8);
-            self.asm.mov64(R3, R6);
-            self.asm.alu64_imm(BPF_ADD, R3, off as i32);
-            self.asm.call(helpers::PROBE_READ_KERNEL);
+            let out = self.ctx_scalar(off);
+            let Val::Slot(out) = out else { unreachable!("ctx_scalar gives a slot") };
             if matches!(&self.target.context, Context::Func(f) if f.iter) {
                 self.asm.ldx(8, R0, R10, out);
                 self.asm.jmp_imm(Cond::Eq, R0, 0, self.exit);
@@ -143,6 +176,7 @@ impl Gen<'_> {
     /// kprobes attached as fentry read slot N of its args array (0 past the last argument).
     pub fn arg(&mut self, n: u32, span: Span) -> GenResult<Val> {
         match &self.target.context {
+            Context::RawArgs if self.target.btf.is_some() => Ok(self.ctx_scalar((n * 8) as i16)),
             Context::RawArgs => {
                 self.asm.ldx(8, R0, R6, (n * 8) as i16);
                 Ok(self.spill(R0))

@@ -54,6 +54,52 @@ fn expand(kind: &'static ProbeKind, ap: &AttachPoint) -> Result<Vec<Target>, Dia
     Ok(events.into_iter().map(|e| Target::new(kind, format!("rawtracepoint:{e}"), vec![e], Context::RawArgs)).collect())
 }
 
+/// The same raw tracepoint loaded as a tp_btf program (BPF_PROG_TYPE_TRACING against the
+/// event's `btf_trace_<event>` typedef), so the verifier types its pointer arguments: what
+/// helpers that take kernel objects need (`socket_cookie`). The program reads its arguments
+/// the same way.
+pub fn as_tp_btf(mut t: Target) -> Result<Target, String> {
+    if !std::ptr::eq(t.kind, &RAWTRACEPOINT) {
+        return Ok(t);
+    }
+    let event = t.parts[0].clone();
+    let found = ferret_btf::kernel::all().into_iter().find_map(|btf| {
+        let id = btf.raw_tracepoints().find(|(ev, _)| *ev == event).map(|(_, id)| id)?;
+        Some((id, (btf.name() != "vmlinux").then(|| btf.name().to_string())))
+    });
+    let Some((btf_id, module)) = found else {
+        return Err(format!("{}: the kernel's BTF does not describe this raw tracepoint", t.name));
+    };
+    t.kind = &RAWTRACEPOINT_TP_BTF;
+    t.note = Some(format!("{}: loaded as tp_btf (its pointer arguments typed from BTF)", t.name));
+    t.btf = Some(super::BtfAttach { attach_type: bpf::attach_type::TRACE_RAW_TP, btf_id, module });
+    Ok(t)
+}
+
+fn attach_tp_btf(_: &Target, prog: BorrowedFd<'_>, _: &AttachOpts) -> Result<Vec<OwnedFd>, String> {
+    Ok(vec![bpf::raw_tracepoint_open(prog, None).map_err(|e| e.to_string())?])
+}
+
+fn no_expand(_: &'static ProbeKind, _: &AttachPoint) -> Result<Vec<Target>, Diagnostic> {
+    Ok(vec![])
+}
+
+fn no_list(_: &ListQuery<'_>) -> Vec<Listed> {
+    vec![]
+}
+
+/// A raw tracepoint loaded as tp_btf (see `as_tp_btf`).
+pub static RAWTRACEPOINT_TP_BTF: ProbeKind = ProbeKind {
+    names: &["rawtracepoint", "rt"],
+    doc: "raw tracepoint loaded as tp_btf",
+    expand: no_expand,
+    prog_type: bpf::prog_type::TRACING,
+    attach: attach_tp_btf,
+    list: no_list,
+    listed_by_default: false,
+    special: None,
+};
+
 fn attach(t: &Target, prog: BorrowedFd<'_>, _: &AttachOpts) -> Result<Vec<OwnedFd>, String> {
     let link = bpf::raw_tracepoint_open(prog, Some(&t.parts[0])).map_err(|e| e.to_string())?;
     Ok(vec![link])
