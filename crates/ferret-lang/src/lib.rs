@@ -5,6 +5,7 @@ pub mod cdefs;
 pub mod codegen;
 mod config;
 pub mod cstruct;
+pub mod includes;
 pub mod ktypes;
 mod lints;
 mod macros;
@@ -71,6 +72,10 @@ pub struct Options {
     /// Unwind user stacks with the files' DWARF CFI in the probe (config `ustack_unwind =
     /// dwarf`, the default) rather than by frame pointers only (`fp`).
     pub dwarf_unwind: bool,
+    /// `-I` directories, searched for `#include`d headers (see `includes`).
+    pub include_dirs: Vec<String>,
+    /// The script file's directory, where `#include "..."` looks first (None for `-e`).
+    pub script_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Options {
@@ -96,6 +101,8 @@ impl Default for Options {
             show_debug_info: true,
             str_trunc_trailer: "..".to_string(),
             cpp_demangle: true,
+            include_dirs: vec![],
+            script_dir: None,
         }
     }
 }
@@ -257,6 +264,7 @@ pub struct Compiled {
 /// The pipeline: text → AST → targets → typed tree → BPF object.
 pub fn compile(src: &str, opts: &Options) -> Result<Compiled, Vec<Diagnostic>> {
     let mut ast = ferret_syntax::parse(src)?;
+    includes::check(&ast, &opts.include_dirs, opts.script_dir.as_deref())?;
     let mut opts = opts.clone();
     config::apply(&ast, &mut opts)?;
     macros::expand(&mut ast)?;

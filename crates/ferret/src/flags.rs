@@ -24,8 +24,8 @@ OPTIONS:
     -v                 verbose
     -k, --warnings     accepted for bpftrace compatibility (helper error checks are not emitted yet)
     --no-warnings      do not print warnings (including warnf())
-    -I DIR             add DIR to the C include search path (accepted; C headers are not read yet)
-    --include FILE     #include FILE first (accepted; C headers are not read yet)
+    -I DIR             add DIR to the #include search path (headers must exist; they are not read)
+    --include FILE     #include FILE first (it must exist unless a kernel or system header)
     --info             print what this kernel supports
     --dry-run          compile and load the programs, attach nothing
     --dwarf-pid PID    load PID's unwind tables for dw_ustack up front (any process is unwound anyway)

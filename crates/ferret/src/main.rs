@@ -84,8 +84,19 @@ fn run(f: Flags) -> i32 {
         start_boot_ns: boot_ns(),
         stack_mode: std::env::var("BPFTRACE_STACK_MODE").unwrap_or_else(|_| "bpftrace".into()),
         str_trunc_trailer: std::env::var("BPFTRACE_STR_TRUNC_TRAILER").unwrap_or_else(|_| "..".into()),
+        include_dirs: f.include_dirs.clone(),
+        script_dir: (name.as_str() != "stdin")
+            .then(|| std::path::Path::new(name.as_str()).parent().map(std::path::Path::to_path_buf))
+            .flatten(),
         ..Options::default()
     };
+    // `--include FILE` names a header as `#include <FILE>` would.
+    if let Some(missing) =
+        f.include_files.iter().find(|h| !ferret_lang::includes::found(h, true, &f.include_dirs, None))
+    {
+        eprintln!("ERROR: '{missing}' file not found (--include)");
+        return 1;
+    }
     let compiled = match ferret_lang::compile(text, &opts) {
         Ok(c) => {
             eprint!("{}", src.render_all(&c.warnings));
