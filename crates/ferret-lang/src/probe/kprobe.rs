@@ -432,24 +432,14 @@ pub static KRETPROBE: ProbeKind = ProbeKind {
     special: None,
 };
 
-/// Never expanded to: what kprobe targets become on a kernel without kprobes (not in the
-/// registry; named like the probe the user wrote).
-fn no_expand(_: &'static ProbeKind, ap: &AttachPoint) -> Result<Vec<Target>, Diagnostic> {
-    Err(Diagnostic::error(ap.span, "internal: kprobe-as-fentry is not a probe type"))
-}
-
-fn no_list(_: &ListQuery<'_>) -> Vec<Listed> {
-    vec![]
-}
-
 /// A kprobe attached as an fentry program.
 pub static KPROBE_AS_FENTRY: ProbeKind = ProbeKind {
     names: &["kprobe", "k"],
     doc: "kprobe attached as fentry",
-    expand: no_expand,
+    expand: super::not_written,
     prog_type: bpf::prog_type::TRACING,
     attach: fentry::attach,
-    list: no_list,
+    list: super::lists_nothing,
     listed_by_default: false,
     special: None,
 };
@@ -458,10 +448,10 @@ pub static KPROBE_AS_FENTRY: ProbeKind = ProbeKind {
 pub static KRETPROBE_AS_FEXIT: ProbeKind = ProbeKind {
     names: &["kretprobe", "kr"],
     doc: "kretprobe attached as fexit",
-    expand: no_expand,
+    expand: super::not_written,
     prog_type: bpf::prog_type::TRACING,
     attach: fentry::attach,
-    list: no_list,
+    list: super::lists_nothing,
     listed_by_default: false,
     special: None,
 };

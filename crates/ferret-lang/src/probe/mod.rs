@@ -164,6 +164,18 @@ pub fn split_multi(targets: Vec<Target>) -> Vec<Target> {
     targets.into_iter().flat_map(|t| if t.multi.is_empty() { vec![t] } else { kprobe::per_function(&t) }).collect()
 }
 
+/// `expand` of a probe kind that is never written: what targets become when the kernel makes
+/// ferret load them another way (a kprobe as fentry, a raw tracepoint as tp_btf). Such kinds
+/// are not in the registry and are named like the probe the user wrote.
+pub(crate) fn not_written(kind: &'static ProbeKind, ap: &AttachPoint) -> Result<Vec<Target>, Diagnostic> {
+    Err(Diagnostic::error(ap.span, format!("internal: '{}' is not a probe type", kind.doc)))
+}
+
+/// `list` of a probe kind that lists nothing.
+pub(crate) fn lists_nothing(_: &ListQuery<'_>) -> Vec<Listed> {
+    vec![]
+}
+
 /// Options the attach step needs from the command line.
 #[derive(Debug, Clone, Default)]
 pub struct AttachOpts {

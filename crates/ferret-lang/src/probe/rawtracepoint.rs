@@ -80,22 +80,14 @@ fn attach_tp_btf(_: &Target, prog: BorrowedFd<'_>, _: &AttachOpts) -> Result<Vec
     Ok(vec![bpf::raw_tracepoint_open(prog, None).map_err(|e| e.to_string())?])
 }
 
-fn no_expand(_: &'static ProbeKind, _: &AttachPoint) -> Result<Vec<Target>, Diagnostic> {
-    Ok(vec![])
-}
-
-fn no_list(_: &ListQuery<'_>) -> Vec<Listed> {
-    vec![]
-}
-
 /// A raw tracepoint loaded as tp_btf (see `as_tp_btf`).
 pub static RAWTRACEPOINT_TP_BTF: ProbeKind = ProbeKind {
     names: &["rawtracepoint", "rt"],
     doc: "raw tracepoint loaded as tp_btf",
-    expand: no_expand,
+    expand: super::not_written,
     prog_type: bpf::prog_type::TRACING,
     attach: attach_tp_btf,
-    list: no_list,
+    list: super::lists_nothing,
     listed_by_default: false,
     special: None,
 };

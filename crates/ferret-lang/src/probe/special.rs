@@ -52,10 +52,6 @@ fn list_self(q: &ListQuery<'_>) -> Vec<Listed> {
         .collect()
 }
 
-fn no_list(_: &ListQuery<'_>) -> Vec<Listed> {
-    vec![]
-}
-
 fn no_attach(
     _: &Target,
     _: std::os::fd::BorrowedFd<'_>,
@@ -70,7 +66,7 @@ pub static BEGIN: ProbeKind = ProbeKind {
     expand,
     prog_type: ferret_sys::bpf::prog_type::RAW_TRACEPOINT,
     attach: no_attach,
-    list: no_list,
+    list: super::lists_nothing,
     listed_by_default: false,
     special: Some(Special::Begin),
 };
@@ -81,7 +77,7 @@ pub static END: ProbeKind = ProbeKind {
     expand,
     prog_type: ferret_sys::bpf::prog_type::RAW_TRACEPOINT,
     attach: no_attach,
-    list: no_list,
+    list: super::lists_nothing,
     listed_by_default: false,
     special: Some(Special::End),
 };
@@ -103,7 +99,7 @@ pub static BENCH: ProbeKind = ProbeKind {
     expand: expand_named,
     prog_type: ferret_sys::bpf::prog_type::XDP,
     attach: no_attach,
-    list: no_list,
+    list: super::lists_nothing,
     listed_by_default: false,
     special: Some(Special::Bench),
 };
@@ -114,7 +110,7 @@ pub static TEST: ProbeKind = ProbeKind {
     expand: expand_named,
     prog_type: ferret_sys::bpf::prog_type::XDP,
     attach: no_attach,
-    list: no_list,
+    list: super::lists_nothing,
     listed_by_default: false,
     special: Some(Special::Test),
 };
