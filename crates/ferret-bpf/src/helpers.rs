@@ -30,6 +30,8 @@ pub const SEND_SIGNAL: u32 = 109;
 pub const PROBE_WRITE_USER: u32 = 36;
 /// bpf_get_socket_cookie; in tracing programs, of a BTF-typed socket pointer.
 pub const GET_SOCKET_COOKIE: u32 = 46;
+/// bpf_skb_output: an sk_buff's data appended to a perf event record.
+pub const SKB_OUTPUT: u32 = 111;
 pub const PROBE_READ_USER: u32 = 112;
 pub const PROBE_READ_KERNEL: u32 = 113;
 pub const PROBE_READ_USER_STR: u32 = 114;

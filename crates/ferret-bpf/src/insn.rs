@@ -203,6 +203,10 @@ impl Asm {
     pub fn mov64(&mut self, dst: Reg, src: Reg) {
         self.raw(BPF_ALU64 | BPF_MOV | BPF_X, dst, src, 0, 0);
     }
+    /// 32-bit move of an immediate: zero-extends into the upper half (`-1` is 0xffffffff).
+    pub fn mov32_imm(&mut self, dst: Reg, imm: i32) {
+        self.raw(BPF_ALU | BPF_MOV | BPF_K, dst, R0, 0, imm);
+    }
     /// 32-bit move: zero-extends into the upper half.
     pub fn mov32(&mut self, dst: Reg, src: Reg) {
         self.raw(BPF_ALU | BPF_MOV | BPF_X, dst, src, 0, 0);

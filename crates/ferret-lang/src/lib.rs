@@ -198,6 +198,12 @@ pub enum Action {
     Strftime {
         format: String,
     },
+    /// `skboutput(path, skb, len, offset)`: packets arrive through the perf buffer of map
+    /// `SKB_OUTPUT` as `[u64 id][u64 boot ns][u64 offset][u64 len]` followed by the skb's first
+    /// `len` bytes; user space appends each, from `offset` on, to the pcap file `path`.
+    SkbOutput {
+        path: String,
+    },
 }
 
 /// One loadable program: a probe block compiled for one target (or several identical ones).
@@ -228,6 +234,8 @@ pub struct Object {
     pub license: String,
     /// The maps behind `kstack`/`ustack`/`usym` values, when the program uses them.
     pub stack_maps: Option<stacks::StackMaps>,
+    /// The `PERF_EVENT_ARRAY` map `skboutput` writes packets to, when a probe calls it.
+    pub skb_output_map: Option<usize>,
     /// The probed binaries (uprobes): their unwind tables are loaded before tracing starts, and
     /// they symbolize processes that exit before their mappings are read.
     pub probed_files: Vec<String>,
@@ -341,7 +349,12 @@ fn uses_probe_builtin(p: &ast::Probe) -> bool {
 /// Whether a probe block calls a function that takes verifier-typed kernel pointers: its raw
 /// tracepoints then load as tp_btf programs.
 fn uses_btf_pointers(p: &ast::Probe) -> bool {
-    uses_name(p, &["socket_cookie"])
+    uses_name(p, &["socket_cookie", "skboutput"])
+}
+
+/// Whether any probe calls `skboutput` (the program then needs its perf-event-array map).
+pub fn uses_skboutput(program: &ast::Program) -> bool {
+    program.probes.iter().any(|p| uses_name(p, &["skboutput"]))
 }
 
 /// Whether a probe block names one of these builtins (as a variable or a call).

@@ -7,6 +7,7 @@ pub mod decode;
 pub mod harness;
 pub mod host;
 pub mod out;
+mod pcap;
 pub mod resolve;
 pub mod symbolize;
 pub mod unwind;
@@ -83,6 +84,9 @@ pub struct Session {
     /// shows all of an iterator's output.
     iterating: bool,
     ring: RingBuf,
+    /// `skboutput()`'s packets, and the pcap files they go to.
+    skb_out: Option<(ferret_sys::perfbuf::PerfBuf, pcap::Writers)>,
+    skb_lost_reported: u64,
     exit_code: Option<i32>,
     exiting: bool,
     warned_full: Vec<bool>,
@@ -225,6 +229,14 @@ impl Session {
             progs.push(Loaded { fd, special: spec.special });
         }
         let ring = RingBuf::new(&maps[MAP_RINGBUF]).map_err(|e| RuntimeError::Sys(format!("ring buffer: {e}")))?;
+        let skb_out = match object.skb_output_map {
+            Some(i) => Some((
+                ferret_sys::perfbuf::PerfBuf::new(&maps[i], 64, 1)
+                    .map_err(|e| RuntimeError::Sys(format!("skboutput perf buffer: {e}")))?,
+                pcap::Writers::default(),
+            )),
+            None => None,
+        };
         let warned_full = vec![false; object.maps.len()];
         let (debug_info, demangle) = (object.show_debug_info, object.cpp_demangle);
         let clone = |i: usize| maps[i].try_clone().map_err(|e| RuntimeError::Sys(format!("{}: {e}", maps[i].name)));
@@ -258,6 +270,8 @@ impl Session {
             iter_links: vec![],
             iterating: false,
             ring,
+            skb_out,
+            skb_lost_reported: 0,
             exit_code: None,
             exiting: false,
             warned_full,
@@ -460,8 +474,32 @@ impl Session {
         self.iterating = false;
     }
 
+    /// Write the packets `skboutput()` sent to their pcap files; packets the perf buffer had
+    /// no room for are reported as lost events.
+    fn drain_packets(&mut self, out: &mut Out) {
+        let Some((buf, writers)) = self.skb_out.as_mut() else { return };
+        let mut failed = None;
+        let (actions, boot) = (&self.object.actions, self.boot_realtime_ns);
+        let (_, lost) = buf.poll(|raw| {
+            let Some(s) = pcap::parse(raw) else { return };
+            let Some(Action::SkbOutput { path }) = actions.get(s.action) else { return };
+            if let Err(e) = writers.write(path, boot + s.boot_ns as i128, s.packet) {
+                failed.get_or_insert(format!("skboutput: {path}: {e}"));
+            }
+        });
+        writers.flush();
+        if let Some(e) = failed {
+            out.error(&e);
+        }
+        if lost > 0 {
+            self.skb_lost_reported += lost;
+            out.lost_events(lost);
+        }
+    }
+
     /// Read every pending event record and carry out its action.
     fn drain(&mut self, out: &mut Out) {
+        self.drain_packets(out);
         let mut records = vec![];
         self.ring.poll(|r| records.push(r.to_vec()));
         for r in records {
@@ -512,6 +550,8 @@ impl Session {
                     Err(e) => out.error(&e),
                 }
             }
+            // Packets come through their own perf buffer (drain_packets).
+            Action::SkbOutput { .. } => {}
             Action::Report { error, format, args, span } => {
                 let msg = self.render(id, &format, &args, body);
                 out.report(error, &msg, &self.location(span));

@@ -216,7 +216,79 @@ pub static SOCKET_COOKIE: Builtin = Builtin {
     },
 };
 
-pub static ALL: &[&Builtin] = &[&NTOP, &PTON, &MACADDR, &SOCKET_COOKIE];
+/// `skboutput(path, skb, len, offset)`: the first `len` bytes of a `struct sk_buff *`'s data
+/// go out with bpf_skb_output; user space writes them, from `offset` on, as a packet of the
+/// pcap file `path` (raw IP link type, as bpftrace writes it). Returns the helper's result (0
+/// when sent).
+pub static SKBOUTPUT: Builtin = Builtin {
+    name: "skboutput",
+    doc: "write a struct sk_buff *'s data to a pcap file (fentry/fexit, rawtracepoint)",
+    variable: false,
+    aggregate: false,
+    unsafe_only: false,
+    check: |s, site| {
+        if !arity(s, site, 4, 4) {
+            return crate::types::I64;
+        }
+        if !matches!(site.args[0].kind, ExprKind::Str(_)) {
+            s.error(site.args[0].span, "skboutput() expects a string literal as its first argument (the pcap file)");
+        }
+        let t = s.check_expr(&site.args[1]);
+        let is_skb = matches!(&t, Type::Ptr { pointee, .. } if matches!(&**pointee, Type::Struct { name, .. } if name.trim_start_matches("struct ") == "sk_buff"));
+        if !is_skb && t != Type::None {
+            s.error(
+                site.args[1].span,
+                format!("skboutput() only supports 'struct sk_buff *' arguments ({t} provided)"),
+            );
+        }
+        s.check_int(&site.args[2], "skboutput() length");
+        s.check_int(&site.args[3], "skboutput() offset");
+        let kind = s.target.kind.names[0];
+        if !has_btf_pointers(kind) {
+            s.error(
+                site.span,
+                format!("skboutput() can only be used with fentry/fexit and rawtracepoint probes, not {kind}"),
+            );
+        }
+        crate::types::I64
+    },
+    lower: |g, site| {
+        let ExprKind::Str(path) = &site.args[0].kind else { return Ok(Val::Imm(0)) };
+        let Some(map) = g.skb_output_map else { return Ok(Val::Imm(0)) };
+        let id = g.actions.len();
+        g.actions.push(crate::Action::SkbOutput { path: path.clone() });
+        let len = g.expr(&site.args[2])?;
+        let offset = g.expr(&site.args[3])?;
+        // [id][boot ns][offset][len]
+        let meta = g.alloc(32);
+        g.asm.st_imm(8, R10, meta, id as i32);
+        g.asm.call(ferret_bpf::helpers::KTIME_GET_BOOT_NS);
+        g.asm.stx(8, R10, meta + 8, R0);
+        g.load(R1, offset);
+        g.asm.stx(8, R10, meta + 16, R1);
+        g.load(R1, len);
+        g.asm.stx(8, R10, meta + 24, R1);
+        // flags: the bytes of skb data to append in the upper half, BPF_F_CURRENT_CPU below.
+        let flags = g.new_slot();
+        g.asm.alu64_imm(BPF_LSH, R1, 32);
+        g.asm.mov32_imm(R2, -1);
+        g.asm.alu64(BPF_OR, R1, R2);
+        g.asm.stx(8, R10, flags, R1);
+        if !g.ctx_arg_typed(&site.args[1], R1) {
+            let v = g.expr(&site.args[1])?;
+            g.load(R1, v);
+        }
+        g.asm.ld_map_fd(R2, map as i32);
+        g.asm.ldx(8, R3, R10, flags);
+        g.asm.mov64(R4, R10);
+        g.asm.alu64_imm(BPF_ADD, R4, meta as i32);
+        g.asm.mov64_imm(R5, 32);
+        g.asm.call(ferret_bpf::helpers::SKB_OUTPUT);
+        Ok(g.spill(R0))
+    },
+};
+
+pub static ALL: &[&Builtin] = &[&NTOP, &PTON, &MACADDR, &SOCKET_COOKIE, &SKBOUTPUT];
 
 #[cfg(test)]
 mod tests {

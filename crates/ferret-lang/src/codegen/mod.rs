@@ -70,6 +70,8 @@ pub struct Gen<'a> {
     pub stack_maps: Option<crate::stacks::StackMaps>,
     /// The DWARF unwinder's entry, once generated for this program.
     pub unwinder: Option<Label>,
+    /// `skboutput`'s perf-event-array map.
+    pub skb_output_map: Option<usize>,
     /// Set when the probe's frame lives in the per-CPU scratch map rather than on the 512-byte
     /// BPF stack (see `BigFrame`).
     big: Option<BigFrame>,
@@ -163,6 +165,18 @@ pub fn generate(
     }
     let stack_maps = crate::stacks::used_by(program)
         .then(|| crate::stacks::add_maps(&mut maps, opts.max_map_keys, opts.dwarf_unwind));
+    let skb_output_map = crate::uses_skboutput(program).then(|| {
+        maps.push(MapSpec {
+            name: "skb_output".into(),
+            map_type: map_type::PERF_EVENT_ARRAY,
+            key_size: 4,
+            value_size: 4,
+            max_entries: ferret_sys::cpus::possible_count().unwrap_or(1).max(1) as u32,
+            key: None,
+            value: Type::None,
+        });
+        maps.len() - 1
+    });
     let mut actions = vec![];
     let mut progs = vec![];
     let cdefs = crate::cdefs::CDefs::from_program(program);
@@ -196,6 +210,7 @@ pub fn generate(
                 pending: vec![],
                 cdefs: &cdefs,
                 stack_maps,
+                skb_output_map,
                 unwinder: None,
                 big,
                 loop_too_big: None,
@@ -302,6 +317,7 @@ pub fn generate(
         print_maps_on_exit: opts.print_maps_on_exit,
         license: opts.license.clone(),
         stack_maps,
+        skb_output_map,
         probed_files,
         show_debug_info: opts.show_debug_info,
         cpp_demangle: opts.cpp_demangle,

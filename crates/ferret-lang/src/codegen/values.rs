@@ -133,10 +133,23 @@ impl Gen<'_> {
         Val::Slot(out)
     }
 
-    /// `args.NAME` of an fentry/fexit or tp_btf probe loaded into `r` as the verifier types it
-    /// (a kernel object pointer, what helpers such as bpf_get_socket_cookie take); false when
-    /// `e` is not such an argument.
+    /// `args.NAME` (or a tp_btf probe's `argN`, cast or not) of an fentry/fexit or tp_btf probe
+    /// loaded into `r` as the verifier types it (a kernel object pointer, what helpers such as
+    /// bpf_get_socket_cookie take); false when `e` is not such an argument.
     pub fn ctx_arg_typed(&mut self, e: &Expr, r: Reg) -> bool {
+        // A cast only renames the type: `(struct sk_buff *)arg0`.
+        let mut e = e;
+        while let ExprKind::Cast { expr, .. } = &e.kind {
+            e = expr;
+        }
+        if let ExprKind::Ident(name) = &e.kind {
+            let n = name.strip_prefix("arg").and_then(|d| d.parse::<i16>().ok());
+            if let (Some(n), Context::RawArgs, true) = (n, &self.target.context, self.target.btf.is_some()) {
+                self.asm.ldx(8, r, R6, n * 8);
+                return true;
+            }
+            return false;
+        }
         let ExprKind::Field { expr, field, .. } = &e.kind else { return false };
         if self.ty(expr) != Type::Args {
             return false;
