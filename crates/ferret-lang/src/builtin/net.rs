@@ -176,6 +176,32 @@ pub fn has_btf_pointers(kind: &str) -> bool {
     matches!(kind, "fentry" | "fexit" | "rawtracepoint")
 }
 
+/// Checks of a function that passes argument `arg` to a helper taking a kernel object: it must
+/// be a `struct NAME *`, in a probe whose arguments the verifier types.
+fn check_kernel_object(s: &mut Sema, site: &CallSite, arg: usize, name: &str) {
+    let t = s.check_expr(&site.args[arg]);
+    let ok = matches!(&t, Type::Ptr { pointee, .. } if matches!(&**pointee, Type::Struct { name: n, .. } if n.trim_start_matches("struct ") == name));
+    if !ok && t != Type::None {
+        let msg = format!("{}() only supports 'struct {name} *' arguments ({t} provided)", site.name);
+        s.error(site.args[arg].span, msg);
+    }
+    let kind = s.target.kind.names[0];
+    if !has_btf_pointers(kind) {
+        let msg = format!("{}() can only be used with fentry/fexit and rawtracepoint probes, not {kind}", site.name);
+        s.error(site.span, msg);
+    }
+}
+
+/// `r` = argument `e` as the verifier types it when it comes straight from the probe's
+/// arguments (see `Gen::ctx_arg_typed`), else as computed.
+fn load_kernel_object(g: &mut Gen, e: &ferret_syntax::ast::Expr, r: Reg) -> GenResult<()> {
+    if !g.ctx_arg_typed(e, r) {
+        let v = g.expr(e)?;
+        g.load(r, v);
+    }
+    Ok(())
+}
+
 /// `socket_cookie(sk)`: the kernel's cookie of a `struct sock *` (bpf_get_socket_cookie), 0 for
 /// NULL. The pointer must come straight from the probe's arguments, where the verifier knows
 /// its type.
@@ -189,28 +215,11 @@ pub static SOCKET_COOKIE: Builtin = Builtin {
         if !arity(s, site, 1, 1) {
             return U64;
         }
-        let t = s.check_expr(&site.args[0]);
-        let is_sock = matches!(&t, Type::Ptr { pointee, .. } if matches!(&**pointee, Type::Struct { name, .. } if name.trim_start_matches("struct ") == "sock"));
-        if !is_sock && t != Type::None {
-            s.error(
-                site.args[0].span,
-                format!("socket_cookie() only supports 'struct sock *' arguments ({t} provided)"),
-            );
-        }
-        let kind = s.target.kind.names[0];
-        if !has_btf_pointers(kind) {
-            s.error(
-                site.span,
-                format!("socket_cookie() can only be used with fentry/fexit and rawtracepoint probes, not {kind}"),
-            );
-        }
+        check_kernel_object(s, site, 0, "sock");
         U64
     },
     lower: |g, site| {
-        if !g.ctx_arg_typed(&site.args[0], R1) {
-            let v = g.expr(&site.args[0])?;
-            g.load(R1, v);
-        }
+        load_kernel_object(g, &site.args[0], R1)?;
         g.asm.call(ferret_bpf::helpers::GET_SOCKET_COOKIE);
         Ok(g.spill(R0))
     },
@@ -233,23 +242,9 @@ pub static SKBOUTPUT: Builtin = Builtin {
         if !matches!(site.args[0].kind, ExprKind::Str(_)) {
             s.error(site.args[0].span, "skboutput() expects a string literal as its first argument (the pcap file)");
         }
-        let t = s.check_expr(&site.args[1]);
-        let is_skb = matches!(&t, Type::Ptr { pointee, .. } if matches!(&**pointee, Type::Struct { name, .. } if name.trim_start_matches("struct ") == "sk_buff"));
-        if !is_skb && t != Type::None {
-            s.error(
-                site.args[1].span,
-                format!("skboutput() only supports 'struct sk_buff *' arguments ({t} provided)"),
-            );
-        }
+        check_kernel_object(s, site, 1, "sk_buff");
         s.check_int(&site.args[2], "skboutput() length");
         s.check_int(&site.args[3], "skboutput() offset");
-        let kind = s.target.kind.names[0];
-        if !has_btf_pointers(kind) {
-            s.error(
-                site.span,
-                format!("skboutput() can only be used with fentry/fexit and rawtracepoint probes, not {kind}"),
-            );
-        }
         crate::types::I64
     },
     lower: |g, site| {
@@ -274,10 +269,7 @@ pub static SKBOUTPUT: Builtin = Builtin {
         g.asm.mov32_imm(R2, -1);
         g.asm.alu64(BPF_OR, R1, R2);
         g.asm.stx(8, R10, flags, R1);
-        if !g.ctx_arg_typed(&site.args[1], R1) {
-            let v = g.expr(&site.args[1])?;
-            g.load(R1, v);
-        }
+        load_kernel_object(g, &site.args[1], R1)?;
         g.asm.ld_map_fd(R2, map as i32);
         g.asm.ldx(8, R3, R10, flags);
         g.asm.mov64(R4, R10);
