@@ -211,8 +211,12 @@ impl Gen<'_> {
                 self.load(R1, old);
                 let before = self.spill(R1);
                 self.asm.alu64_imm(BPF_ADD, R1, delta);
-                let after = self.spill(R1);
                 let t = self.ty(inner);
+                // A narrower integer wraps at its own width (`(uint8)255` + 1 is 0).
+                if let Type::Int { bytes, signed } = t {
+                    self.extend(R1, bytes, signed);
+                }
+                let after = self.spill(R1);
                 match &inner.kind {
                     ExprKind::Var(name) => {
                         let (off, vt) = self
@@ -285,7 +289,8 @@ impl Gen<'_> {
             self.asm.bind(l);
             return Ok(self.spill(R0));
         }
-        let signed = lt.is_signed() || rt.is_signed();
+        // A right shift is arithmetic when its left operand is signed, whatever the count's type.
+        let signed = if op == Shr { lt.is_signed() } else { lt.is_signed() || rt.is_signed() };
         let (a, b) = match op {
             Add | Sub => (self.ptr_scaled(a, &rt, &lt), self.ptr_scaled(b, &lt, &rt)),
             _ => (a, b),

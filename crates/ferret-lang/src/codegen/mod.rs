@@ -652,7 +652,8 @@ impl<'a> Gen<'a> {
             Some(op) => {
                 let cur = self.expr(target)?;
                 let rhs = self.expr(value)?;
-                let signed = self.ty(target).is_signed() || self.ty(value).is_signed();
+                let (tt, vt) = (self.ty(target), self.ty(value));
+                let signed = if op == BinOp::Shr { tt.is_signed() } else { tt.is_signed() || vt.is_signed() };
                 let rhs = match op {
                     BinOp::Add | BinOp::Sub => self.ptr_scaled(rhs, &self.ty(target), &self.ty(value)),
                     _ => rhs,
