@@ -202,10 +202,18 @@ impl<'a> Sema<'a> {
         let Some(value) = value else {
             // `let $x;` / `let $x: type;`
             if let (ExprKind::Var(name), Some(VarDecl { ty })) = (&target.kind, decl) {
-                // Untyped: whatever it is assigned later (known from the previous pass), else int.
+                // Untyped: whatever it is assigned later (known from the previous pass); still
+                // open in the first passes, so the first assignment decides (`let $a; ...
+                // $a = ntop(...)`); an integer if it is never assigned.
                 let t = match ty {
                     Some(tn) => self.resolve_type(tn),
-                    None => Some(self.var_widest.get(name).cloned().filter(|t| *t != Type::None).unwrap_or(I64)),
+                    None => Some(
+                        self.var_widest.get(name).cloned().filter(|t| *t != Type::None).unwrap_or(if self.reporting {
+                            I64
+                        } else {
+                            Type::None
+                        }),
+                    ),
                 };
                 if let Some(t) = t {
                     self.types.insert(key_of(target), t.clone());
