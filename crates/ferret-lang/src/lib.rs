@@ -437,6 +437,9 @@ pub fn resolve_probes(
         for ap in &unmatched {
             let (kind, rest) = ap.raw.split_once(':').unwrap_or((&ap.raw, ""));
             let kind = probe::find(kind).map_or(kind, |k| k.names[0]);
+            // A kprobe's offset is not part of the function it names.
+            let rest =
+                if matches!(kind, "kprobe" | "kretprobe") { rest.split('+').next().unwrap_or(rest) } else { rest };
             let alternatives = some_matched && matches!(kind, "kprobe" | "kretprobe" | "uprobe" | "uretprobe");
             let msg = format!("No matches for {kind} {rest}.");
             match missing {

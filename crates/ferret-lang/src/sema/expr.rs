@@ -140,6 +140,9 @@ impl Sema<'_> {
                     UnOp::Deref => match t {
                         Type::Ptr { pointee, .. } => *pointee,
                         Type::None => Type::None,
+                        // An integer address reads a u64 there, as bpftrace allows
+                        // (`$avenrun = kaddr("avenrun"); *$avenrun`).
+                        Type::Int { .. } => crate::types::U64,
                         other => {
                             self.error(e.span, format!("Can not dereference type '{other}'"));
                             Type::None
