@@ -158,7 +158,7 @@ fn get_stack(g: &mut Gen, user: bool, limit: u16) {
 }
 
 /// Hash the scratch record R7 points to into the slot `out` and store it in the stacks map.
-/// Clobbers R0-R5, R8, R9.
+/// Clobbers R0-R5, R8 (not R9, which a scratch-map frame holds).
 fn store_record(g: &mut Gen, sm: StackMaps, out: i16) {
     g.asm.ld_imm64(R5, FNV_PRIME);
     g.asm.ld_imm64(R8, FNV_OFFSET);
@@ -168,18 +168,18 @@ fn store_record(g: &mut Gen, sm: StackMaps, out: i16) {
         g.asm.alu64(BPF_MUL, R8, R5);
     }
     g.asm.ldx(8, R4, R7, REC_NR);
-    g.asm.mov64_imm(R9, 0);
+    g.asm.mov64_imm(R3, 0);
     let (top, end) = (g.asm.new_label(), g.asm.new_label());
     g.asm.bind(top);
-    g.asm.jmp_imm(Cond::Ge, R9, MAX_FRAMES as i32, end);
-    g.asm.jmp_reg(Cond::Ge, R9, R4, end);
-    g.asm.mov64(R1, R9);
+    g.asm.jmp_imm(Cond::Ge, R3, MAX_FRAMES as i32, end);
+    g.asm.jmp_reg(Cond::Ge, R3, R4, end);
+    g.asm.mov64(R1, R3);
     g.asm.alu64_imm(BPF_LSH, R1, 3);
     g.asm.alu64(BPF_ADD, R1, R7);
     g.asm.ldx(8, R2, R1, REC_IPS);
     g.asm.alu64(BPF_XOR, R8, R2);
     g.asm.alu64(BPF_MUL, R8, R5);
-    g.asm.alu64_imm(BPF_ADD, R9, 1);
+    g.asm.alu64_imm(BPF_ADD, R3, 1);
     g.asm.ja(top);
     g.asm.bind(end);
     // 0 means "no stack".

@@ -349,14 +349,14 @@ fn lower_join(g: &mut Gen, site: &CallSite) -> GenResult<Val> {
     let base = g.addr_of(base);
     let id = g.actions.len();
     g.actions.push(Action::Join { delim, slots: JOIN_SLOTS, slot_size: JOIN_SLOT_SIZE });
-    let (rec, ptr) = (g.new_slot(), g.new_slot());
+    let ((rec_base, rec), ptr) = (g.pointer_slot(), g.new_slot());
     let (lost, done) = (g.asm.new_label(), g.asm.new_label());
     g.asm.ld_map_fd(R1, MAP_RINGBUF as i32);
     g.asm.mov64_imm(R2, (8 + JOIN_SLOTS * JOIN_SLOT_SIZE) as i32);
     g.asm.mov64_imm(R3, 0);
     g.asm.call(helpers::RINGBUF_RESERVE);
     g.asm.jmp_imm(Cond::Eq, R0, 0, lost);
-    g.asm.stx(8, R10, rec, R0);
+    g.asm.stx(8, rec_base, rec, R0);
     g.asm.st_imm(8, R0, 0, id as i32);
     for i in 0..JOIN_SLOTS {
         // ptr = base[i], then the string it points to into slot i (both zeroed on failure).
@@ -366,13 +366,13 @@ fn lower_join(g: &mut Gen, site: &CallSite) -> GenResult<Val> {
         g.asm.ldx(8, R3, R10, base);
         g.asm.alu64_imm(BPF_ADD, R3, (i * 8) as i32);
         g.asm.call(read_helper(space));
-        g.asm.ldx(8, R1, R10, rec);
+        g.asm.ldx(8, R1, rec_base, rec);
         g.asm.alu64_imm(BPF_ADD, R1, (8 + i * JOIN_SLOT_SIZE) as i32);
         g.asm.mov64_imm(R2, JOIN_SLOT_SIZE as i32);
         g.asm.ldx(8, R3, R10, ptr);
         g.asm.call(read_str_helper(space));
     }
-    g.asm.ldx(8, R1, R10, rec);
+    g.asm.ldx(8, R1, rec_base, rec);
     // BPF_RB_NO_WAKEUP, as for every other event (see `emit_event`).
     g.asm.mov64_imm(R2, 1);
     g.asm.call(helpers::RINGBUF_SUBMIT);

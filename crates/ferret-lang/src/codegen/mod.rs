@@ -77,6 +77,12 @@ pub struct Gen<'a> {
     big: Option<BigFrame>,
     /// A loop body too big for its own stack frame (it may still fit a scratch-map frame).
     loop_too_big: Option<Diagnostic>,
+    /// The probe has a `while` loop: its counter must stay on the real stack, where the verifier
+    /// tracks the value and so sees the loop end, so the probe cannot move to a scratch-map frame.
+    has_while: bool,
+    /// Real-stack bytes below the fixed `REAL_*` slots handed out by `real_slot` (scratch-map
+    /// frames only).
+    real_sp: i16,
 }
 
 /// A probe whose frame is larger than the BPF stack (long strings: `max_strlen` 1024, say)
@@ -214,28 +220,38 @@ pub fn generate(
                 unwinder: None,
                 big,
                 loop_too_big: None,
+                has_while: false,
+                real_sp: 0,
             };
             let r = g.gen_probe(probe);
-            let (spans, asm, max_sp, loop_too_big) = (g.spans, g.asm, g.max_sp, g.loop_too_big);
-            r.map(|()| (spans, asm, max_sp, loop_too_big))
+            let (spans, asm, max_sp, loop_too_big, has_while) = (g.spans, g.asm, g.max_sp, g.loop_too_big, g.has_while);
+            r.map(|()| (spans, asm, max_sp, loop_too_big, has_while))
         };
         let mut generated = gen(None, &mut actions);
         let first = match &generated {
-            Ok((_, asm, max_sp, loop_too_big)) => Some((*max_sp, loop_too_big.clone(), !writes_r9(asm))),
+            Ok((_, asm, max_sp, loop_too_big, has_while)) => {
+                Some((*max_sp, loop_too_big.clone(), !writes_r9(asm) && !*has_while, *has_while))
+            }
             Err(_) => None,
         };
-        if let Some((max_sp, loop_too_big, movable)) = first {
+        if let Some((max_sp, loop_too_big, movable, has_while)) = first {
             if max_sp > STACK_LIMIT || loop_too_big.is_some() {
                 let big = BigFrame {
                     key: scratch_keys.iter().position(|p| p == probe_idx).unwrap_or(scratch_keys.len()) as u32,
                     map: scratch_map,
                 };
                 let too_big = |needed: i32| {
+                    let scratch = if movable {
+                        format!(", or {BIG_FRAME_LIMIT} in a scratch map")
+                    } else if has_while {
+                        " (a while loop keeps the probe's values there: its counter must stay where the verifier tracks it)".to_string()
+                    } else {
+                        " (DWARF user-stack unwinding and per-CPU map sums keep the probe's values there; `config = { ustack_unwind = fp }` lifts the first)".to_string()
+                    };
                     Diagnostic::error(
                         probe.span,
                         format!(
-                            "this probe needs {needed} bytes of BPF stack; the limit is {STACK_LIMIT}{} (shorten strings with --max-strlen or split the probe)",
-                            if movable { format!(", or {BIG_FRAME_LIMIT} in a scratch map") } else { String::new() }
+                            "this probe needs {needed} bytes of BPF stack; the limit is {STACK_LIMIT}{scratch} (shorten strings with --max-strlen or split the probe)"
                         ),
                     )
                 };
@@ -246,7 +262,7 @@ pub fn generate(
                 if movable {
                     actions.truncate(actions_before);
                     generated = match gen(Some(big), &mut actions) {
-                        Ok((_, _, needed, _)) if needed > BIG_FRAME_LIMIT => Err(too_big(needed)),
+                        Ok((_, _, needed, _, _)) if needed > BIG_FRAME_LIMIT => Err(too_big(needed)),
                         Ok(g) => {
                             if !scratch_keys.contains(probe_idx) {
                                 scratch_keys.push(*probe_idx);
@@ -260,7 +276,7 @@ pub fn generate(
             }
         }
         let (spans_table, asm) = match generated {
-            Ok((spans, asm, _, _)) => (spans, asm),
+            Ok((spans, asm, _, _, _)) => (spans, asm),
             Err(d) => {
                 diags.push(d);
                 continue;
@@ -515,6 +531,17 @@ impl<'a> Gen<'a> {
         self.alloc(8)
     }
 
+    /// An 8-byte slot for a pointer the verifier must keep typed (a ring buffer record): on the
+    /// BPF stack, `(R10, off)`, or with a scratch-map frame on the real stack, `(RSTK, off)`
+    /// (the frame is map memory, where a stored pointer becomes a plain number).
+    pub fn pointer_slot(&mut self) -> (Reg, i16) {
+        if self.big.is_none() {
+            return (R10, self.new_slot());
+        }
+        self.real_sp += 8;
+        (RSTK, REAL_ARGS - 8 * 4 - self.real_sp)
+    }
+
     /// Store a register in a fresh slot.
     pub fn spill(&mut self, r: Reg) -> Val {
         let off = self.new_slot();
@@ -594,6 +621,7 @@ impl<'a> Gen<'a> {
                 self.asm.bind(l_end);
             }
             StmtKind::While { cond, body } => {
+                self.has_while = true;
                 let (top, end) = (self.asm.new_label(), self.asm.new_label());
                 self.asm.bind(top);
                 let v = self.expr(cond)?;
