@@ -131,13 +131,19 @@ impl Gen<'_> {
     }
 
     /// Read a per-CPU count/sum/avg as its total over every CPU (bpf_map_lookup_percpu_elem),
-    /// so END and other probes see what the map will print, not one CPU's share.
+    /// so END and other probes see what the map will print, not one CPU's share. R7 sums the
+    /// counts, R8 counts CPUs; an average's total adds up in a stack slot, leaving R9 to a
+    /// scratch-map frame.
     pub(super) fn percpu_sum(&mut self, idx: usize, key: i16, out: i16, agg: AggKind) {
         let ncpus = ferret_sys::cpus::possible_count().unwrap_or(1) as i32;
+        let avg = matches!(agg, AggKind::Avg { .. });
+        let total = if avg { self.new_slot() } else { 0 };
         let (top, next, done) = (self.asm.new_label(), self.asm.new_label(), self.asm.new_label());
         self.asm.mov64_imm(R7, 0);
         self.asm.mov64_imm(R8, 0);
-        self.asm.mov64_imm(R9, 0);
+        if avg {
+            self.asm.st_imm(8, R10, total, 0);
+        }
         self.asm.bind(top);
         self.asm.jmp_imm(Cond::Ge, R8, ncpus, done);
         self.asm.ld_map_fd(R1, idx as i32);
@@ -148,20 +154,22 @@ impl Gen<'_> {
         self.asm.jmp_imm(Cond::Eq, R0, 0, next);
         self.asm.ldx(8, R1, R0, 0);
         self.asm.alu64(BPF_ADD, R7, R1);
-        if matches!(agg, AggKind::Avg { .. }) {
+        if avg {
             self.asm.ldx(8, R1, R0, 8);
-            self.asm.alu64(BPF_ADD, R9, R1);
+            self.asm.ldx(8, R2, R10, total);
+            self.asm.alu64(BPF_ADD, R2, R1);
+            self.asm.stx(8, R10, total, R2);
         }
         self.asm.bind(next);
         self.asm.alu64_imm(BPF_ADD, R8, 1);
         self.asm.ja(top);
         self.asm.bind(done);
-        if matches!(agg, AggKind::Avg { .. }) {
-            // total / count (R9 / R7), 0 when empty
+        if avg {
+            // total / count, 0 when empty
             let empty = self.asm.new_label();
             self.asm.mov64_imm(R0, 0);
             self.asm.jmp_imm(Cond::Eq, R7, 0, empty);
-            self.asm.mov64(R0, R9);
+            self.asm.ldx(8, R0, R10, total);
             if matches!(agg, AggKind::Avg { signed: true }) {
                 self.asm.mov64(R1, R7);
                 self.signed_divmod(true);

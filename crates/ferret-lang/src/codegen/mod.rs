@@ -92,8 +92,8 @@ pub struct Gen<'a> {
 /// typed: the context, the frame pointer, a callback's arguments) is addressed through `RSTK`.
 /// Loop-body callbacks share the frame: they get the frame pointer and the context through
 /// their context argument, which points at `REAL_FRAME` in their caller's real stack. Only
-/// probes that leave R9 alone (no DWARF unwinding, no per-CPU sums) can move; the others keep
-/// the stack error.
+/// probes that leave R9 alone (no DWARF unwinding) and have no `while` loop can move; the
+/// others keep the stack error.
 #[derive(Debug, Clone, Copy)]
 struct BigFrame {
     /// The probe's element of the scratch map.
@@ -246,7 +246,7 @@ pub fn generate(
                     } else if has_while {
                         " (a while loop keeps the probe's values there: its counter must stay where the verifier tracks it)".to_string()
                     } else {
-                        " (DWARF user-stack unwinding and per-CPU map sums keep the probe's values there; `config = { ustack_unwind = fp }` lifts the first)".to_string()
+                        " (DWARF user-stack unwinding keeps the probe's values there; `config = { ustack_unwind = fp }` lifts that)".to_string()
                     };
                     Diagnostic::error(
                         probe.span,
@@ -400,8 +400,8 @@ fn fix_frame(asm: &mut Asm) {
     }
 }
 
-/// Whether a program writes R9 (the unwinder and per-CPU sums use it), which a scratch-map
-/// frame needs for itself.
+/// Whether a program writes R9 (the DWARF unwinder uses it), which a scratch-map frame needs
+/// for itself.
 fn writes_r9(asm: &Asm) -> bool {
     asm.insns.iter().any(|i| {
         matches!(i.class(), BPF_ALU | BPF_ALU64 | BPF_LDX) && i.dst == R9.0
