@@ -28,7 +28,7 @@ pub struct ScriptField {
 /// struct they are in (the definition is then left to BTF).
 pub fn parse_all(text: &str, known: &mut Vec<ScriptStruct>) {
     let toks = tokens(text);
-    let mut p = Parser { toks, i: 0, known };
+    let mut p = Parser { toks, i: 0, known, char_base: false };
     while p.i < p.toks.len() {
         if (p.at("struct") || p.at("union")) && p.peek_is(2, "{") {
             let save = p.i;
@@ -77,6 +77,9 @@ struct Parser<'a> {
     toks: Vec<String>,
     i: usize,
     known: &'a mut Vec<ScriptStruct>,
+    /// The last base type was spelled with `char` (its arrays are text; `uint8_t` ones are
+    /// numbers).
+    char_base: bool,
 }
 
 /// One member before layout.
@@ -162,7 +165,9 @@ impl Parser<'_> {
 
     /// One member line: `TYPE a, *b, c[4], d:3;` (the last `;` may be missing before `}`).
     fn member(&mut self) -> Option<Vec<Decl>> {
+        self.char_base = false;
         let (base, base_size, base_align) = self.base_type()?;
+        let is_char = self.char_base;
         let mut out = vec![];
         loop {
             let mut ptrs = 0;
@@ -188,7 +193,7 @@ impl Parser<'_> {
             }
             for n in dims.iter().rev() {
                 ty = match ty {
-                    Type::Int { bytes: 1, .. } if ptrs == 0 => Type::Str(*n),
+                    Type::Int { bytes: 1, .. } if ptrs == 0 && is_char => Type::Str(*n),
                     t => Type::Array { elem: Box::new(t), len: *n },
                 };
                 size *= n;
@@ -274,6 +279,7 @@ impl Parser<'_> {
             return Some((Type::Int { bytes, signed }, bytes as u32, bytes as u32));
         }
         let signed = !words.iter().any(|w| w == "unsigned");
+        self.char_base = words.iter().any(|w| w == "char");
         let longs = words.iter().filter(|w| *w == "long").count();
         let bytes = if words.iter().any(|w| w == "char") {
             1

@@ -125,8 +125,15 @@ fn convert(btf: &Btf, id: TypeId, depth: u32) -> Type {
     }
 }
 
+/// Whether an array of `id` is text: its element type, through qualifiers but not typedefs, is
+/// a C `char` (`char comm[16]`, `unsigned char d_iname[]`). Typedef'd bytes (`__u8
+/// u6_addr8[16]`, `uint8_t`) are numbers, as in bpftrace.
 fn is_char(btf: &Btf, id: TypeId) -> bool {
-    btf.ty(btf.resolve(id)).and_then(|t| t.int()).is_some_and(|i| i.char || i.bits == 8)
+    let id = btf.strip_qualifiers(id);
+    btf.ty(id)
+        .filter(|t| t.kind() == Kind::Int)
+        .and_then(|t| t.int())
+        .is_some_and(|i| (i.char || i.bits == 8) && !i.bool)
 }
 
 /// Enum definitions are shared per BTF id (a big enum is built once).

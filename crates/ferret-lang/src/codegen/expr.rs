@@ -115,6 +115,12 @@ impl Gen<'_> {
                     let from = self.ty(expr);
                     return Ok(self.cast_to_array(v, &from, &t));
                 }
+                if let (Type::Array { .. }, Type::Int { bytes, signed }, Val::Mem(off)) = (self.ty(expr), &t, v) {
+                    // The array's bytes as one integer (its storage is 8-byte aligned).
+                    self.asm.ldx(*bytes as u32, R0, R10, off);
+                    self.extend(R0, *bytes, *signed);
+                    return Ok(self.spill(R0));
+                }
                 Ok(self.cast(v, &t))
             }
             ExprKind::Tuple(items) => {
@@ -271,6 +277,11 @@ impl Gen<'_> {
         let b = self.expr(rhs)?;
         if lt.is_str() && rt.is_str() {
             return Ok(self.str_compare(op == Ne, a, &lt, b, &rt, rhs, lhs));
+        }
+        if let (Type::Array { .. }, Type::Array { .. }, Val::Mem(ao), Val::Mem(bo)) = (&lt, &rt, a, b) {
+            if matches!(op, Eq | Ne) {
+                return Ok(self.bytes_compare(op == Ne, ao, bo, lt.size().min(rt.size())));
+            }
         }
         if let (Type::Buffer(_), Type::Buffer(_), Val::Mem(ao), Val::Mem(bo)) = (&lt, &rt, a, b) {
             // Equal lengths (the header) and equal bytes; bytes past the length are zero.

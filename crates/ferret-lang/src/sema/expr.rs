@@ -255,6 +255,14 @@ impl Sema<'_> {
             ExprKind::Cast { ty, expr } => {
                 let from = self.check_expr(expr);
                 match self.resolve_type(ty) {
+                    // An integer array as wide as the integer reinterprets its bytes:
+                    // `(uint32)pton("127.0.0.1")`.
+                    Some(t @ Type::Int { bytes, .. }) if matches!(&from, Type::Array { .. }) => {
+                        if from.size() != bytes as u32 {
+                            self.error(e.span, format!("Cannot cast from '{from}' to '{t}'"));
+                        }
+                        t
+                    }
                     Some(t @ (Type::Int { .. } | Type::Bool | Type::Ptr { .. } | Type::Enum(_))) => {
                         if !(from.is_int() || from == Type::None) {
                             self.error(e.span, format!("Cannot cast from '{from}' to '{t}'"));
@@ -368,6 +376,10 @@ impl Sema<'_> {
         match op {
             Eq | Ne if a.is_str() && b.is_str() => Type::Bool,
             Eq | Ne if matches!((a, b), (Type::Buffer(_), Type::Buffer(_))) => Type::Bool,
+            // Arrays of one element type compare element by element (their bytes).
+            Eq | Ne if matches!((a, b), (Type::Array { elem: x, len: n }, Type::Array { elem: y, len: m }) if x == y && n == m) => {
+                Type::Bool
+            }
             Eq | Ne | Lt | Le | Gt | Ge if a.is_int() && b.is_int() => Type::Bool,
             LogAnd | LogOr if a.is_int() && b.is_int() => Type::Bool,
             // Pointer arithmetic keeps the pointer type (steps are scaled in codegen).
