@@ -526,6 +526,19 @@ impl Gen<'_> {
                 let i = self.expr(index)?;
                 self.str_byte(off, n, i)
             }
+            // A flexible array member (`int y[0];`, `y[]`) of a struct in memory: its elements
+            // lie past the struct, read one by one at any index.
+            Type::Array { elem, len: 0 }
+                if !elem.is_aggregate_value() && matches!(base.kind, ExprKind::Field { .. }) =>
+            {
+                let ExprKind::Field { expr: parent, field, .. } = &base.kind else { return Ok(Val::Imm(0)) };
+                let (addr, space, _) = self.member_place(parent, field, e.span)?;
+                let i = self.expr(index)?;
+                let esz = elem.elem_size().max(1);
+                let offset = self.arith(BinOp::Mul, i, Val::Imm(esz as i64), false);
+                let at = self.arith(BinOp::Add, addr, offset, false);
+                Ok(self.read_typed(at, space, &elem))
+            }
             Type::Array { elem, len } => {
                 let b = self.expr(base)?;
                 let Val::Mem(off) = b else { return Ok(Val::Imm(0)) };

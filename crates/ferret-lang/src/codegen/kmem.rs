@@ -62,7 +62,7 @@ impl Gen<'_> {
     }
 
     /// Address of member `field` of the struct `base` is or points to.
-    fn member_place(
+    pub(super) fn member_place(
         &mut self,
         base: &Expr,
         field: &str,
@@ -199,7 +199,7 @@ impl Gen<'_> {
     }
 
     /// Read a value of type `t` from memory at `addr` onto the stack.
-    fn read_typed(&mut self, addr: Val, space: AddrSpace, t: &Type) -> Val {
+    pub(super) fn read_typed(&mut self, addr: Val, space: AddrSpace, t: &Type) -> Val {
         match t {
             Type::Int { bytes, signed } => self.read_scalar(addr, space, *bytes as u32, *signed),
             Type::Bool => self.read_scalar(addr, space, 1, false),

@@ -263,6 +263,12 @@ impl Sema<'_> {
                         }
                         t
                     }
+                    // A pointer cast keeps the address space of the pointer it casts: a user
+                    // pointer (`args.filename`) stays one.
+                    Some(Type::Ptr { pointee, .. }) if matches!(from, Type::Ptr { .. }) => {
+                        let Type::Ptr { space, .. } = from else { unreachable!("matched above") };
+                        Type::Ptr { space, pointee }
+                    }
                     Some(t @ (Type::Int { .. } | Type::Bool | Type::Ptr { .. } | Type::Enum(_))) => {
                         if !(from.is_int() || from == Type::None) {
                             self.error(e.span, format!("Cannot cast from '{from}' to '{t}'"));
