@@ -3,6 +3,7 @@
 //! each `getopt()` compiles to a constant; this module finds the options a program declares,
 //! parses their values and produces bpftrace's messages for bad or unknown options.
 use ferret_syntax::ast::*;
+use ferret_syntax::visit::{walk_expr, Visit};
 use ferret_syntax::{Diagnostic, Span};
 
 /// The value of a named option (its default decides which kind it is).
@@ -98,17 +99,10 @@ pub fn declared(args: &[Expr]) -> Option<NamedParam> {
 /// Every option the program declares, in order of first use. Uses of one option must agree on
 /// the default and (where given) the description.
 pub fn collect(program: &Program) -> Result<Vec<NamedParam>, Vec<Diagnostic>> {
-    let mut calls = vec![];
-    for p in &program.probes {
-        if let Some(pred) = &p.predicate {
-            find_calls(pred, "getopt", &mut calls);
-        }
-        block_calls(&p.body, "getopt", &mut calls);
-    }
     let mut out: Vec<NamedParam> = vec![];
     let mut diags = vec![];
-    for (args, span) in calls {
-        let Some(np) = declared(args) else { continue };
+    for (args, span) in getopt_calls(program) {
+        let Some(np) = declared(&args) else { continue };
         match out.iter_mut().find(|p| p.name == np.name) {
             None => out.push(np),
             Some(prev) if prev.default != np.default => diags.push(Diagnostic::error(
@@ -141,99 +135,27 @@ pub fn collect(program: &Program) -> Result<Vec<NamedParam>, Vec<Diagnostic>> {
     }
 }
 
-fn block_calls<'a>(b: &'a Block, name: &str, out: &mut Vec<(&'a [Expr], Span)>) {
-    for s in &b.stmts {
-        stmt_calls(s, name, out);
-    }
-}
-
-fn stmt_calls<'a>(s: &'a Stmt, name: &str, out: &mut Vec<(&'a [Expr], Span)>) {
-    match &s.kind {
-        StmtKind::Expr(e) | StmtKind::Return(Some(e)) => find_calls(e, name, out),
-        StmtKind::Assign { target, value, .. } => {
-            find_calls(target, name, out);
-            if let Some(v) = value {
-                find_calls(v, name, out);
-            }
-        }
-        StmtKind::If { cond, then, otherwise } => {
-            find_calls(cond, name, out);
-            block_calls(then, name, out);
-            if let Some(o) = otherwise {
-                block_calls(o, name, out);
-            }
-        }
-        StmtKind::While { cond: e, body } | StmtKind::Unroll { count: e, body } => {
-            find_calls(e, name, out);
-            block_calls(body, name, out);
-        }
-        StmtKind::For { iterable, body, .. } => {
-            match iterable {
-                ForIter::Map(m) => find_calls(m, name, out),
-                ForIter::Range(a, b) => {
-                    find_calls(a, name, out);
-                    find_calls(b, name, out);
+/// Every `getopt(...)` call of the program, outermost first: its arguments and span.
+fn getopt_calls(program: &Program) -> Vec<(Vec<Expr>, Span)> {
+    struct Calls(Vec<(Vec<Expr>, Span)>);
+    impl Visit for Calls {
+        fn expr(&mut self, e: &Expr) {
+            if let ExprKind::Call { name, args } = &e.kind {
+                if name == "getopt" {
+                    self.0.push((args.clone(), e.span));
                 }
             }
-            block_calls(body, name, out);
+            walk_expr(self, e);
         }
-        StmtKind::Block(b) => block_calls(b, name, out),
-        StmtKind::Return(None) | StmtKind::Break | StmtKind::Continue => {}
     }
-}
-
-/// Calls of function `name` inside `e`, outermost first.
-fn find_calls<'a>(e: &'a Expr, name: &str, out: &mut Vec<(&'a [Expr], Span)>) {
-    match &e.kind {
-        ExprKind::Call { name: n, args } => {
-            if n == name {
-                out.push((args, e.span));
-            }
-            for a in args {
-                find_calls(a, name, out);
-            }
+    let mut calls = Calls(vec![]);
+    for p in &program.probes {
+        if let Some(pred) = &p.predicate {
+            calls.expr(pred);
         }
-        ExprKind::MapElem { keys: xs, .. } | ExprKind::Tuple(xs) => {
-            for x in xs {
-                find_calls(x, name, out);
-            }
-        }
-        ExprKind::Record(fs) => {
-            for (_, x) in fs {
-                find_calls(x, name, out);
-            }
-        }
-        ExprKind::Unary { expr, .. } | ExprKind::Field { expr, .. } | ExprKind::Cast { expr, .. } => {
-            find_calls(expr, name, out)
-        }
-        ExprKind::Sizeof(SizeofArg::Expr(expr)) => find_calls(expr, name, out),
-        ExprKind::Binary { lhs, rhs, .. } | ExprKind::Index { expr: lhs, index: rhs } => {
-            find_calls(lhs, name, out);
-            find_calls(rhs, name, out);
-        }
-        ExprKind::Ternary { cond, then, otherwise } => {
-            find_calls(cond, name, out);
-            find_calls(then, name, out);
-            find_calls(otherwise, name, out);
-        }
-        ExprKind::BlockExpr { stmts, value } => {
-            for s in stmts {
-                stmt_calls(s, name, out);
-            }
-            find_calls(value, name, out);
-        }
-        ExprKind::Int(_)
-        | ExprKind::Str(_)
-        | ExprKind::Bool(_)
-        | ExprKind::Ident(_)
-        | ExprKind::Var(_)
-        | ExprKind::Positional(_)
-        | ExprKind::PositionalCount
-        | ExprKind::Map(_)
-        | ExprKind::Sizeof(SizeofArg::Type(_))
-        | ExprKind::Typeof(_)
-        | ExprKind::Offsetof { .. } => {}
+        calls.block(&p.body);
     }
+    calls.0
 }
 
 /// `--name=value` / `--name` as given (without the dashes): the last occurrence wins.
