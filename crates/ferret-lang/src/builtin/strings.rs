@@ -310,6 +310,11 @@ pub static STRCONTAINS: Builtin = Builtin {
     lower: lower_strcontains,
 };
 
+/// `strerror(n)`, `syscall_name(n)`: the number itself; user space turns it into text.
+fn lower_resolved(g: &mut Gen, site: &CallSite) -> GenResult<Val> {
+    g.expr(&site.args[0])
+}
+
 pub static STRERROR: Builtin = Builtin {
     name: "strerror",
     doc: "the message of an errno value (sign ignored): strerror(22) prints `Invalid argument`",
@@ -322,11 +327,7 @@ pub static STRERROR: Builtin = Builtin {
         }
         Type::Resolved(crate::types::Resolve::Strerror)
     },
-    lower: |g, site| {
-        let v = g.expr(&site.args[0])?;
-        g.load(R0, v);
-        Ok(g.spill(R0))
-    },
+    lower: lower_resolved,
 };
 
 pub static SYSCALL_NAME: Builtin = Builtin {
@@ -341,11 +342,7 @@ pub static SYSCALL_NAME: Builtin = Builtin {
         }
         Type::Resolved(crate::types::Resolve::SyscallName)
     },
-    lower: |g, site| {
-        let v = g.expr(&site.args[0])?;
-        g.load(R0, v);
-        Ok(g.spill(R0))
-    },
+    lower: lower_resolved,
 };
 
 pub static ALL: &[&Builtin] = &[&STR, &STRNCMP, &STRLEN, &STRCONTAINS, &STRERROR, &SYSCALL_NAME];
