@@ -113,14 +113,22 @@ pub fn hoist_aggregate_blocks(program: &mut Program) {
             if !matches!(target.kind, ExprKind::Map(_) | ExprKind::MapElem { .. }) {
                 return;
             }
+            // Look before copying: most assigned values are no block ending in an aggregation.
+            let mut tail = &*value;
+            while let ExprKind::BlockExpr { value: t, .. } = &tail.kind {
+                tail = t;
+            }
+            let is_agg = matches!(&tail.kind, ExprKind::Call { name, .. } if crate::builtin::find(name).is_some_and(|b| b.aggregate));
+            if !is_agg || !matches!(value.kind, ExprKind::BlockExpr { .. }) {
+                return;
+            }
             let mut stmts = vec![];
             let mut v = value.clone();
             while let ExprKind::BlockExpr { stmts: inner, value: tail } = v.kind {
                 stmts.extend(inner);
                 v = *tail;
             }
-            let is_agg = matches!(&v.kind, ExprKind::Call { name, .. } if crate::builtin::find(name).is_some_and(|b| b.aggregate));
-            if stmts.is_empty() || !is_agg {
+            if stmts.is_empty() {
                 return;
             }
             let span = s.span;
