@@ -21,6 +21,8 @@ pub const GET_CURRENT_UID_GID: u32 = 15;
 /// `long bpf_get_ns_current_pid_tgid(u64 dev, u64 ino, struct bpf_pidns_info *nsdata, u32 size)`
 pub const GET_NS_CURRENT_PID_TGID: u32 = 120;
 pub const GET_CURRENT_COMM: u32 = 16;
+/// `long bpf_tail_call(ctx, prog_array, index)`: does not return when the slot holds a program.
+pub const TAIL_CALL: u32 = 12;
 pub const PERF_EVENT_OUTPUT: u32 = 25;
 pub const GET_STACKID: u32 = 27;
 pub const GET_CURRENT_TASK: u32 = 35;
@@ -72,6 +74,7 @@ pub fn name(id: u32) -> &'static str {
         PERF_EVENT_OUTPUT => "perf_event_output",
         GET_STACKID => "get_stackid",
         GET_CURRENT_TASK => "get_current_task",
+        TAIL_CALL => "tail_call",
         GET_CURRENT_CGROUP_ID => "get_current_cgroup_id",
         SEND_SIGNAL => "send_signal",
         PROBE_READ_USER => "probe_read_user",

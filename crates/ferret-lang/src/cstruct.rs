@@ -24,11 +24,39 @@ pub struct ScriptField {
     pub bitfield: Option<(u32, u32)>,
 }
 
+/// Types nested deeper than this (members of struct type, arrays, pointers, inline definitions)
+/// are refused: printing and comparing values walks them recursively.
+pub const MAX_NESTING: u32 = 100;
+
+/// How deeply `t` nests (an integer is 1); `structs` holds the depth of each script struct
+/// defined so far. Never walks deeper than [`MAX_NESTING`] + 1: every type it meets was checked
+/// when it was defined.
+fn nesting(t: &Type, structs: &std::collections::HashMap<String, u32>) -> u32 {
+    match t {
+        Type::Ptr { pointee, .. } => 1 + nesting(pointee, structs),
+        Type::Array { elem, .. } => 1 + nesting(elem, structs),
+        Type::Record(fs) => 1 + fs.iter().map(|(_, t)| nesting(t, structs)).max().unwrap_or(0),
+        Type::Tuple(ts) => 1 + ts.iter().map(|t| nesting(t, structs)).max().unwrap_or(0),
+        Type::Struct { name, id, .. } if *id >= SCRIPT_ID_BASE => structs.get(name).copied().unwrap_or(1),
+        _ => 1,
+    }
+}
+
 /// Parse every `struct`/`union` definition in C text. Unknown member types are skipped with the
-/// struct they are in (the definition is then left to BTF).
-pub fn parse_all(text: &str, known: &mut Vec<ScriptStruct>) {
+/// struct they are in (the definition is then left to BTF). A definition nested deeper than
+/// [`MAX_NESTING`] ends the parse: its name (`struct s`) is returned.
+pub fn parse_all(text: &str, known: &mut Vec<ScriptStruct>) -> Option<String> {
     let toks = tokens(text);
-    let mut p = Parser { toks, i: 0, known, char_base: false };
+    let mut p = Parser {
+        toks,
+        i: 0,
+        known,
+        char_base: false,
+        nest: 0,
+        too_deep: None,
+        depths: Default::default(),
+        last_depth: 0,
+    };
     while p.i < p.toks.len() {
         if (p.at("struct") || p.at("union")) && p.peek_is(2, "{") {
             let save = p.i;
@@ -39,10 +67,14 @@ pub fn parse_all(text: &str, known: &mut Vec<ScriptStruct>) {
                 }
                 None => p.i = save + 1,
             }
+            if p.too_deep.is_some() {
+                return p.too_deep;
+            }
         } else {
             p.i += 1;
         }
     }
+    None
 }
 
 fn tokens(text: &str) -> Vec<String> {
@@ -80,6 +112,14 @@ struct Parser<'a> {
     /// The last base type was spelled with `char` (its arrays are text; `uint8_t` ones are
     /// numbers).
     char_base: bool,
+    /// Inline definitions being parsed (`struct { struct { ...`).
+    nest: u32,
+    /// The definition found nested too deeply, if any (see [`MAX_NESTING`]).
+    too_deep: Option<String>,
+    /// How deeply each script struct defined so far nests, by name.
+    depths: std::collections::HashMap<String, u32>,
+    /// The depth of the body parsed last.
+    last_depth: u32,
 }
 
 /// One member before layout.
@@ -116,9 +156,18 @@ impl Parser<'_> {
     fn definition(&mut self) -> Option<ScriptStruct> {
         let kw = self.next()?;
         let name = self.next()?;
-        let (size, align, fields) = self.body(kw == "union")?;
+        let (size, align, fields) = match self.body(kw == "union") {
+            Some(b) => b,
+            None => {
+                if self.too_deep.is_some() {
+                    self.too_deep = Some(format!("{kw} {name}"));
+                }
+                return None;
+            }
+        };
         let packed = self.attributes();
         let (size, align) = if packed { (packed_size(&fields), 1) } else { (size, align) };
+        self.depths.insert(format!("{kw} {name}"), self.last_depth);
         Some(ScriptStruct { name: format!("{kw} {name}"), size, align, fields })
     }
 
@@ -150,9 +199,27 @@ impl Parser<'_> {
         if !self.eat("{") {
             return None;
         }
+        self.nest += 1;
+        let r = self.members();
+        self.nest -= 1;
+        let decls = r?;
+        let depth = 1 + decls.iter().map(|d| nesting(&d.ty, &self.depths)).max().unwrap_or(0);
+        if depth > MAX_NESTING {
+            self.too_deep = Some(String::new());
+            return None;
+        }
+        self.last_depth = depth;
+        Some(layout(decls, union))
+    }
+
+    fn members(&mut self) -> Option<Vec<Decl>> {
+        if self.nest > MAX_NESTING {
+            self.too_deep = Some(String::new());
+            return None;
+        }
         let mut decls: Vec<Decl> = vec![];
         while !self.eat("}") {
-            if self.i >= self.toks.len() {
+            if self.i >= self.toks.len() || self.too_deep.is_some() {
                 return None;
             }
             if self.eat(";") {
@@ -160,7 +227,7 @@ impl Parser<'_> {
             }
             decls.extend(self.member()?);
         }
-        Some(layout(decls, union))
+        Some(decls)
     }
 
     /// One member line: `TYPE a, *b, c[4], d:3;` (the last `;` may be missing before `}`).
@@ -219,6 +286,7 @@ impl Parser<'_> {
             if self.at("{") {
                 let (size, align, fields) = self.body(kw == "union")?;
                 let s = ScriptStruct { name: format!("{kw} <anon {}>", self.known.len()), size, align, fields };
+                self.depths.insert(s.name.clone(), self.last_depth);
                 let ty = script_type(&s, self.known.len());
                 self.known.push(s);
                 return Some((ty, size, align));
@@ -228,6 +296,7 @@ impl Parser<'_> {
                 // a named nested definition: define it, then use it
                 let (size, align, fields) = self.body(kw == "union")?;
                 let s = ScriptStruct { name: name.clone(), size, align, fields };
+                self.depths.insert(name.clone(), self.last_depth);
                 self.known.retain(|k| k.name != name);
                 let ty = script_type(&s, self.known.len());
                 self.known.push(s);
@@ -352,7 +421,7 @@ mod tests {
 
     fn one(text: &str) -> ScriptStruct {
         let mut v = vec![];
-        parse_all(text, &mut v);
+        let _ = parse_all(text, &mut v);
         v.pop().expect("a struct")
     }
 
@@ -370,7 +439,7 @@ mod tests {
     #[test]
     fn nested_and_bitfields() {
         let mut v = vec![];
-        parse_all("struct Foo { int x; struct Bar { int x; } bar; }", &mut v);
+        let _ = parse_all("struct Foo { int x; struct Bar { int x; } bar; }", &mut v);
         let foo = v.iter().find(|s| s.name == "struct Foo").unwrap();
         assert_eq!(foo.fields[1].offset, 4);
         let b = one("struct foo { unsigned long long x_0:1; unsigned long long x_1:1; unsigned long long x_2:2; }");

@@ -220,6 +220,9 @@ pub struct ProgSpec {
     pub special: Option<Special>,
     /// Tracing programs (fentry/fexit): the kernel function they are loaded against.
     pub btf: Option<probe::BtfAttach>,
+    /// Attached by putting the program in slot `.1` of the `PROG_ARRAY` map `.0` (a syscall
+    /// tracepoint's program, tail-called from its block's raw_syscalls dispatcher).
+    pub tail_call: Option<(usize, u32)>,
 }
 
 /// Everything the runtime needs: maps to create, programs to load and attach, event decoders.
@@ -280,7 +283,12 @@ pub fn compile(src: &str, opts: &Options) -> Result<Compiled, Vec<Diagnostic>> {
     scopes::resolve(&mut ast);
     let mut structs = vec![];
     let c_text: Vec<&str> = ast.c_definitions.iter().map(|d| d.text.as_str()).collect();
-    cstruct::parse_all(&c_text.join("\n"), &mut structs);
+    if let Some(name) = cstruct::parse_all(&c_text.join("\n"), &mut structs) {
+        let defines = |d: &&ast::CDefinition| d.text.contains(&format!("{name} {{"));
+        let at = ast.c_definitions.iter().find(defines).or(ast.c_definitions.first()).map(|d| d.span);
+        let msg = format!("{name} is nested too deeply (more than {} levels of types)", cstruct::MAX_NESTING);
+        return Err(vec![at.map_or_else(|| Diagnostic::global(&msg), |s| Diagnostic::error(s, &msg))]);
+    }
     ktypes::set_script_structs(structs);
     substitute_positional_attach_points(&mut ast, &opts.positional);
     probe::set_target_pid(opts.pid);
@@ -305,6 +313,7 @@ pub fn compile(src: &str, opts: &Options) -> Result<Compiled, Vec<Diagnostic>> {
             return Err(vec![Diagnostic::global("No probes to attach")]);
         }
     }
+    probe::syscall::convert(&mut instances);
     let (maps, tables) = sema::check_program(&opts, &ast, &instances)?;
     let named_params = named::collect(&ast)?;
     let object = codegen::generate(&opts, &ast, &instances, &maps, &tables)?;

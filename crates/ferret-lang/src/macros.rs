@@ -87,7 +87,7 @@ pub fn expand(program: &mut Program) -> Result<(), Vec<Diagnostic>> {
             }
         }
     }
-    let mut x = Expander { defs: &defs, builtin_macros: &builtin_macros, stack: vec![], diags: &mut diags };
+    let mut x = Expander { defs: &defs, builtin_macros: &builtin_macros, stack: vec![], diags: &mut diags, nodes: 0 };
     for p in &mut program.probes {
         if let Some(pred) = &mut p.predicate {
             x.expr(pred);
@@ -162,6 +162,25 @@ struct Expander<'a> {
     /// The macros being expanded (name, arity), outermost first (recursion is an error).
     stack: Vec<(String, usize)>,
     diags: &'a mut Vec<Diagnostic>,
+    /// Expressions produced by expansion so far (see [`MAX_EXPANDED`]).
+    nodes: usize,
+}
+
+/// Macro calls nested deeper than this are an error: each level deepens the tree every later
+/// pass walks recursively.
+const MAX_NESTING: usize = 100;
+/// Expressions all expansions together may produce: a macro that uses its argument twice,
+/// called on itself twenty times over, would otherwise make millions.
+const MAX_EXPANDED: usize = 1_000_000;
+
+/// Counts expressions.
+struct Count(usize);
+
+impl ferret_syntax::visit::Visit for Count {
+    fn expr(&mut self, e: &Expr) {
+        self.0 += 1;
+        ferret_syntax::visit::walk_expr(self, e);
+    }
 }
 
 /// A macro call found in the tree: its name, arguments and location.
@@ -217,6 +236,16 @@ impl Expander<'_> {
             self.diags.push(Diagnostic::error(
                 site.span,
                 format!("Recursive macro call detected. Call chain: {} > {}", chain.join(" > "), site.name),
+            ));
+            return None;
+        }
+        if self.stack.len() >= MAX_NESTING {
+            self.diags.push(Diagnostic::error(
+                site.span,
+                format!(
+                    "macro calls are nested too deeply (more than {MAX_NESTING} levels: {} > ...)",
+                    self.stack[0].0
+                ),
             ));
             return None;
         }
@@ -277,6 +306,18 @@ impl Expander<'_> {
         r.block(&mut body);
         if !r.diags.is_empty() {
             self.diags.append(&mut r.diags);
+            return None;
+        }
+        let mut count = Count(0);
+        for st in &body.stmts {
+            ferret_syntax::visit::Visit::stmt(&mut count, st);
+        }
+        self.nodes += count.0;
+        if self.nodes > MAX_EXPANDED {
+            self.diags.push(Diagnostic::error(
+                site.span,
+                format!("macro expansion is too large (over {MAX_EXPANDED} expressions)"),
+            ));
             return None;
         }
         self.stack.push(key);

@@ -385,6 +385,9 @@ pub const X86_64: &[(&str, u32)] = &[
     ("open_tree_attr", 467),
 ];
 
+/// The highest system call number in [`X86_64`].
+pub const MAX_NR: u32 = 511;
+
 /// The number of system call `name`.
 pub fn number(name: &str) -> Option<u32> {
     X86_64.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)

@@ -226,6 +226,10 @@ pub fn parse(fmt: &str) -> Result<Format, FormatError> {
     Ok(f)
 }
 
+/// The largest field width or precision honoured: the compiler refuses formats with larger
+/// ones, and the renderer never pads further (a width of 10^11 would otherwise be allocated).
+pub const MAX_FIELD: usize = 65535;
+
 /// Tries to read a specifier at `b[start] == b'%'`; returns it (None for
 /// `%%`-like specifiers) and the index just past it.
 fn parse_spec(b: &[u8], start: usize) -> Option<(Option<Spec>, usize)> {
@@ -252,7 +256,7 @@ fn parse_spec(b: &[u8], start: usize) -> Option<(Option<Spec>, usize)> {
         (*i > s).then(|| {
             b[s..*i]
                 .iter()
-                .fold(0usize, |a, d| a.saturating_mul(10).saturating_add(usize::from(d - b'0')).min(i32::MAX as usize))
+                .fold(0usize, |a, d| a.saturating_mul(10).saturating_add(usize::from(d - b'0')).min(MAX_FIELD))
         })
     };
     let width = if b.get(i) == Some(&b'*') {
@@ -588,6 +592,13 @@ mod tests {
         for (fmt, v, want) in cases {
             assert_eq!(r(fmt, v.clone()), want, "{fmt} {v:?}");
         }
+    }
+
+    #[test]
+    fn huge_widths_are_capped() {
+        // Found by the `output` fuzz target: `%99999999999p` padded to 10^11 bytes.
+        let out = Format::parse("%99999999999d|%.99999999999s").render(&[Value::Int(1), Value::str("x")]);
+        assert_eq!(out.len(), MAX_FIELD + 2);
     }
 
     #[test]

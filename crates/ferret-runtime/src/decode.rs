@@ -243,10 +243,20 @@ pub fn map(spec: &MapSpec, entries: &[(Vec<u8>, Vec<u8>)], stride: usize, ctx: &
     match &spec.value {
         Type::Agg(agg @ (AggKind::Hist { .. } | AggKind::LHist { .. })) => {
             // The bucket index is the key's last 8 bytes; group buckets by the rest of the key.
-            let key_len = spec.key_size as usize - 8;
+            let key_len = (spec.key_size as usize).saturating_sub(8);
+            // The programs only write buckets below this; a larger index is never trusted with
+            // an allocation.
+            let buckets = match *agg {
+                AggKind::Hist { k } => ferret_output::hist_bucket_count(k),
+                AggKind::LHist { min, max, step } => ferret_output::lhist_bucket_count(min, max, step),
+                _ => 0,
+            };
             let mut groups: BTreeMap<Vec<u8>, Vec<u64>> = BTreeMap::new();
             for (k, v) in entries {
                 let bucket = u64_at(k, key_len) as usize;
+                if bucket >= buckets || k.len() < key_len {
+                    continue;
+                }
                 let cpus = per_cpu(v);
                 let count: u64 = cpus.iter().map(|c| u64_at(c, 0)).sum();
                 let b = groups.entry(k[..key_len].to_vec()).or_default();
@@ -386,4 +396,31 @@ fn tseries_map(
         })
         .collect();
     MapDump::new(&spec.name, entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `output` fuzz target: a histogram key whose bucket index is far past the
+    /// histogram's buckets made the decoder allocate that many (an out-of-memory abort).
+    #[test]
+    fn hist_bucket_index_past_the_end_is_skipped() {
+        let spec = MapSpec {
+            name: "@h".into(),
+            map_type: 1,
+            key_size: 8,
+            value_size: 8,
+            max_entries: 8,
+            key: None,
+            value: Type::Agg(AggKind::Hist { k: 0 }),
+        };
+        let entries = vec![
+            (u64::MAX.to_ne_bytes().to_vec(), 5u64.to_ne_bytes().to_vec()),
+            (3u64.to_ne_bytes().to_vec(), 7u64.to_ne_bytes().to_vec()),
+        ];
+        let dump = map(&spec, &entries, 0, &Ctx::EMPTY);
+        let [(_, MapValue::Hist { buckets, .. })] = dump.entries.as_slice() else { panic!("{dump:?}") };
+        assert_eq!(buckets, &vec![0, 0, 0, 7]);
+    }
 }

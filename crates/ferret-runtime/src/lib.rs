@@ -143,7 +143,7 @@ fn verifier_diagnostic(spec: &ferret_lang::ProgSpec, err: &bpf::LoadError) -> Di
         .filter_map(|l| l.split_once(": (").and_then(|(n, _)| n.trim().parse::<usize>().ok()))
         .next();
     let span = insn.and_then(|i| spec.spans.get(i)).copied().or_else(|| spec.spans.first().copied());
-    let msg = if err.errno == libc::EPERM && err.log.trim().is_empty() {
+    let msg = if err.log.trim().is_empty() || reason.trim().is_empty() {
         format!("the kernel refused to load the program for {}: {}", spec.targets[0].name, err)
     } else {
         format!("the BPF verifier rejected the program for {}: {}", spec.targets[0].name, reason)
@@ -327,6 +327,16 @@ impl Session {
                 n += 1;
                 continue;
             }
+            if let Some((map, slot)) = spec.tail_call {
+                // Reached by tail call from a dispatcher that is attached on its own.
+                use std::os::fd::AsRawFd;
+                let fd = loaded.fd.as_raw_fd() as u32;
+                self.maps[map]
+                    .update(&slot.to_ne_bytes(), &fd.to_ne_bytes(), 0)
+                    .map_err(|e| RuntimeError::Sys(format!("Error attaching probe: {}: {e}", spec.targets[0].name)))?;
+                n += spec.targets.iter().map(|t| t.probe_count()).sum::<usize>();
+                continue;
+            }
             for t in &spec.targets {
                 let fds = (t.kind.attach)(t, loaded.fd.as_fd(), opts)
                     .map_err(|e| RuntimeError::Sys(format!("Error attaching probe: {}: {e}", t.name)))?;
@@ -383,7 +393,13 @@ impl Session {
         // BEGIN already ran in `attach`; show what it printed.
         self.drain(out);
         if let Some(c) = opts.child.as_mut() {
-            c.release();
+            if let Err(e) = c.release() {
+                // The command could not run (exec failed after the checks before the fork): an
+                // error, and nothing traced; the probes are detached as the session drops.
+                out.error(&e);
+                out.flush();
+                return 1;
+            }
         }
         // A program with an iterator ends once the iteration has run, whatever else it has.
         let iterates = !self.iter_links.is_empty();
@@ -715,23 +731,40 @@ impl Session {
     }
 }
 
-/// Closing a perf-event link or tracepoint waits ~40-60 ms for an RCU grace period, serially.
+/// Closing a perf-event link or tracepoint waits ~40-80 ms for an RCU grace period, serially.
 /// The probes are already stopped (MAP_STOPPED), so the closes are handed to a forked child
-/// that holds the last references, and this process exits at once.
+/// that holds the last references, and this process exits at once. The child holds nothing else
+/// of ours: every other descriptor (stdout and its duplicates, `-o` files, maps) is closed
+/// first, so a pipeline reading our output ends with us, and it leaves our session and
+/// controlling terminal.
 fn release_in_background(events: Vec<OwnedFd>) {
-    if events.len() <= 2 {
+    use std::os::fd::AsRawFd;
+    if events.is_empty() {
         return;
     }
-    // SAFETY: the child only closes fds and exits; it never returns into Rust code that could
-    // observe the parent's threads' state.
+    let mut keep: Vec<u32> = events.iter().map(|f| f.as_raw_fd() as u32).collect();
+    keep.sort_unstable();
+    // SAFETY: the child only makes syscalls (open, dup2, close_range, setsid, close, _exit) and
+    // never returns into Rust code that could observe the parent's threads' state.
     unsafe {
         let pid = libc::fork();
         if pid == 0 {
-            // Don't hold the parent's stdout/stderr open: readers wait for EOF on them.
             let devnull = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
             libc::dup2(devnull, 0);
             libc::dup2(devnull, 1);
             libc::dup2(devnull, 2);
+            // Close every fd from 3 up but the events (kernels before 5.9 lack close_range:
+            // there the fds go one by one up to the highest open one).
+            let mut from = 3u32;
+            for &fd in keep.iter().chain(std::iter::once(&u32::MAX)) {
+                if fd > from && libc::syscall(libc::SYS_close_range, from, fd - 1, 0) != 0 {
+                    let end = if fd == u32::MAX { 65536 } else { fd };
+                    for f in from..end {
+                        libc::close(f as i32);
+                    }
+                }
+                from = from.max(fd.saturating_add(1));
+            }
             libc::setsid();
             drop(events);
             libc::_exit(0);

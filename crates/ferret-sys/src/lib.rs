@@ -10,6 +10,7 @@
 //! - [`ringbuf`] / [`perfbuf`]: reading events that programs emit; [`epoll`] waits for them.
 //! - [`features`]: cheap, cached trial loads that tell what this kernel allows.
 //! - [`kallsyms`]: kernel symbol addresses.
+//! - [`privileges`]: capabilities and tracefs access, checked before anything is resolved.
 
 mod error;
 mod mmap;
@@ -21,6 +22,7 @@ pub mod features;
 pub mod kallsyms;
 pub mod perf;
 pub mod perfbuf;
+pub mod privileges;
 pub mod ringbuf;
 pub mod tracefs;
 

@@ -10,6 +10,10 @@ use crate::{last_errno, Result, SysError};
 const TRACEFS: &str = "/sys/kernel/tracing";
 const DEBUGFS_TRACING: &str = "/sys/kernel/debug/tracing";
 
+/// A directory laid out as tracefs (`available_events`, `events/CAT/EVENT/{id,format}`) to read
+/// instead of the kernel's: the fuzzers and compile-only tests serve format files from a fixture.
+pub const ENV_OVERRIDE: &str = "FERRET_TRACEFS";
+
 /// Mounts tracefs at `target` (`mount("nodev", target, "tracefs", 0, NULL)`).
 pub fn mount_tracefs(target: &Path) -> Result<()> {
     let t = CString::new(target.as_os_str().as_encoded_bytes())
@@ -40,6 +44,9 @@ pub fn root() -> Result<PathBuf> {
 }
 
 fn find_root() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os(ENV_OVERRIDE).filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir));
+    }
     let primary = Path::new(TRACEFS);
     if primary.join("events").is_dir() {
         return Ok(primary.to_path_buf());

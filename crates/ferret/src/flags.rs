@@ -1,6 +1,8 @@
 //! Command-line flags, parsed by hand to accept bpftrace's spellings (`-lv`, `-e`, `--dry-run`,
-//! script arguments after the program).
+//! script arguments after the program). Arguments are bytes (`OsString`): paths and the `-c`
+//! command pass through as given; program text, and values that must be text, are checked.
 use ferret_runtime::out::Format;
+use std::ffi::{OsStr, OsString};
 
 pub const USAGE: &str = "\
 USAGE:
@@ -94,9 +96,9 @@ pub struct Flags {
     pub dry_run: bool,
     /// `-f` as given: checked after compiling, as bpftrace does (see [`output_format`]).
     pub format: String,
-    pub output: Option<String>,
+    pub output: Option<OsString>,
     pub buffering: Buffering,
-    pub cmd: Option<String>,
+    pub cmd: Option<OsString>,
     /// `-p` as given: checked by [`parse_pid`].
     pub pid: Option<String>,
     pub dump: Option<Dump>,
@@ -129,14 +131,17 @@ pub struct Flags {
 pub struct FlagError {
     pub msg: String,
     pub usage: bool,
+    /// `msg` is a rendered diagnostic (`stdin:1:9-10: ERROR: ...` and its source line), printed
+    /// as it is.
+    pub rendered: bool,
 }
 
 impl FlagError {
     fn usage(msg: impl Into<String>) -> FlagError {
-        FlagError { msg: msg.into(), usage: true }
+        FlagError { msg: msg.into(), usage: true, rendered: false }
     }
     fn plain(msg: impl Into<String>) -> FlagError {
-        FlagError { msg: msg.into(), usage: false }
+        FlagError { msg: msg.into(), usage: false, rendered: false }
     }
 }
 
@@ -144,6 +149,34 @@ impl From<String> for FlagError {
     fn from(msg: String) -> FlagError {
         FlagError::usage(msg)
     }
+}
+
+/// An argument that must be text (a number, a name, a pattern): invalid UTF-8 there is an error
+/// naming where it was.
+fn text(arg: &OsStr, what: &str) -> Result<String, FlagError> {
+    arg.to_str()
+        .map(str::to_string)
+        .ok_or_else(|| FlagError::plain(format!("{what} is not valid UTF-8: {}", arg.to_string_lossy().escape_debug())))
+}
+
+/// Program text from bytes, or its invalid-UTF-8 error rendered at the bad byte.
+fn program_text(name: &str, bytes: Vec<u8>) -> Result<String, FlagError> {
+    ferret_syntax::program_text(bytes).map_err(|(text, d)| FlagError {
+        msg: ferret_syntax::Source { name, text: &text }.render(&d),
+        usage: false,
+        rendered: true,
+    })
+}
+
+/// A script file's bytes, with bpftrace's message when it cannot be read.
+fn read_script(path: &OsStr) -> Result<Vec<u8>, FlagError> {
+    std::fs::read(path).map_err(|e| {
+        let why = match e.kind() {
+            std::io::ErrorKind::NotFound => "No such file or directory".to_string(),
+            _ => e.to_string(),
+        };
+        FlagError::usage(format!("failed to open file '{}': {why}", path.to_string_lossy()))
+    })
 }
 
 /// `-f`'s output format, or bpftrace's message for an unknown one.
@@ -173,7 +206,7 @@ fn env_u32(names: &[&str]) -> Option<u32> {
     names.iter().find_map(|n| std::env::var(n).ok().and_then(|v| v.parse().ok()))
 }
 
-pub fn parse(args: &[String]) -> Result<Flags, FlagError> {
+pub fn parse(args: &[OsString]) -> Result<Flags, FlagError> {
     let mut f = Flags {
         mode: Mode::Help,
         verbose: false,
@@ -201,22 +234,32 @@ pub fn parse(args: &[String]) -> Result<Flags, FlagError> {
         no_features: vec![],
     };
     let mut program: Option<String> = None;
-    let mut file: Option<String> = None;
+    let mut file: Option<OsString> = None;
     let mut list: Option<String> = None;
     let mut i = 0;
     // `--name=VALUE` (getopt_long's spelling) gives the value inline.
-    let value = |i: &mut usize, inline: &mut Option<String>, flag: &str| -> Result<String, String> {
+    let value_os = |i: &mut usize, inline: &mut Option<OsString>, flag: &str| -> Result<OsString, FlagError> {
         if let Some(v) = inline.take() {
             return Ok(v);
         }
         *i += 1;
-        args.get(*i).cloned().ok_or_else(|| format!("option '{flag}' needs a value"))
+        args.get(*i).cloned().ok_or_else(|| FlagError::usage(format!("option '{flag}' needs a value")))
+    };
+    let value = |i: &mut usize, inline: &mut Option<OsString>, flag: &str| -> Result<String, FlagError> {
+        text(&value_os(i, inline, flag)?, &format!("the value of {flag}"))
     };
     while i < args.len() {
-        let (a, mut inline) = match args[i].split_once('=') {
-            Some((name, v)) if name.starts_with("--") && name.len() > 2 => (name, Some(v.to_string())),
-            _ => (args[i].as_str(), None),
+        use std::os::unix::ffi::OsStrExt;
+        let bytes = args[i].as_bytes();
+        // A flag's name is ASCII; only what follows `=` may be any bytes.
+        let (a, mut inline): (String, Option<OsString>) = match bytes.iter().position(|&b| b == b'=') {
+            Some(eq) if bytes.starts_with(b"--") && eq > 2 => (
+                String::from_utf8_lossy(&bytes[..eq]).into_owned(),
+                Some(OsStr::from_bytes(&bytes[eq + 1..]).to_os_string()),
+            ),
+            _ => (String::from_utf8_lossy(bytes).into_owned(), None),
         };
+        let a = a.as_str();
         match a {
             "-h" | "--help" => {
                 f.mode = Mode::Help;
@@ -257,16 +300,23 @@ pub fn parse(args: &[String]) -> Result<Flags, FlagError> {
             }
             "-I" => f.include_dirs.push(value(&mut i, &mut inline, a)?),
             "--include" => f.include_files.push(value(&mut i, &mut inline, a)?),
-            "-e" => program = Some(value(&mut i, &mut inline, a)?),
+            "-e" => {
+                use std::os::unix::ffi::OsStringExt;
+                program = Some(program_text("stdin", value_os(&mut i, &mut inline, a)?.into_vec())?)
+            }
             "-l" | "-lv" | "--list" => {
                 if a == "-lv" {
                     f.verbose = true;
                 }
-                let pat = args.get(i + 1).filter(|p| !p.starts_with('-')).cloned();
-                if pat.is_some() {
-                    i += 1;
-                }
-                list = Some(pat.unwrap_or_default());
+                let pat = args.get(i + 1).filter(|p| !p.as_bytes().starts_with(b"-"));
+                let pat = match pat {
+                    Some(p) => {
+                        i += 1;
+                        text(p, "the -l pattern")?
+                    }
+                    None => String::new(),
+                };
+                list = Some(pat);
             }
             "-v" | "--verbose" => f.verbose = true,
             "-q" | "--quiet" => f.quiet = true,
@@ -290,10 +340,10 @@ pub fn parse(args: &[String]) -> Result<Flags, FlagError> {
                     }
                 })
             }
-            "-c" | "--cmd" => f.cmd = Some(value(&mut i, &mut inline, a)?),
+            "-c" | "--cmd" => f.cmd = Some(value_os(&mut i, &mut inline, a)?),
             "-p" | "--pid" => f.pid = Some(value(&mut i, &mut inline, a)?),
             "-f" | "--format" => f.format = value(&mut i, &mut inline, a)?,
-            "-o" | "--output" => f.output = Some(value(&mut i, &mut inline, a)?),
+            "-o" | "--output" => f.output = Some(value_os(&mut i, &mut inline, a)?),
             "-d" => {
                 f.dump = Some(match value(&mut i, &mut inline, a)?.as_str() {
                     "ast" => Dump::Ast,
@@ -325,17 +375,21 @@ pub fn parse(args: &[String]) -> Result<Flags, FlagError> {
             }
             "--" => {
                 for rest in &args[i + 1..] {
+                    let rest = text(rest, "a program argument after --")?;
                     match rest.strip_prefix("--") {
                         Some(named) => f.named.push(named.to_string()),
-                        None => f.positional.push(rest.clone()),
+                        None => f.positional.push(rest),
                     }
                 }
                 break;
             }
             "-" if program.is_none() && file.is_none() => file = Some("-".into()),
             _ if a.starts_with('-') && a.len() > 1 => return Err(format!("unknown option '{a}'").into()),
-            _ if program.is_none() && file.is_none() && list.is_none() => file = Some(a.to_string()),
-            _ => f.positional.push(a.to_string()),
+            _ if program.is_none() && file.is_none() && list.is_none() => file = Some(args[i].clone()),
+            _ => {
+                let p = text(&args[i], &format!("positional parameter ${}", f.positional.len() + 1))?;
+                f.positional.push(p)
+            }
         }
         if inline.is_some() {
             return Err(format!("option '{a}' doesn't allow an argument").into());
@@ -360,20 +414,15 @@ pub fn parse(args: &[String]) -> Result<Flags, FlagError> {
     f.mode = match (program, file) {
         (Some(text), _) => Mode::Program { name: "stdin".into(), text },
         (None, Some(path)) if path == "-" => {
-            let mut text = String::new();
-            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            let mut bytes = vec![];
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
                 .map_err(|e| FlagError::plain(format!("reading stdin: {e}")))?;
-            Mode::Program { name: "stdin".into(), text }
+            Mode::Program { name: "stdin".into(), text: program_text("stdin", bytes)? }
         }
         (None, Some(path)) => {
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                let why = match e.kind() {
-                    std::io::ErrorKind::NotFound => "No such file or directory".to_string(),
-                    _ => e.to_string(),
-                };
-                FlagError::usage(format!("failed to open file '{path}': {why}"))
-            })?;
-            Mode::Program { name: path, text }
+            let bytes = read_script(&path)?;
+            let name = path.to_string_lossy().into_owned();
+            Mode::Program { text: program_text(&name, bytes)?, name }
         }
         (None, None) => Mode::Help,
     };
@@ -382,12 +431,12 @@ pub fn parse(args: &[String]) -> Result<Flags, FlagError> {
 
 /// `-l` with a program (`-e`, or a search naming an existing file) lists that program's
 /// probes; otherwise the search is a pattern (`*` alone meaning everything).
-fn list_mode(search: String, program: Option<String>) -> Result<Mode, String> {
+fn list_mode(search: String, program: Option<String>) -> Result<Mode, FlagError> {
     if let Some(text) = program {
         return Ok(Mode::List { search, program: Some(("stdin".into(), text)) });
     }
     if !search.is_empty() && std::path::Path::new(&search).is_file() {
-        let text = std::fs::read_to_string(&search).map_err(|e| format!("failed to open file '{search}': {e}"))?;
+        let text = program_text(&search, read_script(OsStr::new(&search))?)?;
         return Ok(Mode::List { program: Some((search.clone(), text)), search });
     }
     let search = if search == "*" { String::new() } else { search };
@@ -399,14 +448,12 @@ mod tests {
     use super::*;
 
     fn p(args: &[&str]) -> Result<Flags, FlagError> {
-        parse(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        parse(&args.iter().map(OsString::from).collect::<Vec<_>>())
     }
 
     #[test]
     fn long_options_take_equals_values_until_double_dash() {
-        let args: Vec<String> =
-            ["--max-strlen=16", "-e", "BEGIN {}", "--", "--x=5"].iter().map(|s| s.to_string()).collect();
-        let f = parse(&args).unwrap();
+        let f = p(&["--max-strlen=16", "-e", "BEGIN {}", "--", "--x=5"]).unwrap();
         assert_eq!(f.strlen, 16);
         assert_eq!(f.named, vec!["x=5".to_string()]);
     }

@@ -10,9 +10,14 @@ use flags::{Buffering, Dump, Flags, Mode};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // Bytes, not String: a program, path or command that is not UTF-8 must not panic here.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     let f = match flags::parse(&args) {
         Ok(f) => f,
+        Err(e) if e.rendered => {
+            eprint!("{}", e.msg);
+            return ExitCode::from(1);
+        }
         Err(e) => {
             eprintln!("ERROR: {}", e.msg);
             if e.usage {
@@ -21,8 +26,20 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    ExitCode::from(run(f) as u8)
+    // The compiler walks the program recursively; the parser and macro expansion bound how deep
+    // it can be, and this stack leaves those bounds a wide margin (it is reserved, not used:
+    // pages are only touched as deep as a program goes).
+    match std::thread::Builder::new().name("ferret".into()).stack_size(STACK_BYTES).spawn(move || run(f)) {
+        Ok(t) => ExitCode::from(t.join().unwrap_or(1) as u8),
+        Err(e) => {
+            eprintln!("ERROR: starting the main thread: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
+
+/// The stack of the thread that compiles and runs the program.
+const STACK_BYTES: usize = 256 << 20;
 
 fn run(f: Flags) -> i32 {
     for name in &f.no_features {
@@ -44,6 +61,10 @@ fn run(f: Flags) -> i32 {
             return 0;
         }
         Mode::List { search, program } => {
+            if let Some(why) = missing_privileges(true) {
+                eprintln!("ERROR: {why}");
+                return 1;
+            }
             // `-l -p PID` lists that process's probes.
             ferret_lang::probe::set_target_pid(f.pid.as_deref().and_then(|p| p.parse().ok()));
             return list(search, program.as_ref(), f.verbose);
@@ -53,6 +74,15 @@ fn run(f: Flags) -> i32 {
     let Mode::Program { name, text } = &f.mode else { return 1 };
     let src = Source { name, text };
 
+    // Privileges first: without them every probe would look like a typo ("No matches for
+    // tracepoint ..."). `-d ast` only parses.
+    if f.dump != Some(Dump::Ast) {
+        let tracefs = ferret_syntax::parse(text).map_or(true, |ast| ferret_lang::probe::needs_tracefs(&ast));
+        if let Some(why) = missing_privileges(tracefs) {
+            eprintln!("ERROR: {why}");
+            return 1;
+        }
+    }
     let pid = match f.pid.as_deref().map(flags::parse_pid).transpose() {
         Ok(p) => p,
         Err(e) => {
@@ -60,6 +90,13 @@ fn run(f: Flags) -> i32 {
             return 1;
         }
     };
+    if let Some(p) = pid {
+        // SAFETY: kill with signal 0 only checks that the process exists.
+        if unsafe { libc::kill(p, 0) } != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH) {
+            eprintln!("ERROR: -p {p}: No such process");
+            return 1;
+        }
+    }
     let mut child = None;
     if let Some(cmd) = &f.cmd {
         match ferret_runtime::child::Child::spawn_held(cmd) {
@@ -151,7 +188,7 @@ fn run(f: Flags) -> i32 {
         }
         return 1;
     }
-    let w = match output_writer(f.output.as_deref(), f.buffering) {
+    let w = match output_writer(f.output.as_deref().map(std::path::Path::new), f.buffering) {
         Ok(w) => w,
         Err(e) => {
             eprintln!("ERROR: {e}");
@@ -190,10 +227,8 @@ fn run(f: Flags) -> i32 {
     };
     let attach = ferret_lang::probe::AttachOpts { pid: pid.or(child.as_ref().map(|c| c.pid)) };
     // The -c command's unwind table, so its very first user stacks unwind fully.
-    if let Some(program) = f.cmd.as_deref().and_then(|c| c.split_whitespace().next()) {
-        if let Ok(path) = ferret_symbols::resolve_binary(program, None) {
-            session.preload_unwind(&path);
-        }
+    if let Some(c) = &child {
+        session.preload_unwind(&c.path);
     }
     if let Some(pid) = pid {
         session.preload_process(pid as u32);
@@ -237,13 +272,14 @@ fn run(f: Flags) -> i32 {
 
 /// Where output goes (`-o FILE` or stdout) with `-B` buffering: `line` (the default) writes each
 /// line out at once, `full` only when the buffer fills or at exit, `none` every write.
-fn output_writer(path: Option<&str>, buffering: Buffering) -> Result<Box<dyn std::io::Write>, String> {
+fn output_writer(path: Option<&std::path::Path>, buffering: Buffering) -> Result<Box<dyn std::io::Write>, String> {
     use std::os::fd::AsFd;
     let file = match path {
         Some(path) => std::fs::File::create(path).map_err(|e| {
             let os = std::io::Error::from_raw_os_error(e.raw_os_error().unwrap_or(libc::EIO));
             format!(
-                "Failed to open output file: \"{path}\": {}",
+                "Failed to open output file: \"{}\": {}",
+                path.display(),
                 os.to_string().split(" (os error").next().unwrap_or("")
             )
         })?,
@@ -293,6 +329,18 @@ fn list(search: &str, program: Option<&(String, String)>, verbose: bool) -> i32 
     }
     let _ = w.flush();
     0
+}
+
+/// Why this process cannot trace, checked before any probe is resolved (see
+/// [`ferret_sys::privileges`]); a locked-down kernel is warned about.
+fn missing_privileges(tracefs: bool) -> Option<String> {
+    let missing = ferret_sys::privileges::Privileges::current().missing(tracefs);
+    if missing.is_none() {
+        if let Some(w) = ferret_sys::privileges::lockdown_warning() {
+            eprintln!("WARNING: {w}");
+        }
+    }
+    missing
 }
 
 /// Write to stdout; a closed pipe (`ferret -d bpf ... | head`) ends the output quietly.

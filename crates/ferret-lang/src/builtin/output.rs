@@ -111,8 +111,23 @@ pub fn conversions(fmt: &str) -> Result<Vec<char>, String> {
             it.next();
             continue;
         }
+        let mut number = 0u64;
         loop {
-            match it.next() {
+            let next = it.next();
+            match next {
+                Some(d @ '0'..='9') => {
+                    number = number.saturating_mul(10).saturating_add(d as u64 - '0' as u64);
+                    if number > ferret_output::printf::MAX_FIELD as u64 {
+                        return Err(format!(
+                            "field width or precision too large in format string (at most {})",
+                            ferret_output::printf::MAX_FIELD
+                        ));
+                    }
+                    continue;
+                }
+                _ => number = 0,
+            }
+            match next {
                 Some(c @ ('d' | 'i' | 'u' | 'x' | 'X' | 'o' | 'c' | 's' | 'p')) => {
                     out.push(c);
                     break;

@@ -185,6 +185,25 @@ pub fn generate(
     });
     let mut actions = vec![];
     let mut progs = vec![];
+    // Syscall tracepoints reached through raw_syscalls: one program array per probe block and
+    // direction, filled with the block's per-syscall programs (see probe::syscall).
+    let mut tail_arrays: Vec<((usize, bool), usize)> = vec![];
+    for (probe_idx, t) in instances {
+        if let Some(tail) = t.syscall {
+            if !tail_arrays.iter().any(|(k, _)| *k == (*probe_idx, tail.exit)) {
+                tail_arrays.push(((*probe_idx, tail.exit), maps.len()));
+                maps.push(MapSpec {
+                    name: "syscalls".into(),
+                    map_type: map_type::PROG_ARRAY,
+                    key_size: 4,
+                    value_size: 4,
+                    max_entries: crate::syscalls::MAX_NR + 1,
+                    key: None,
+                    value: Type::None,
+                });
+            }
+        }
+    }
     let cdefs = crate::cdefs::CDefs::from_program(program);
     let mut diags = vec![];
     let scratch_map = maps.len();
@@ -301,6 +320,24 @@ pub fn generate(
             targets: vec![target.clone()],
             special,
             btf: target.btf.clone(),
+            tail_call: target.syscall.and_then(|tail| {
+                let map = tail_arrays.iter().find(|(k, _)| *k == (*probe_idx, tail.exit))?.1;
+                Some((map, tail.nr))
+            }),
+        });
+    }
+    for &((_, exit), map) in &tail_arrays {
+        let target = crate::probe::syscall::dispatcher(exit);
+        progs.push(ProgSpec {
+            name: prog_name(&target),
+            prog_type: target.kind.prog_type,
+            insns: syscall_dispatcher(exit, map),
+            func_starts: vec![0],
+            spans: vec![],
+            targets: vec![target],
+            special: None,
+            btf: None,
+            tail_call: None,
         });
     }
     if !scratch_keys.is_empty() {
@@ -400,6 +437,36 @@ fn fix_frame(asm: &mut Asm) {
     }
 }
 
+/// A probe block's raw_syscalls dispatcher: tail-call the block's program for this syscall
+/// number (`ctx[1]` on sys_enter; `regs->orig_ax` on sys_exit, `ctx[0]` being the registers) out
+/// of program array `map`; a number without one falls through to `return 0`.
+fn syscall_dispatcher(exit: bool, map: usize) -> Vec<Insn> {
+    let mut a = Asm::new();
+    let done = a.new_label();
+    a.mov64(R6, R1);
+    if exit {
+        a.ldx(8, R3, R6, 0);
+        a.alu64_imm(BPF_ADD, R3, crate::probe::syscall::ORIG_AX as i32);
+        a.mov64(R1, R10);
+        a.alu64_imm(BPF_ADD, R1, -8);
+        a.mov64_imm(R2, 8);
+        a.call(helpers::PROBE_READ_KERNEL);
+        a.jmp_imm(Cond::Ne, R0, 0, done);
+        a.ldx(8, R3, R10, -8);
+    } else {
+        a.ldx(8, R3, R6, 8);
+    }
+    // Negative (no syscall) and x32 numbers are out of the array's range.
+    a.jmp_imm(Cond::Gt, R3, crate::syscalls::MAX_NR as i32, done);
+    a.mov64(R1, R6);
+    a.ld_map_fd(R2, map as i32);
+    a.call(helpers::TAIL_CALL);
+    a.bind(done);
+    a.mov64_imm(R0, 0);
+    a.exit();
+    a.finish().map(|p| p.insns).unwrap_or_default()
+}
+
 /// Whether a program writes R9 (the DWARF unwinder uses it), which a scratch-map frame needs
 /// for itself.
 fn writes_r9(asm: &Asm) -> bool {
@@ -437,6 +504,9 @@ impl<'a> Gen<'a> {
             self.asm.jmp_imm(Cond::Ne, R1, 0, self.exit);
             self.asm.bind(running);
         }
+        if self.target.syscall.is_some() {
+            self.syscall_filters();
+        }
         self.alloc_vars(&probe.body)?;
         self.ctx_slot = self.new_slot();
         self.asm.stx(8, R10, self.ctx_slot, R6);
@@ -462,6 +532,29 @@ impl<'a> Gen<'a> {
             self.asm.append(sub);
         }
         Ok(())
+    }
+
+    /// What the perf tracepoint a syscall tracepoint replaces left out (see
+    /// [`crate::probe::syscall`]): 32-bit syscalls, whose numbers name other syscalls, and, with
+    /// `-p`/`-c`, other processes.
+    fn syscall_filters(&mut self) {
+        use crate::probe::syscall::{PT_REGS_CS, USER32_CS};
+        // A 32-bit task runs with the 32-bit user code segment (reading it needs no BTF, which
+        // would cost 10 ms at start).
+        let tmp = self.new_slot();
+        self.asm.ldx(8, R3, R6, 0);
+        self.asm.alu64_imm(BPF_ADD, R3, PT_REGS_CS as i32);
+        self.asm.mov64(R1, R10);
+        self.asm.alu64_imm(BPF_ADD, R1, tmp as i32);
+        self.asm.mov64_imm(R2, 8);
+        self.asm.call(helpers::PROBE_READ_KERNEL);
+        self.asm.ldx(2, R1, R10, tmp);
+        self.asm.jmp_imm(Cond::Eq, R1, USER32_CS, self.exit);
+        let pid = self.opts.pid.map(|p| p as u32).or(self.opts.cpid);
+        if let Some(pid) = pid {
+            crate::builtin::current_id(self, true, false);
+            self.asm.jmp_imm(Cond::Ne, R0, pid as i32, self.exit);
+        }
     }
 
     /// R9 = the probe's scratch element + the frame's size (frame offsets are negative, as on

@@ -43,6 +43,9 @@ impl Gen<'_> {
             .cloned()
             .ok_or_else(|| Diagnostic::error(e.span, format!("Can't find field '{field}'")))?;
         let t = self.ty(e);
+        if let Some(tail) = self.target.syscall {
+            return self.syscall_field(e, tail, &f);
+        }
         if f.data_loc {
             // u32 (len << 16 | offset) → read the string at ctx + offset.
             let n = t.size();
@@ -78,6 +81,39 @@ impl Gen<'_> {
         self.asm.ldx(size, R0, R6, f.offset as i16);
         if f.signed {
             self.extend(R0, size as u8, true);
+        }
+        Ok(self.spill(R0))
+    }
+
+    /// A field of a syscall tracepoint reached through raw_syscalls (see
+    /// [`crate::probe::syscall`]): a slot of the raw tracepoint's context, or a register of the
+    /// syscall's `struct pt_regs`, as 8 bytes (what the format file gives every field).
+    fn syscall_field(
+        &mut self,
+        e: &Expr,
+        tail: crate::probe::syscall::Tail,
+        f: &crate::probe::TpField,
+    ) -> GenResult<Val> {
+        use crate::probe::syscall::{field_source, FieldSource};
+        let src = field_source(tail, f.offset)
+            .ok_or_else(|| Diagnostic::error(e.span, format!("Can't read field '{}' of this syscall", f.name)))?;
+        match src {
+            FieldSource::Ctx(off) => self.asm.ldx(8, R0, R6, off),
+            FieldSource::Regs(off) => {
+                let tmp = self.new_slot();
+                self.asm.ldx(8, R3, R6, 0);
+                self.asm.alu64_imm(BPF_ADD, R3, off as i32);
+                self.asm.mov64(R1, R10);
+                self.asm.alu64_imm(BPF_ADD, R1, tmp as i32);
+                self.asm.mov64_imm(R2, 8);
+                self.asm.call(helpers::PROBE_READ_KERNEL);
+                self.asm.ldx(8, R0, R10, tmp);
+            }
+        }
+        // `__syscall_nr` is an int: the 4 bytes the format file gives it.
+        let size = f.size.clamp(1, 8);
+        if size < 8 {
+            self.extend(R0, size as u8, f.signed);
         }
         Ok(self.spill(R0))
     }

@@ -16,6 +16,7 @@ pub mod profile;
 pub mod rawtracepoint;
 pub mod software;
 pub mod special;
+pub mod syscall;
 pub mod tracepoint;
 pub mod uprobe;
 pub mod usdt;
@@ -135,15 +136,21 @@ pub struct Target {
     /// wildcard kprobe on a kernel that has them); empty for every other target. Such a
     /// target's program reads `func` with bpf_get_func_ip, as it serves every function.
     pub multi: Vec<String>,
+    /// A syscall tracepoint reached through raw_syscalls (see [`syscall`]).
+    pub syscall: Option<syscall::Tail>,
 }
 
 impl Target {
     pub fn new(kind: &'static ProbeKind, name: String, parts: Vec<String>, context: Context) -> Target {
-        Target { kind, name, parts, context, btf: None, func: None, note: None, multi: vec![] }
+        Target { kind, name, parts, context, btf: None, func: None, note: None, multi: vec![], syscall: None }
     }
 
-    /// How many probes this target counts as in `Attached N probes`: one per function.
+    /// How many probes this target counts as in `Attached N probes`: one per function; a
+    /// raw_syscalls dispatcher none (its syscall tracepoints count).
     pub fn probe_count(&self) -> usize {
+        if std::ptr::eq(self.kind, &syscall::DISPATCH) {
+            return 0;
+        }
         self.multi.len().max(1)
     }
 
@@ -288,6 +295,15 @@ pub fn find(name: &str) -> Option<&'static ProbeKind> {
         .copied()
         .find(|k| k.names.contains(&name))
         .or_else(|| REGISTRY.iter().copied().find(|k| k.names.iter().any(|n| n.eq_ignore_ascii_case(name))))
+}
+
+/// Whether resolving the program's probes reads tracefs: tracepoints, and providers written as a
+/// wildcard. Checked with privileges before anything is resolved.
+pub fn needs_tracefs(program: &ferret_syntax::ast::Program) -> bool {
+    program.probes.iter().flat_map(|p| &p.attach_points).any(|ap| {
+        let provider = ap.parts.first().map(String::as_str).unwrap_or("");
+        provider.contains(['*', '?']) || find(provider).is_some_and(|k| std::ptr::eq(k, &tracepoint::TRACEPOINT))
+    })
 }
 
 /// Resolve an attach point to its targets.

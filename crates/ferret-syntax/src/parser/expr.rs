@@ -90,6 +90,13 @@ impl Parser<'_> {
 
     /// Precedence climbing: all binary operators are left associative.
     fn parse_binary(&mut self, min_prec: u8) -> PResult<Expr> {
+        let mut links = 0;
+        let r = self.parse_binary_chain(min_prec, &mut links);
+        self.unchain(links);
+        r
+    }
+
+    fn parse_binary_chain(&mut self, min_prec: u8, links: &mut u32) -> PResult<Expr> {
         let mut lhs = self.parse_unary()?;
         while let Some((op, prec)) = binop(self.peek_kind()) {
             if prec < min_prec {
@@ -100,6 +107,8 @@ impl Parser<'_> {
                 break;
             }
             self.bump();
+            self.chain_link()?;
+            *links += 1;
             self.enter(1)?;
             let rhs = self.parse_binary(prec + 1);
             self.leave(1);
@@ -148,8 +157,22 @@ impl Parser<'_> {
     }
 
     /// `.field`, `.0`, `->field`, `[index]`, `++`, `--`.
-    fn parse_postfix(&mut self, mut e: Expr) -> PResult<Expr> {
+    fn parse_postfix(&mut self, e: Expr) -> PResult<Expr> {
+        let mut links = 0;
+        let r = self.parse_postfix_chain(e, &mut links);
+        self.unchain(links);
+        r
+    }
+
+    fn parse_postfix_chain(&mut self, mut e: Expr, links: &mut u32) -> PResult<Expr> {
         loop {
+            if matches!(
+                self.peek_kind(),
+                TokenKind::Dot | TokenKind::Arrow | TokenKind::LBracket | TokenKind::PlusPlus | TokenKind::MinusMinus
+            ) {
+                self.chain_link()?;
+                *links += 1;
+            }
             match self.peek_kind().clone() {
                 TokenKind::Dot | TokenKind::Arrow => {
                     let arrow = self.bump().kind == TokenKind::Arrow;

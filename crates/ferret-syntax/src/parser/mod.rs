@@ -27,6 +27,10 @@ pub(crate) type PResult<T> = Result<T, Fatal>;
 /// this budget, unoptimised builds stay under half of a 2 MiB thread stack (test threads).
 const MAX_DEPTH: u32 = 200;
 pub(crate) const BLOCK_COST: u32 = 4;
+/// Operator chains (`a + b + c ...`, `x.a.b[1]...`) are parsed in loops but build trees as deep as
+/// they are long, which every later pass walks recursively: a chain's links count against
+/// this budget along each path of the tree.
+const MAX_CHAIN: u32 = 1000;
 
 pub struct Parser<'a> {
     lexer: Lexer<'a>,
@@ -40,6 +44,8 @@ pub struct Parser<'a> {
     /// `{` opens the body, never a block expression.
     no_block_expr: bool,
     depth: u32,
+    /// Links of the operator chains being parsed (see [`MAX_CHAIN`]).
+    chain: u32,
 }
 
 /// Read-only lookahead: a copy of the cursor lexing tokens that are then thrown away.
@@ -76,7 +82,15 @@ impl TokenSource for Parser<'_> {
 
 impl<'a> Parser<'a> {
     pub fn new(src: &'a str) -> Self {
-        Parser { lexer: Lexer::new(src), tok: None, prev_end: 0, diags: Vec::new(), no_block_expr: false, depth: 0 }
+        Parser {
+            lexer: Lexer::new(src),
+            tok: None,
+            prev_end: 0,
+            diags: Vec::new(),
+            no_block_expr: false,
+            depth: 0,
+            chain: 0,
+        }
     }
 
     /// Parses a whole program; any diagnostic makes it an error.
@@ -197,6 +211,21 @@ impl<'a> Parser<'a> {
 
     pub(crate) fn leave(&mut self, cost: u32) {
         self.depth -= cost;
+    }
+
+    /// One more link of an operator chain (see [`MAX_CHAIN`]); [`Self::unchain`] gives back a
+    /// chain's links when it is complete.
+    pub(crate) fn chain_link(&mut self) -> PResult<()> {
+        self.chain += 1;
+        if self.chain > MAX_CHAIN {
+            let span = self.peek().span;
+            return Err(self.error_at(span, format!("expression is too long (over {MAX_CHAIN} operators in a chain)")));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn unchain(&mut self, links: u32) {
+        self.chain -= links;
     }
 
     /// Runs `f` with block expressions allowed again (inside parentheses, brackets, calls).

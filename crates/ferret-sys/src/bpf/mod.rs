@@ -24,6 +24,8 @@ pub mod map_type {
     pub const HASH: u32 = 1;
     /// `BPF_MAP_TYPE_ARRAY`.
     pub const ARRAY: u32 = 2;
+    /// `BPF_MAP_TYPE_PROG_ARRAY`: program fds by index, for `bpf_tail_call`.
+    pub const PROG_ARRAY: u32 = 3;
     /// `BPF_MAP_TYPE_PERF_EVENT_ARRAY`: perf event fds indexed by CPU, for `bpf_perf_event_output`.
     pub const PERF_EVENT_ARRAY: u32 = 4;
     /// `BPF_MAP_TYPE_PERCPU_HASH`.
