@@ -26,20 +26,24 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    // The compiler walks the program recursively; the parser and macro expansion bound how deep
-    // it can be, and this stack leaves those bounds a wide margin (it is reserved, not used:
-    // pages are only touched as deep as a program goes).
-    match std::thread::Builder::new().name("ferret".into()).stack_size(STACK_BYTES).spawn(move || run(f)) {
-        Ok(t) => ExitCode::from(t.join().unwrap_or(1) as u8),
-        Err(e) => {
-            eprintln!("ERROR: starting the main thread: {e}");
-            ExitCode::from(1)
-        }
-    }
+    ExitCode::from(run(f) as u8)
 }
 
-/// The stack of the thread that compiles and runs the program.
+/// The stack of the thread that compiles the program.
 const STACK_BYTES: usize = 256 << 20;
+
+/// `compile` on a thread of its own with a large stack: the compiler walks the program
+/// recursively; the parser and macro expansion bound how deep it can be, and this stack leaves
+/// those bounds a wide margin (it is reserved, not used: pages are only touched as deep as a
+/// program goes). Tracing stays on the main thread, where BEGIN runs (its `tid` is `pid`).
+fn compile(text: &str, opts: &Options) -> Result<ferret_lang::Compiled, Vec<ferret_syntax::Diagnostic>> {
+    std::thread::scope(|s| {
+        match std::thread::Builder::new().stack_size(STACK_BYTES).spawn_scoped(s, || ferret_lang::compile(text, opts)) {
+            Ok(t) => t.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
+            Err(_) => ferret_lang::compile(text, opts),
+        }
+    })
+}
 
 fn run(f: Flags) -> i32 {
     for name in &f.no_features {
@@ -134,7 +138,7 @@ fn run(f: Flags) -> i32 {
         eprintln!("ERROR: '{missing}' file not found (--include)");
         return 1;
     }
-    let compiled = match ferret_lang::compile(text, &opts) {
+    let compiled = match compile(text, &opts) {
         Ok(c) => {
             eprint!("{}", src.render_all(&c.warnings));
             if f.verbose {
