@@ -1,6 +1,7 @@
 //! `-c CMD`: the child is forked before compiling (so `cpid` is known) and held on a pipe until
 //! every probe is attached, so its first syscalls are traced. The command is checked before the
 //! fork (found through `$PATH`, executable), and a failed exec comes back as its errno.
+use ferret_sys::strerror;
 use std::ffi::{CString, OsStr};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -13,12 +14,6 @@ pub struct Child {
     /// Read end of a close-on-exec pipe: EOF when the exec worked, the errno when it failed.
     exec_err_fd: i32,
     status: Option<i32>,
-}
-
-/// The errno text without Rust's ` (os error N)` suffix: `No such file or directory`.
-fn strerror(errno: i32) -> String {
-    let e = std::io::Error::from_raw_os_error(errno).to_string();
-    e.split(" (os error").next().unwrap_or(&e).to_string()
 }
 
 /// Where `execvp` would find `program`, checked as it would be: a name with a `/` is a path,

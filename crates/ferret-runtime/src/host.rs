@@ -55,14 +55,7 @@ pub fn cat(path: &str, max: usize) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
-/// The C library's text for an errno (`strerror(3)`), without Rust's ` (os error N)` suffix.
-pub fn strerror(errno: i32) -> String {
-    let s = std::io::Error::from_raw_os_error(errno).to_string();
-    match s.rfind(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
-}
+pub use ferret_sys::strerror;
 
 #[cfg(test)]
 mod tests {

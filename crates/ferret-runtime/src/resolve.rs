@@ -71,13 +71,7 @@ fn ipv6(w: &[u16; 8]) -> String {
 
 /// The C library's message for an errno; negative values (kernel return codes) are negated.
 pub fn strerror(errno: i64) -> String {
-    let code = errno.unsigned_abs().min(i32::MAX as u64) as i32;
-    let text = std::io::Error::from_raw_os_error(code).to_string();
-    // std appends " (os error N)" to strerror's text.
-    match text.rfind(" (os error ") {
-        Some(at) => text[..at].to_string(),
-        None => text,
-    }
+    ferret_sys::strerror(errno.unsigned_abs().min(i32::MAX as u64) as i32)
 }
 
 /// The user name of `uid` from /etc/passwd (read once), or empty when it has none, as bpftrace.

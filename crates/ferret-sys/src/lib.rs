@@ -45,6 +45,16 @@ pub fn page_size() -> usize {
     })
 }
 
+/// The C library's text for an errno (`strerror(3)`: `No such file or directory`), without the
+/// ` (os error N)` that Rust's `io::Error` appends.
+pub fn strerror(errno: i32) -> String {
+    let s = std::io::Error::from_raw_os_error(errno).to_string();
+    match s.rfind(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
 /// The errno of the last failed libc call on this thread.
 pub(crate) fn last_errno() -> i32 {
     std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)

@@ -109,8 +109,7 @@ fn tracefs_readable() -> Result<(), String> {
 }
 
 fn errno_text(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    s.split(" (os error").next().unwrap_or(&s).to_string()
+    e.raw_os_error().map_or_else(|| e.to_string(), crate::strerror)
 }
 
 /// Kernel settings that refuse tracing (or part of it) even with every capability: the

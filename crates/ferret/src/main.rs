@@ -280,12 +280,8 @@ fn output_writer(path: Option<&std::path::Path>, buffering: Buffering) -> Result
     use std::os::fd::AsFd;
     let file = match path {
         Some(path) => std::fs::File::create(path).map_err(|e| {
-            let os = std::io::Error::from_raw_os_error(e.raw_os_error().unwrap_or(libc::EIO));
-            format!(
-                "Failed to open output file: \"{}\": {}",
-                path.display(),
-                os.to_string().split(" (os error").next().unwrap_or("")
-            )
+            let why = ferret_sys::strerror(e.raw_os_error().unwrap_or(libc::EIO));
+            format!("Failed to open output file: \"{}\": {why}", path.display())
         })?,
         // Rust's stdout handle always flushes at newlines; a duplicate fd buffers as asked.
         None => std::io::stdout()
