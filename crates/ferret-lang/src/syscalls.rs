@@ -385,7 +385,8 @@ pub const X86_64: &[(&str, u32)] = &[
     ("open_tree_attr", 467),
 ];
 
-/// The highest system call number in [`X86_64`].
+/// The last slot of the per-syscall program arrays (probe::syscall): x86-64's numbers stay
+/// below 512 (the table's highest is 467); x32's, with bit 30 set, and -1 fall past it.
 pub const MAX_NR: u32 = 511;
 
 /// The number of system call `name`.
@@ -400,6 +401,11 @@ pub fn name(nr: u64) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_number_has_a_program_array_slot() {
+        assert!(super::X86_64.iter().all(|(_, nr)| *nr <= super::MAX_NR));
+    }
+
     #[test]
     fn numbers_and_names() {
         assert_eq!(super::number("read"), Some(0));

@@ -445,12 +445,7 @@ fn syscall_dispatcher(exit: bool, map: usize) -> Vec<Insn> {
     let done = a.new_label();
     a.mov64(R6, R1);
     if exit {
-        a.ldx(8, R3, R6, 0);
-        a.alu64_imm(BPF_ADD, R3, crate::probe::syscall::ORIG_AX as i32);
-        a.mov64(R1, R10);
-        a.alu64_imm(BPF_ADD, R1, -8);
-        a.mov64_imm(R2, 8);
-        a.call(helpers::PROBE_READ_KERNEL);
+        read_syscall_reg(&mut a, crate::probe::syscall::ORIG_AX, -8);
         a.jmp_imm(Cond::Ne, R0, 0, done);
         a.ldx(8, R3, R10, -8);
     } else {
@@ -465,6 +460,18 @@ fn syscall_dispatcher(exit: bool, map: usize) -> Vec<Insn> {
     a.mov64_imm(R0, 0);
     a.exit();
     a.finish().map(|p| p.insns).unwrap_or_default()
+}
+
+/// Copy the 8-byte `struct pt_regs` member at `member` of a raw_syscalls program (R6 is its
+/// context; `ctx[0]` points to the registers) to the stack slot at `into`, with
+/// bpf_probe_read_kernel (R0 is its result).
+pub(crate) fn read_syscall_reg(a: &mut Asm, member: i16, into: i16) {
+    a.ldx(8, R3, R6, 0);
+    a.alu64_imm(BPF_ADD, R3, member as i32);
+    a.mov64(R1, R10);
+    a.alu64_imm(BPF_ADD, R1, into as i32);
+    a.mov64_imm(R2, 8);
+    a.call(helpers::PROBE_READ_KERNEL);
 }
 
 /// Whether a program writes R9 (the DWARF unwinder uses it), which a scratch-map frame needs
@@ -542,12 +549,7 @@ impl<'a> Gen<'a> {
         // A 32-bit task runs with the 32-bit user code segment (reading it needs no BTF, which
         // would cost 10 ms at start).
         let tmp = self.new_slot();
-        self.asm.ldx(8, R3, R6, 0);
-        self.asm.alu64_imm(BPF_ADD, R3, PT_REGS_CS as i32);
-        self.asm.mov64(R1, R10);
-        self.asm.alu64_imm(BPF_ADD, R1, tmp as i32);
-        self.asm.mov64_imm(R2, 8);
-        self.asm.call(helpers::PROBE_READ_KERNEL);
+        read_syscall_reg(&mut self.asm, PT_REGS_CS, tmp);
         self.asm.ldx(2, R1, R10, tmp);
         self.asm.jmp_imm(Cond::Eq, R1, USER32_CS, self.exit);
         let pid = self.opts.pid.map(|p| p as u32).or(self.opts.cpid);

@@ -101,12 +101,7 @@ impl Gen<'_> {
             FieldSource::Ctx(off) => self.asm.ldx(8, R0, R6, off),
             FieldSource::Regs(off) => {
                 let tmp = self.new_slot();
-                self.asm.ldx(8, R3, R6, 0);
-                self.asm.alu64_imm(BPF_ADD, R3, off as i32);
-                self.asm.mov64(R1, R10);
-                self.asm.alu64_imm(BPF_ADD, R1, tmp as i32);
-                self.asm.mov64_imm(R2, 8);
-                self.asm.call(helpers::PROBE_READ_KERNEL);
+                super::read_syscall_reg(&mut self.asm, off, tmp);
                 self.asm.ldx(8, R0, R10, tmp);
             }
         }

@@ -92,7 +92,7 @@ pub static RAWTRACEPOINT_TP_BTF: ProbeKind = ProbeKind {
     special: None,
 };
 
-fn attach(t: &Target, prog: BorrowedFd<'_>, _: &AttachOpts) -> Result<Vec<OwnedFd>, String> {
+pub(crate) fn attach(t: &Target, prog: BorrowedFd<'_>, _: &AttachOpts) -> Result<Vec<OwnedFd>, String> {
     let link = bpf::raw_tracepoint_open(prog, Some(&t.parts[0])).map_err(|e| e.to_string())?;
     Ok(vec![link])
 }

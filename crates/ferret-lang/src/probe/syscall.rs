@@ -106,10 +106,6 @@ fn not_attached(t: &Target, _: BorrowedFd<'_>, _: &AttachOpts) -> Result<Vec<Own
     Err(format!("internal: {} is reached through its program array, not attached", t.name))
 }
 
-fn attach_dispatcher(t: &Target, prog: BorrowedFd<'_>, _: &AttachOpts) -> Result<Vec<OwnedFd>, String> {
-    Ok(vec![bpf::raw_tracepoint_open(prog, Some(&t.parts[0])).map_err(|e| e.to_string())?])
-}
-
 /// A syscall tracepoint's own program, tail-called by its block's dispatcher.
 pub static SYSCALL: ProbeKind = ProbeKind {
     names: &["tracepoint", "t"],
@@ -128,7 +124,7 @@ pub static DISPATCH: ProbeKind = ProbeKind {
     doc: "raw_syscalls dispatcher",
     expand: super::not_written,
     prog_type: bpf::prog_type::RAW_TRACEPOINT,
-    attach: attach_dispatcher,
+    attach: super::rawtracepoint::attach,
     list: super::lists_nothing,
     listed_by_default: false,
     special: None,
