@@ -47,16 +47,7 @@ fn nesting(t: &Type, structs: &std::collections::HashMap<String, u32>) -> u32 {
 /// [`MAX_NESTING`] ends the parse: its name (`struct s`) is returned.
 pub fn parse_all(text: &str, known: &mut Vec<ScriptStruct>) -> Option<String> {
     let toks = tokens(text);
-    let mut p = Parser {
-        toks,
-        i: 0,
-        known,
-        char_base: false,
-        nest: 0,
-        too_deep: None,
-        depths: Default::default(),
-        last_depth: 0,
-    };
+    let mut p = Parser { toks, i: 0, known, char_base: false, nest: 0, too_deep: false, depths: Default::default() };
     while p.i < p.toks.len() {
         if (p.at("struct") || p.at("union")) && p.peek_is(2, "{") {
             let save = p.i;
@@ -67,8 +58,8 @@ pub fn parse_all(text: &str, known: &mut Vec<ScriptStruct>) -> Option<String> {
                 }
                 None => p.i = save + 1,
             }
-            if p.too_deep.is_some() {
-                return p.too_deep;
+            if p.too_deep {
+                return Some(format!("{} {}", p.toks[save], p.toks[save + 1]));
             }
         } else {
             p.i += 1;
@@ -114,12 +105,19 @@ struct Parser<'a> {
     char_base: bool,
     /// Inline definitions being parsed (`struct { struct { ...`).
     nest: u32,
-    /// The definition found nested too deeply, if any (see [`MAX_NESTING`]).
-    too_deep: Option<String>,
+    /// A definition nested deeper than [`MAX_NESTING`] was found: the parse ends.
+    too_deep: bool,
     /// How deeply each script struct defined so far nests, by name.
     depths: std::collections::HashMap<String, u32>,
-    /// The depth of the body parsed last.
-    last_depth: u32,
+}
+
+/// A laid-out `{ members }`.
+struct Body {
+    size: u32,
+    align: u32,
+    fields: Vec<ScriptField>,
+    /// How deeply its types nest (see [`nesting`]).
+    depth: u32,
 }
 
 /// One member before layout.
@@ -156,18 +154,10 @@ impl Parser<'_> {
     fn definition(&mut self) -> Option<ScriptStruct> {
         let kw = self.next()?;
         let name = self.next()?;
-        let (size, align, fields) = match self.body(kw == "union") {
-            Some(b) => b,
-            None => {
-                if self.too_deep.is_some() {
-                    self.too_deep = Some(format!("{kw} {name}"));
-                }
-                return None;
-            }
-        };
+        let Body { size, align, fields, depth } = self.body(kw == "union")?;
         let packed = self.attributes();
         let (size, align) = if packed { (packed_size(&fields), 1) } else { (size, align) };
-        self.depths.insert(format!("{kw} {name}"), self.last_depth);
+        self.depths.insert(format!("{kw} {name}"), depth);
         Some(ScriptStruct { name: format!("{kw} {name}"), size, align, fields })
     }
 
@@ -194,8 +184,8 @@ impl Parser<'_> {
         packed
     }
 
-    /// `{ members }`: laid out; returns (size, align, fields).
-    fn body(&mut self, union: bool) -> Option<(u32, u32, Vec<ScriptField>)> {
+    /// `{ members }`, laid out.
+    fn body(&mut self, union: bool) -> Option<Body> {
         if !self.eat("{") {
             return None;
         }
@@ -205,21 +195,21 @@ impl Parser<'_> {
         let decls = r?;
         let depth = 1 + decls.iter().map(|d| nesting(&d.ty, &self.depths)).max().unwrap_or(0);
         if depth > MAX_NESTING {
-            self.too_deep = Some(String::new());
+            self.too_deep = true;
             return None;
         }
-        self.last_depth = depth;
-        Some(layout(decls, union))
+        let (size, align, fields) = layout(decls, union);
+        Some(Body { size, align, fields, depth })
     }
 
     fn members(&mut self) -> Option<Vec<Decl>> {
         if self.nest > MAX_NESTING {
-            self.too_deep = Some(String::new());
+            self.too_deep = true;
             return None;
         }
         let mut decls: Vec<Decl> = vec![];
         while !self.eat("}") {
-            if self.i >= self.toks.len() || self.too_deep.is_some() {
+            if self.i >= self.toks.len() || self.too_deep {
                 return None;
             }
             if self.eat(";") {
@@ -284,9 +274,9 @@ impl Parser<'_> {
         if self.at("struct") || self.at("union") {
             let kw = self.next()?;
             if self.at("{") {
-                let (size, align, fields) = self.body(kw == "union")?;
+                let Body { size, align, fields, depth } = self.body(kw == "union")?;
                 let s = ScriptStruct { name: format!("{kw} <anon {}>", self.known.len()), size, align, fields };
-                self.depths.insert(s.name.clone(), self.last_depth);
+                self.depths.insert(s.name.clone(), depth);
                 let ty = script_type(&s, self.known.len());
                 self.known.push(s);
                 return Some((ty, size, align));
@@ -294,9 +284,9 @@ impl Parser<'_> {
             let name = format!("{kw} {}", self.next()?);
             if self.at("{") {
                 // a named nested definition: define it, then use it
-                let (size, align, fields) = self.body(kw == "union")?;
+                let Body { size, align, fields, depth } = self.body(kw == "union")?;
                 let s = ScriptStruct { name: name.clone(), size, align, fields };
-                self.depths.insert(name.clone(), self.last_depth);
+                self.depths.insert(name.clone(), depth);
                 self.known.retain(|k| k.name != name);
                 let ty = script_type(&s, self.known.len());
                 self.known.push(s);
