@@ -274,7 +274,11 @@ pub struct Compiled {
 
 /// The pipeline: text → AST → targets → typed tree → BPF object.
 pub fn compile(src: &str, opts: &Options) -> Result<Compiled, Vec<Diagnostic>> {
-    let mut ast = ferret_syntax::parse(src)?;
+    compile_program(ferret_syntax::parse(src)?, opts)
+}
+
+/// [`compile`] from the parsed program: AST → targets → typed tree → BPF object.
+pub fn compile_program(mut ast: ast::Program, opts: &Options) -> Result<Compiled, Vec<Diagnostic>> {
     includes::check(&ast, &opts.include_dirs, opts.script_dir.as_deref())?;
     let mut opts = opts.clone();
     config::apply(&ast, &mut opts)?;

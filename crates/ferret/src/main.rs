@@ -32,15 +32,21 @@ fn main() -> ExitCode {
 /// The stack of the thread that compiles the program.
 const STACK_BYTES: usize = 256 << 20;
 
-/// `compile` on a thread of its own with a large stack: the compiler walks the program
-/// recursively; the parser and macro expansion bound how deep it can be, and this stack leaves
-/// those bounds a wide margin (it is reserved, not used: pages are only touched as deep as a
-/// program goes). Tracing stays on the main thread, where BEGIN runs (its `tid` is `pid`).
-fn compile(text: &str, opts: &Options) -> Result<ferret_lang::Compiled, Vec<ferret_syntax::Diagnostic>> {
+/// The parsed program compiled on a thread of its own with a large stack: the compiler walks
+/// the program recursively; the parser and macro expansion bound how deep it can be, and this
+/// stack leaves those bounds a wide margin (it is reserved, not used: pages are only touched as
+/// deep as a program goes). Tracing stays on the main thread, where BEGIN runs (its `tid` is
+/// `pid`).
+fn compile(
+    parsed: Result<ferret_syntax::ast::Program, Vec<ferret_syntax::Diagnostic>>,
+    opts: &Options,
+) -> Result<ferret_lang::Compiled, Vec<ferret_syntax::Diagnostic>> {
+    let ast = parsed?;
     std::thread::scope(|s| {
-        match std::thread::Builder::new().stack_size(STACK_BYTES).spawn_scoped(s, || ferret_lang::compile(text, opts)) {
+        let run = move || ferret_lang::compile_program(ast, opts);
+        match std::thread::Builder::new().stack_size(STACK_BYTES).spawn_scoped(s, run) {
             Ok(t) => t.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
-            Err(_) => ferret_lang::compile(text, opts),
+            Err(e) => Err(vec![ferret_syntax::Diagnostic::global(format!("starting the compiler thread: {e}"))]),
         }
     })
 }
@@ -79,9 +85,10 @@ fn run(f: Flags) -> i32 {
     let src = Source { name, text };
 
     // Privileges first: without them every probe would look like a typo ("No matches for
-    // tracepoint ..."). `-d ast` only parses.
+    // tracepoint ..."). `-d ast` only parses. The program is parsed once, here.
+    let parsed = ferret_syntax::parse(text);
     if f.dump != Some(Dump::Ast) {
-        let tracefs = ferret_syntax::parse(text).map_or(true, |ast| ferret_lang::probe::needs_tracefs(&ast));
+        let tracefs = parsed.as_ref().map_or(true, ferret_lang::probe::needs_tracefs);
         if let Some(why) = missing_privileges(tracefs) {
             eprintln!("ERROR: {why}");
             return 1;
@@ -138,7 +145,7 @@ fn run(f: Flags) -> i32 {
         eprintln!("ERROR: '{missing}' file not found (--include)");
         return 1;
     }
-    let compiled = match compile(text, &opts) {
+    let compiled = match compile(parsed, &opts) {
         Ok(c) => {
             eprint!("{}", src.render_all(&c.warnings));
             if f.verbose {
