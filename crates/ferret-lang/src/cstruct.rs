@@ -68,29 +68,27 @@ pub fn parse_all(text: &str, known: &mut Vec<ScriptStruct>) -> Option<String> {
     None
 }
 
+/// C tokens: identifiers and numbers as words, any other character alone; comments and
+/// preprocessor lines skipped. Walks characters, not bytes: scripts are UTF-8, and a byte of a
+/// multi-byte character read as Latin-1 could look like a letter.
 fn tokens(text: &str) -> Vec<String> {
     let mut out = vec![];
-    let b = text.as_bytes();
     let mut i = 0;
-    while i < b.len() {
-        let c = b[i] as char;
+    while let Some(c) = text[i..].chars().next() {
+        let rest = &text[i..];
         if c.is_whitespace() {
-            i += 1;
-        } else if text[i..].starts_with("//") || c == '#' {
-            while i < b.len() && b[i] != b'\n' {
-                i += 1;
-            }
-        } else if text[i..].starts_with("/*") {
-            i = text[i + 2..].find("*/").map_or(b.len(), |e| i + 2 + e + 2);
+            i += c.len_utf8();
+        } else if rest.starts_with("//") || c == '#' {
+            i += rest.find('\n').unwrap_or(rest.len());
+        } else if let Some(body) = rest.strip_prefix("/*") {
+            i = body.find("*/").map_or(text.len(), |e| i + 2 + e + 2);
         } else if c.is_alphanumeric() || c == '_' {
-            let s = i;
-            while i < b.len() && ((b[i] as char).is_alphanumeric() || b[i] == b'_') {
-                i += 1;
-            }
-            out.push(text[s..i].to_string());
+            let len = rest.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(rest.len());
+            out.push(rest[..len].to_string());
+            i += len;
         } else {
             out.push(c.to_string());
-            i += 1;
+            i += c.len_utf8();
         }
     }
     out
@@ -424,6 +422,17 @@ mod tests {
         assert_eq!(a.fields[2].ty, Type::Str(28));
         let f = one("struct Foo { int x; char c; }");
         assert_eq!((f.size, f.fields[1].offset), (8, 4));
+    }
+
+    /// Found by the `compile` fuzz target: a multi-byte character in a member's type name
+    /// (`int3Φt`) cut the tokenizer's identifier inside the character (a panic).
+    #[test]
+    fn non_ascii_text_is_tokenized_by_characters() {
+        let mut v = vec![];
+        let _ =
+            parse_all("struct A { int3\u{3a6}t a; char c; }; struct B { int x; }; // \u{e9}\n/* \u{3a6} */", &mut v);
+        assert!(v.iter().any(|s| s.name == "struct B"));
+        assert_eq!(tokens("a\u{3a6}b \u{e9}+1"), vec!["a\u{3a6}b", "\u{e9}", "+", "1"]);
     }
 
     #[test]

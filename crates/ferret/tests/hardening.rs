@@ -65,6 +65,20 @@ fn invalid_utf8_is_an_error_never_a_panic() {
     fails_with(&o, "ERROR: the value of -p is not valid UTF-8");
 }
 
+/// Found by the `compile` fuzz target: a non-ASCII character in a script struct's member type
+/// made the C tokenizer slice inside the character, and the binary abort.
+#[test]
+fn non_ascii_text_in_a_script_struct_is_no_panic() {
+    if !root() {
+        return;
+    }
+    let o = run(&[
+        os("-e"),
+        os("struct A { int3\u{3a6}t a; char c; }; BEGIN { printf(\"%d\\n\", sizeof(struct A)); exit(); }"),
+    ]);
+    assert!(o.status.code().is_some() && !stderr(&o).contains("panicked"), "{:?}: {}", o.status, stderr(&o));
+}
+
 #[test]
 fn invalid_utf8_in_a_command_or_path_passes_through() {
     if !root() {
