@@ -224,6 +224,30 @@ fn run(bin: &Path, c: &Case) -> Result<(), String> {
     Ok(())
 }
 
+/// Wait (up to 10 s) until no earlier ferret is still detaching in the background: its
+/// release child is a session leader named `ferret` (runtime's release_in_background). A test
+/// starts on a kernel with no probes left from the one before; on Debian's 6.1.192 a kprobe and
+/// an fentry on one function (do_filp_open) detaching while the next test's ferret called
+/// openat crashed the guest kernel (RIP 0 in the ftrace path).
+fn settle() {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline && detaching() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn detaching() -> bool {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return false };
+    dir.flatten().any(|e| {
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else { return false };
+        let Some(rest) = stat.strip_prefix(&format!("{} (ferret) ", e.file_name().to_string_lossy())) else {
+            return false;
+        };
+        // state ppid pgrp session: a session leader's session id is its own pid.
+        rest.split(' ').nth(3) == Some(&*e.file_name().to_string_lossy())
+    })
+}
+
 /// Build tests/runtime/progs/*.c (uprobe targets) into a fresh directory that tests refer to as
 /// `{{progs}}`. Err names why not (no gcc), and the tests using them skip with that reason.
 fn build_progs(dir: &Path) -> Result<PathBuf, String> {
@@ -386,6 +410,7 @@ fn main() {
                 skipped += 1;
                 continue;
             }
+            settle();
             let t0 = Instant::now();
             match run(&bin, &c) {
                 Ok(()) => {
