@@ -118,7 +118,8 @@ impl Gen<'_> {
         let mut sub = self.asm.fork();
         sub.bind(entry);
         let parent = std::mem::replace(&mut self.asm, sub);
-        let saved = (self.sp, self.max_sp, self.exit, std::mem::take(&mut self.loops));
+        let saved =
+            (self.sp, self.max_sp, self.exit, std::mem::take(&mut self.loops), std::mem::take(&mut self.callee_depth));
         let big = self.big.is_some();
         // A scratch-map frame is shared: the body's values go below the caller's. A stack
         // frame is the callback's own, with the variables copied in.
@@ -178,10 +179,13 @@ impl Gen<'_> {
         }
         self.asm.adopt_labels(&sub);
         self.pending.push(sub);
-        let inner_max = self.max_sp;
-        (self.sp, self.max_sp, self.exit, self.loops) = saved;
+        let (inner_max, inner_callees) = (self.max_sp, self.callee_depth);
+        (self.sp, self.max_sp, self.exit, self.loops, self.callee_depth) = saved;
         if big {
             self.max_sp = self.max_sp.max(inner_max);
+        } else {
+            // The verifier adds up the frames of a call chain, a callback's included.
+            self.callee_depth = self.callee_depth.max(verifier_frame(inner_max) + inner_callees);
         }
         r?;
         if too_big && self.loop_too_big.is_none() {

@@ -83,6 +83,9 @@ pub struct Gen<'a> {
     /// Real-stack bytes below the fixed `REAL_*` slots handed out by `real_slot` (scratch-map
     /// frames only).
     real_sp: i16,
+    /// The deepest chain of loop-body callback frames below this frame, as the verifier
+    /// counts them (stack frames only).
+    callee_depth: i32,
 }
 
 /// A probe whose frame is larger than the BPF stack (long strings: `max_strlen` 1024, say)
@@ -241,9 +244,13 @@ pub fn generate(
                 loop_too_big: None,
                 has_while: false,
                 real_sp: 0,
+                callee_depth: 0,
             };
             let r = g.gen_probe(probe);
-            let (spans, asm, max_sp, loop_too_big, has_while) = (g.spans, g.asm, g.max_sp, g.loop_too_big, g.has_while);
+            // With loop-body callbacks, the stack the verifier counts is the deepest chain of
+            // frames: this one's and its callbacks', each rounded as the verifier rounds them.
+            let max_sp = if g.callee_depth > 0 { verifier_frame(g.max_sp) + g.callee_depth } else { g.max_sp };
+            let (spans, asm, loop_too_big, has_while) = (g.spans, g.asm, g.loop_too_big, g.has_while);
             r.map(|()| (spans, asm, max_sp, loop_too_big, has_while))
         };
         let mut generated = gen(None, &mut actions);
@@ -415,6 +422,11 @@ fn user_map_spec(opts: &Options, info: &MapInfo, decl: Option<&MapDecl>) -> MapS
 }
 
 /// The scratch-map bytes a frame of `max_sp` bytes takes.
+/// A frame's stack depth as the verifier counts it toward the 512-byte limit of a call chain.
+fn verifier_frame(max_sp: i32) -> i32 {
+    (max_sp.max(1) + 31) / 32 * 32
+}
+
 fn frame_bytes(max_sp: i32) -> u32 {
     (max_sp.max(8) as u32).div_ceil(8) * 8
 }
