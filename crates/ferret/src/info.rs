@@ -75,7 +75,21 @@ pub fn report() -> String {
             ("kprobe_session", yes(kprobe_session)),
             ("uprobe", yes(f.uprobe)),
             ("uprobe_multi", yes(uprobe_multi)),
+            ("kernel_watchpoint", yes(kernel_watchpoint())),
         ],
     );
     out
+}
+
+/// Whether a hardware breakpoint on a kernel address (`watchpoint:` on kernel data) is
+/// allowed here: a trial breakpoint on kernel data (closed at once) on every CPU. Some
+/// hypervisors' guests refuse them (EPERM) even to root.
+fn kernel_watchpoint() -> bool {
+    use ferret_sys::perf::{self, hw_breakpoint};
+    let addr = ["jiffies", "__start_rodata", "_stext"]
+        .iter()
+        .find_map(|n| ferret_sys::kallsyms::lookup(n).filter(|a| *a != 0));
+    let Some(addr) = addr else { return false };
+    let Ok(cpus) = ferret_sys::cpus::online() else { return false };
+    cpus.iter().all(|&cpu| perf::breakpoint_event(addr, 8, hw_breakpoint::W, -1, cpu as i32).is_ok())
 }
