@@ -12,11 +12,10 @@ pub fn btf() -> Result<Arc<Btf>, String> {
     ferret_btf::kernel::vmlinux().map_err(|e| format!("kernel BTF is not available: {e}"))
 }
 
-/// The structs and unions the script defines (set once per compile, before sema).
-static SCRIPT_STRUCTS: Mutex<Vec<ScriptStruct>> = Mutex::new(Vec::new());
-
+/// The structs and unions the script defines, in the current compile's context (set once per
+/// compile, before sema; see [`crate::context`]).
 pub fn set_script_structs(structs: Vec<ScriptStruct>) {
-    *SCRIPT_STRUCTS.lock().unwrap_or_else(|e| e.into_inner()) = structs;
+    *crate::context::current().structs() = structs;
 }
 
 /// A struct from a probed binary's debug info (uprobe `args`), kept with the script's own:
@@ -24,8 +23,9 @@ pub fn set_script_structs(structs: Vec<ScriptStruct>) {
 /// entry whose members `fill` computes. `fill` runs without the lock held and may intern the
 /// structs the members refer to, this one included (self-referencing pointers).
 pub fn intern_struct(name: &str, size: u32, fill: impl FnOnce() -> Vec<crate::cstruct::ScriptField>) -> TypeId {
+    let ctx = crate::context::current();
     let idx = {
-        let mut v = SCRIPT_STRUCTS.lock().unwrap_or_else(|e| e.into_inner());
+        let mut v = ctx.structs();
         if let Some(i) = v.iter().position(|s| s.name == name) {
             return SCRIPT_ID_BASE + i as u32;
         }
@@ -35,7 +35,7 @@ pub fn intern_struct(name: &str, size: u32, fill: impl FnOnce() -> Vec<crate::cs
     let fields = fill();
     // Computed before taking the lock: a member's alignment may look up another struct.
     let align = fields.iter().map(|f| f.ty.member_align()).max().unwrap_or(1);
-    if let Some(s) = SCRIPT_STRUCTS.lock().unwrap_or_else(|e| e.into_inner()).get_mut(idx) {
+    if let Some(s) = ctx.structs().get_mut(idx) {
         s.fields = fields;
         s.align = align;
     }
@@ -43,7 +43,7 @@ pub fn intern_struct(name: &str, size: u32, fill: impl FnOnce() -> Vec<crate::cs
 }
 
 fn script_struct<T>(f: impl FnOnce(&[ScriptStruct]) -> Option<T>) -> Option<T> {
-    f(&SCRIPT_STRUCTS.lock().unwrap_or_else(|e| e.into_inner()))
+    f(&crate::context::current().structs())
 }
 
 /// `struct x` / `union x` / a typedef name → its id: the kernel's BTF definition when there is

@@ -4,6 +4,7 @@ pub mod builtin;
 pub mod cdefs;
 pub mod codegen;
 mod config;
+pub mod context;
 pub mod cstruct;
 pub mod includes;
 pub mod ktypes;
@@ -248,6 +249,9 @@ pub struct Object {
     pub cpp_demangle: bool,
     /// What marks a truncated string when it is printed.
     pub str_trunc_trailer: String,
+    /// The compile's context: its script structs, which decoding its events needs (enter it
+    /// with [`context::enter`] around decoding).
+    pub context: std::sync::Arc<context::Context>,
 }
 
 impl Object {
@@ -293,10 +297,11 @@ pub fn compile_program(mut ast: ast::Program, opts: &Options) -> Result<Compiled
         let msg = format!("{name} is nested too deeply (more than {} levels of types)", cstruct::MAX_NESTING);
         return Err(vec![at.map_or_else(|| Diagnostic::global(&msg), |s| Diagnostic::error(s, &msg))]);
     }
+    // Script structs, the target process and --unsafe are this compile's alone.
+    let ctx = context::Context::new(opts.pid, opts.unsafe_);
+    let _scope = context::enter(ctx.clone());
     ktypes::set_script_structs(structs);
     substitute_positional_attach_points(&mut ast, &opts.positional);
-    probe::set_target_pid(opts.pid);
-    probe::set_unsafe(opts.unsafe_);
     let (mut instances, mut warnings) = resolve_probes(&ast, opts.missing_probes)?;
     if let Some(filter) = &opts.probe_filter {
         let re = regex::Regex::new(filter)
@@ -320,7 +325,9 @@ pub fn compile_program(mut ast: ast::Program, opts: &Options) -> Result<Compiled
     probe::syscall::convert(&mut instances);
     let (maps, tables) = sema::check_program(&opts, &ast, &instances)?;
     let named_params = named::collect(&ast)?;
-    let object = codegen::generate(&opts, &ast, &instances, &maps, &tables)?;
+    let mut object = codegen::generate(&opts, &ast, &instances, &maps, &tables)?;
+    warnings.extend(ctx.take_warnings().into_iter().map(Diagnostic::global_warning));
+    object.context = ctx;
     warnings.extend(lints::unreachable(&ast));
     warnings.extend(lints::unused_maps(&ast, &|name| maps.contains_key(name)));
     Ok(Compiled { ast, object, opts, warnings, named_params })

@@ -1,9 +1,9 @@
 //! `--bench` and `--test`: the `bench:NAME` / `test:NAME` blocks, run by ferret itself with
 //! BPF_PROG_TEST_RUN instead of being attached. They are XDP programs because that program type's
 //! test run can repeat a program in the kernel and time it; their context is a dummy packet.
-use crate::out::Out;
 use crate::Session;
 use ferret_lang::probe::Special;
+use ferret_output::{Event, Writer};
 use ferret_sys::bpf;
 use std::cell::RefCell;
 use std::io::Write;
@@ -37,7 +37,7 @@ pub enum Mode {
 impl Session {
     /// Run BEGIN, then every block of `mode`'s kind in script order, then END and the maps.
     /// Returns 1 when a benchmark or test failed.
-    pub fn run_harness(mut self, out: &mut Out, mode: Mode) -> i32 {
+    pub fn run_harness(mut self, out: &mut Writer, mode: Mode) -> i32 {
         let which = match mode {
             Mode::Bench => Special::Bench,
             Mode::Test => Special::Test,
@@ -60,22 +60,24 @@ impl Session {
         self.exiting = false;
         self.run_special(Special::End, out);
         self.check_counters(out);
-        self.print_maps_at_exit(out);
+        if let Some(maps) = self.maps_at_exit() {
+            out.emit(&Event::MapsAtExit(maps));
+        }
         out.flush();
         i32::from(failed)
     }
 
     /// Run program `i` with `out`'s writer swapped for a capture; returns its r0, its mean run
     /// time, what it printed, and whether it failed (a non-zero exit() or a reported error).
-    fn run_captured(&mut self, i: usize, repeat: u32, out: &mut Out) -> Result<(u32, u32, String, bool), String> {
+    fn run_captured(&mut self, i: usize, repeat: u32, out: &mut Writer) -> Result<(u32, u32, String, bool), String> {
         let capture = Capture::default();
-        let real = std::mem::replace(&mut out.w, Box::new(capture.clone()));
+        let real = std::mem::replace(&mut out.out, Box::new(capture.clone()));
         let errors = out.errors;
         self.exit_code = None;
         let run = bpf::prog_test_run_repeat(self.progs[i].fd.as_fd(), &PACKET, repeat);
         self.drain(out);
         self.exiting = false;
-        out.w = real;
+        out.out = real;
         let (retval, mean) = run.map_err(|e| e.to_string())?;
         let bad = self.exit_code.take().is_some_and(|c| c != 0) || out.errors != errors;
         let text = String::from_utf8_lossy(&capture.0.borrow()).into_owned();
@@ -84,18 +86,18 @@ impl Session {
 
     /// One benchmark: repeat it until the runs take at least a millisecond in all, then print
     /// the mean time of one run. A benchmark that returns non-zero is skipped.
-    fn bench_one(&mut self, i: usize, names: &[String], index: usize, out: &mut Out) -> bool {
+    fn bench_one(&mut self, i: usize, names: &[String], index: usize, out: &mut Writer) -> bool {
         let mut iters: u32 = 1;
         loop {
             let (retval, mean, _, bad) = match self.run_captured(i, iters, out) {
                 Ok(r) => r,
                 Err(e) => {
-                    out.error(&format!("running benchmark '{}': {e}", names[index]));
+                    out.emit(&Event::Error(format!("running benchmark '{}': {e}", names[index])));
                     return false;
                 }
             };
             if bad {
-                out.error(&format!("Benchmark '{}' failed.", names[index]));
+                out.emit(&Event::Error(format!("Benchmark '{}' failed.", names[index])));
                 return false;
             }
             if retval != 0 {
@@ -108,14 +110,24 @@ impl Session {
                 10_000..100_000 => 10,
                 100_000..1_000_000 => 2,
                 _ => {
-                    out.benchmark(names, index, u64::from(mean), u64::from(iters));
+                    out.emit(&Event::Benchmark {
+                        names: names.to_vec(),
+                        index,
+                        mean_ns: u64::from(mean),
+                        iters: u64::from(iters),
+                    });
                     return true;
                 }
             };
             match iters.checked_mul(grow) {
                 Some(n) => iters = n,
                 None => {
-                    out.benchmark(names, index, u64::from(mean), u64::from(iters));
+                    out.emit(&Event::Benchmark {
+                        names: names.to_vec(),
+                        index,
+                        mean_ns: u64::from(mean),
+                        iters: u64::from(iters),
+                    });
                     return true;
                 }
             }
@@ -124,13 +136,18 @@ impl Session {
 
     /// One test: run it once; it passes when it returns 0, exits with 0 (or not at all) and
     /// reports no error. Its output is shown only when it fails.
-    fn test_one(&mut self, i: usize, names: &[String], passed: &mut Vec<bool>, out: &mut Out) -> Option<bool> {
+    fn test_one(&mut self, i: usize, names: &[String], passed: &mut Vec<bool>, out: &mut Writer) -> Option<bool> {
         let (ok, mean, text) = match self.run_captured(i, 1, out) {
             Ok((retval, mean, text, bad)) => (retval == 0 && !bad, mean, text),
             Err(e) => (false, 0, format!("ERROR: {e}\n")),
         };
         passed.push(ok);
-        out.test_result(names, passed, u64::from(mean), &text);
+        out.emit(&Event::TestResult {
+            names: names.to_vec(),
+            passed: passed.clone(),
+            duration_ns: u64::from(mean),
+            output: text,
+        });
         Some(ok)
     }
 }

@@ -1,12 +1,13 @@
 //! BPF object → a running session: maps created, programs loaded (verifier errors mapped back
-//! to script spans), probes attached, events read and rendered, maps printed, and teardown.
-//! Generic: it knows no probe type or builtin by name.
+//! to script spans), probes attached, event records turned into [`Event`]s for a [`Sink`], maps
+//! read, and teardown. Generic: it knows no probe type or builtin by name. It prints nothing,
+//! installs no signal handler and keeps no process-wide state: the caller drives it (see the
+//! `ferret` crate's facade and binary).
 pub mod child;
 pub mod clock;
 pub mod decode;
 pub mod harness;
 pub mod host;
-pub mod out;
 mod pcap;
 pub mod resolve;
 pub mod symbolize;
@@ -15,13 +16,11 @@ pub mod unwind;
 use ferret_bpf::insn::BPF_PSEUDO_MAP_FD;
 use ferret_lang::probe::{AttachOpts, Special};
 use ferret_lang::{Action, Object, MAP_FULL, MAP_LOST, MAP_RINGBUF, MAP_STOPPED};
-use ferret_output::MapDump;
+use ferret_output::{Event, Location, MapDump, Sink};
 use ferret_syntax::Diagnostic;
 use ferret_sys::bpf::{self, Map};
 use ferret_sys::ringbuf::RingBuf;
-use out::{Location, Out};
-use std::os::fd::{AsFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 #[derive(Debug)]
@@ -39,14 +38,6 @@ impl std::fmt::Display for RuntimeError {
             RuntimeError::Sys(s) => write!(f, "{s}"),
         }
     }
-}
-
-pub struct RunOpts {
-    pub attach: AttachOpts,
-    pub quiet: bool,
-    pub verbose: bool,
-    /// Child started with `-c`, released once every probe is attached.
-    pub child: Option<child::Child>,
 }
 
 /// How actions are carried out, beyond what the object says.
@@ -91,6 +82,8 @@ pub struct Session {
     exiting: bool,
     warned_full: Vec<bool>,
     lost_reported: u64,
+    /// When lost events and full maps were last checked.
+    last_check: Instant,
     /// Parsed printf formats by action id, parsed on first use.
     formats: std::collections::HashMap<usize, ferret_output::printf::Format>,
     pub settings: Settings,
@@ -100,36 +93,6 @@ pub struct Session {
     symbols: symbolize::Symbolizer,
     /// The DWARF unwind tables, when user stacks are unwound in the kernel.
     unwind: Option<unwind::Tables>,
-}
-
-static STOP: AtomicBool = AtomicBool::new(false);
-/// SIGUSR1 arrived: run the `self:signal:SIGUSR1` probes.
-static USR1: AtomicBool = AtomicBool::new(false);
-
-/// End tracing the normal way (END runs, maps print), as SIGINT does.
-pub fn request_stop() {
-    STOP.store(true, Ordering::SeqCst);
-}
-
-extern "C" fn on_signal(_: libc::c_int) {
-    STOP.store(true, Ordering::SeqCst);
-}
-
-extern "C" fn on_usr1(_: libc::c_int) {
-    USR1.store(true, Ordering::SeqCst);
-}
-
-/// SIGINT and SIGTERM end tracing the normal way: END runs and maps print. SIGUSR1 runs the
-/// `self:signal:SIGUSR1` probes (and is otherwise ignored rather than killing ferret).
-pub fn install_signal_handlers() {
-    let handler: extern "C" fn(libc::c_int) = on_signal;
-    let usr1: extern "C" fn(libc::c_int) = on_usr1;
-    // SAFETY: the handlers only store to atomics, which is async-signal-safe.
-    unsafe {
-        libc::signal(libc::SIGINT, handler as libc::sighandler_t);
-        libc::signal(libc::SIGTERM, handler as libc::sighandler_t);
-        libc::signal(libc::SIGUSR1, usr1 as libc::sighandler_t);
-    }
 }
 
 /// Map a verifier rejection to the span of the instruction the verifier stopped at.
@@ -276,6 +239,7 @@ impl Session {
             exiting: false,
             warned_full,
             lost_reported: 0,
+            last_check: Instant::now(),
             formats: Default::default(),
             settings: Settings::default(),
             boot_realtime_ns: clock::boot_realtime_ns(),
@@ -304,13 +268,16 @@ impl Session {
         }
     }
 
+    /// Run the BEGIN blocks. bpftrace runs them before anything is attached, so what they set
+    /// up (start times, config maps) is in place before the first event; what they print
+    /// stays in the ring until the next [`Session::poll`]. Failures go to `out`.
+    pub fn begin(&mut self, out: &mut dyn Sink) {
+        self.run_special_programs(Special::Begin, out);
+    }
+
     /// Attach every non-special program. On failure everything attached so far is released
     /// (the session is dropped by the caller), so no probe is ever left half-attached.
     pub fn attach(&mut self, opts: &AttachOpts) -> Result<usize, RuntimeError> {
-        // BEGIN runs before anything else is attached, as in bpftrace: what it sets up (start
-        // times, config maps) is in place before the first event. Its output stays in the ring
-        // until `run` reads it.
-        self.run_special_programs(Special::Begin);
         let mut n = 0;
         // Probes on one event should fire in script order. Most hooks run their programs
         // oldest-first, but uprobes run their consumers newest-first (the kernel prepends each
@@ -351,16 +318,16 @@ impl Session {
         Ok(n)
     }
 
-    fn run_special(&mut self, which: Special, out: &mut Out) {
-        self.run_special_programs(which);
+    fn run_special(&mut self, which: Special, out: &mut dyn Sink) {
+        self.run_special_programs(which, out);
         self.drain(out);
     }
 
-    fn run_special_programs(&self, which: Special) {
+    fn run_special_programs(&self, which: Special, out: &mut dyn Sink) {
         for (i, p) in self.progs.iter().enumerate() {
             if p.special == Some(which) {
                 if let Err(e) = bpf::prog_test_run(p.fd.as_fd(), &[0u8; 16], None) {
-                    eprintln!("ERROR: running {}: {e}", self.object.progs[i].targets[0].name);
+                    out.event(Event::Error(format!("running {}: {e}", self.object.progs[i].targets[0].name)));
                 }
             }
         }
@@ -387,81 +354,119 @@ impl Session {
         found
     }
 
-    /// Run BEGIN, then read events until exit(), a signal, or the child/pid ending; then detach,
-    /// run END and print the maps. Returns the exit code.
-    pub fn run(mut self, out: &mut Out, opts: &mut RunOpts) -> i32 {
-        // BEGIN already ran in `attach`; show what it printed.
+    /// The descriptor that becomes readable when events are waiting, for callers with an event
+    /// loop of their own (epoll, Python's selectors). Programs write without waking a reader
+    /// (cheap for the traced workload; `exit()` forces a wakeup), so such a loop should also
+    /// call [`Session::poll`] on a short timer.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.ring.fd()
+    }
+
+    /// Wait up to `timeout` for events and hand every pending one to `out`; every 500 ms,
+    /// report lost events and full maps. After `exit()` the events that follow it are dropped,
+    /// as bpftrace drops them, and [`Session::exiting`] is true.
+    pub fn poll(&mut self, timeout: Duration, out: &mut dyn Sink) {
+        let mut pfd =
+            libc::pollfd { fd: std::os::fd::AsRawFd::as_raw_fd(&self.ring.fd()), events: libc::POLLIN, revents: 0 };
+        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+        // SAFETY: one valid pollfd for the duration of the call.
+        unsafe { libc::poll(&mut pfd, 1, ms) };
         self.drain(out);
-        if let Some(c) = opts.child.as_mut() {
-            if let Err(e) = c.release() {
-                // The command could not run (exec failed after the checks before the fork): an
-                // error, and nothing traced; the probes are detached as the session drops.
-                out.error(&e);
-                out.flush();
-                return 1;
-            }
+        if self.last_check.elapsed() > Duration::from_millis(500) {
+            self.check_counters(out);
+            self.last_check = Instant::now();
         }
-        // A program with an iterator ends once the iteration has run, whatever else it has.
-        let iterates = !self.iter_links.is_empty();
-        if iterates {
-            self.run_iterators(out);
-        }
-        let mut last_check = Instant::now();
-        while !iterates && !self.exiting && !self.only_special() {
-            if STOP.load(Ordering::SeqCst) {
-                break;
-            }
-            if USR1.swap(false, Ordering::SeqCst) {
-                self.run_special(Special::Signal, out);
-            }
-            // The ring is polled on a short timer: programs write without waking us (cheap for
-            // the traced workload), and exit() forces a wakeup.
-            let mut pfd =
-                libc::pollfd { fd: std::os::fd::AsRawFd::as_raw_fd(&self.ring.fd()), events: libc::POLLIN, revents: 0 };
-            // SAFETY: one valid pollfd for the duration of the call.
-            unsafe { libc::poll(&mut pfd, 1, 20) };
-            self.drain(out);
-            out.flush_pending();
-            if let Some(c) = opts.child.as_mut() {
-                if c.exited() {
-                    break;
-                }
-            }
-            if let Some(pid) = opts.attach.pid {
-                // SAFETY: kill with signal 0 only checks that the process exists.
-                if opts.child.is_none() && unsafe { libc::kill(pid, 0) } != 0 {
-                    break;
-                }
-            }
-            if last_check.elapsed() > Duration::from_millis(500) {
-                self.check_counters(out);
-                last_check = Instant::now();
-            }
-        }
+    }
+
+    /// Run the `self:signal:SIGUSR1` probes (the caller saw the signal).
+    pub fn signal(&mut self, out: &mut dyn Sink) {
+        self.run_special(Special::Signal, out);
+    }
+
+    /// Whether `exit()` was called.
+    pub fn exiting(&self) -> bool {
+        self.exiting
+    }
+
+    /// The code `exit(N)` gave, else 0.
+    pub fn exit_code(&self) -> i32 {
+        self.exit_code.unwrap_or(0)
+    }
+
+    /// Whether the program has `iter:` probes, which [`Session::iterate`] runs.
+    pub fn iterates(&self) -> bool {
+        !self.iter_links.is_empty()
+    }
+
+    /// Stop tracing the normal way: every probe stops (they check MAP_STOPPED first, as
+    /// bpftrace detaches before END), pending events are delivered, END runs, and lost events
+    /// and full maps are reported. The probes stay attached but inert, and the maps readable,
+    /// until the session drops or [`Session::take_attachments`] hands the links over: closing
+    /// them is slow (each perf-event link waits for an RCU grace period).
+    pub fn stop(&mut self, out: &mut dyn Sink) {
         self.drain(out);
-        // Stop every probe (they check MAP_STOPPED first), as bpftrace detaches before END; the
-        // real detach is slow (each perf-event link waits for an RCU grace period) and happens
-        // after the maps are printed, off the critical path.
         let _ = self.maps[MAP_STOPPED].update(&0u32.to_ne_bytes(), &1u64.to_ne_bytes(), 0);
         self.drain(out);
         self.exiting = false;
         self.run_special(Special::End, out);
         self.check_counters(out);
-        self.print_maps_at_exit(out);
-        out.flush();
-        release_in_background(std::mem::take(&mut self.attachments));
-        self.exit_code.unwrap_or(0)
+    }
+
+    /// The user maps as they are now, when the program prints them at exit (bpftrace's
+    /// `print_maps_on_exit`, on by default); `None` when it does not.
+    pub fn maps_at_exit(&self) -> Option<Vec<MapDump>> {
+        self.object.print_maps_on_exit.then(|| self.maps())
+    }
+
+    /// Every user map as it is now, in the order the program names them.
+    pub fn maps(&self) -> Vec<MapDump> {
+        self.object.user_maps().map(|(i, _)| self.read_map(i)).collect()
+    }
+
+    /// The user map `name` (`@x`, or `@` for the unnamed one) as it is now.
+    pub fn map(&self, name: &str) -> Option<MapDump> {
+        self.object.user_maps().find(|(_, m)| m.name == name).map(|(i, _)| self.read_map(i))
+    }
+
+    /// Events the kernel had no room for, in all.
+    pub fn lost(&self) -> u64 {
+        self.counter(MAP_LOST, 0)
+    }
+
+    /// The user maps that refused an update because they were full, with how many updates each
+    /// refused.
+    pub fn map_full(&self) -> Vec<(String, u64)> {
+        self.object
+            .user_maps()
+            .map(|(i, m)| (m.name.clone(), self.counter(MAP_FULL, (i - ferret_lang::FIRST_USER_MAP) as u32)))
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+
+    fn counter(&self, map: usize, key: u32) -> u64 {
+        self.maps[map]
+            .lookup(&key.to_ne_bytes())
+            .ok()
+            .flatten()
+            .map(|v| v.chunks(8).map(|c| u64::from_ne_bytes(c.try_into().unwrap_or([0; 8]))).sum())
+            .unwrap_or(0)
+    }
+
+    /// The links and perf events that keep the probes attached, for a caller that closes them
+    /// elsewhere (the CLI hands them to a child process, so it exits before their slow close).
+    pub fn take_attachments(&mut self) -> Vec<OwnedFd> {
+        std::mem::take(&mut self.attachments)
     }
 
     /// Run each `iter:` probe: read an iterator made from its link to the end (in a thread, so
     /// the ring is emptied while the kernel walks its objects), showing the events as they come.
-    fn run_iterators(&mut self, out: &mut Out) {
+    pub fn iterate(&mut self, out: &mut dyn Sink) {
         self.iterating = true;
         for (name, link) in std::mem::take(&mut self.iter_links) {
             let file = match bpf::iter_create(link.as_fd()) {
                 Ok(fd) => std::fs::File::from(fd),
                 Err(e) => {
-                    out.error(&format!("Failed to open iter probe link: {name}: {e}"));
+                    out.event(Event::Error(format!("Failed to open iter probe link: {name}: {e}")));
                     continue;
                 }
             };
@@ -481,18 +486,17 @@ impl Session {
                 self.drain(out);
             }
             if let Ok(Err(e)) = reader.join() {
-                out.error(&format!("reading iterator {name}: {e}"));
+                out.event(Event::Error(format!("reading iterator {name}: {e}")));
             }
             self.drain(out);
             self.check_counters(out);
         }
-        out.flush_pending();
         self.iterating = false;
     }
 
     /// Write the packets `skboutput()` sent to their pcap files; packets the perf buffer had
     /// no room for are reported as lost events.
-    fn drain_packets(&mut self, out: &mut Out) {
+    fn drain_packets(&mut self, out: &mut dyn Sink) {
         let Some((buf, writers)) = self.skb_out.as_mut() else { return };
         let mut failed = None;
         let (actions, boot) = (&self.object.actions, self.boot_realtime_ns);
@@ -505,16 +509,18 @@ impl Session {
         });
         writers.flush();
         if let Some(e) = failed {
-            out.error(&e);
+            out.event(Event::Error(e));
         }
         if lost > 0 {
             self.skb_lost_reported += lost;
-            out.lost_events(lost);
+            out.event(Event::Lost(lost));
         }
     }
 
     /// Read every pending event record and carry out its action.
-    fn drain(&mut self, out: &mut Out) {
+    fn drain(&mut self, out: &mut dyn Sink) {
+        // Decoding sees this program's script structs.
+        let _scope = ferret_lang::context::enter(self.object.context.clone());
         self.drain_packets(out);
         let mut records = vec![];
         self.ring.poll(|r| records.push(r.to_vec()));
@@ -527,7 +533,7 @@ impl Session {
         }
     }
 
-    fn handle(&mut self, rec: &[u8], out: &mut Out) {
+    fn handle(&mut self, rec: &[u8], out: &mut dyn Sink) {
         if rec.len() < 8 {
             return;
         }
@@ -536,12 +542,13 @@ impl Session {
         let Some(action) = self.object.actions.get(id).cloned() else { return };
         match action {
             Action::Printf { format, args, .. } => {
-                let text = self.render(id, &format, &args, body);
-                out.printf(&text);
+                let vals = decode::args(body, &args, &self.ctx());
+                let text = self.render_values(id, &format, &vals);
+                out.event(Event::Printf { id, format, args: vals, text });
             }
             Action::Print { ty } => {
                 let v = decode::value(body, &ty, &self.ctx());
-                out.value(&v);
+                out.event(Event::Print(v));
             }
             Action::PrintMap { map, top, div } => {
                 let mut dump = self.read_map(map);
@@ -550,27 +557,27 @@ impl Session {
                 }
                 let top = (top > 0).then_some(top as usize);
                 let div = (div > 0).then_some(div);
-                out.map(&dump, top, div);
+                out.event(Event::Map { dump, top, div });
             }
             Action::System { format, args } => {
                 let cmd = self.render(id, &format, &args, body);
                 match host::run_shell(&cmd) {
-                    Ok(text) => out.syscall(&text),
-                    Err(e) => out.error(&e),
+                    Ok(text) => out.event(Event::System(text)),
+                    Err(e) => out.event(Event::Error(e)),
                 }
             }
             Action::Cat { format, args } => {
                 let path = self.render(id, &format, &args, body);
                 match host::cat(&path, self.settings.max_cat_bytes) {
-                    Ok(text) => out.cat(&text),
-                    Err(e) => out.error(&e),
+                    Ok(text) => out.event(Event::Cat(text)),
+                    Err(e) => out.event(Event::Error(e)),
                 }
             }
             // Packets come through their own perf buffer (drain_packets).
             Action::SkbOutput { .. } => {}
             Action::Report { error, format, args, span } => {
-                let msg = self.render(id, &format, &args, body);
-                out.report(error, &msg, &self.location(span));
+                let message = self.render(id, &format, &args, body);
+                out.event(Event::Report { error, message, at: self.location(span) });
             }
             Action::HelperError { helper, span } => {
                 let retcode =
@@ -578,8 +585,9 @@ impl Session {
                 let strerror = host::strerror(-retcode as i32);
                 let msg = ferret_output::text::helper_error_message(helper, retcode as i32, &strerror);
                 let src = ferret_syntax::Source { name: &self.settings.source_name, text: &self.settings.source_text };
-                let text = src.render(&Diagnostic::warning(span, msg));
-                out.helper_error(&text, helper, retcode, &strerror, &self.location(span));
+                let rendered = src.render(&Diagnostic::warning(span, msg));
+                let at = self.location(span);
+                out.event(Event::HelperError { rendered, helper: helper.to_string(), retcode, strerror, at });
             }
             Action::Join { delim, slots, slot_size } => {
                 let parts: Vec<String> = body
@@ -590,7 +598,7 @@ impl Session {
                     })
                     .take_while(|s| !s.is_empty())
                     .collect();
-                out.join(&parts.join(&delim));
+                out.event(Event::Join(parts.join(&delim)));
             }
             Action::Strftime { .. } => {}
             Action::ProcessSeen => {
@@ -602,10 +610,10 @@ impl Session {
                     t.load_process(pid as u32);
                     if t.full && !t.full_reported {
                         t.full_reported = true;
-                        out.warning(&format!(
+                        out.event(Event::Warning(format!(
                             "the DWARF unwind tables are full ({} rows); stacks in files loaded later are walked by frame pointers",
                             ferret_lang::unwind::MAX_ROWS
-                        ));
+                        )));
                     }
                 }
             }
@@ -620,10 +628,10 @@ impl Session {
                     self.exit_code = Some(u64::from_ne_bytes(body[..8].try_into().unwrap_or([0; 8])) as i32);
                 }
                 self.exiting = true;
+                out.event(Event::Exit(self.exit_code));
             }
             Action::Time { format } => {
-                let now = clock::now(&format);
-                out.time(&now);
+                out.event(Event::Time(clock::now(&format)));
             }
         }
     }
@@ -652,6 +660,10 @@ impl Session {
     /// A printf-style action's text from its event record.
     fn render(&mut self, id: usize, format: &str, args: &[ferret_lang::types::Type], body: &[u8]) -> String {
         let vals = decode::args(body, args, &self.ctx());
+        self.render_values(id, format, &vals)
+    }
+
+    fn render_values(&mut self, id: usize, format: &str, vals: &[ferret_output::Value]) -> String {
         let f = self.formats.entry(id).or_insert_with(|| {
             if format.contains("%gr") {
                 // GFP flag bits differ between kernel configurations: take this kernel's.
@@ -661,12 +673,13 @@ impl Session {
             }
             ferret_output::printf::Format::parse(format)
         });
-        f.render(&vals)
+        f.render(vals)
     }
 
     /// What `print(@m)` shows for an empty map without keys: its value type's zero, as bpftrace
     /// does (`@: 0`). Keyed maps and histograms print nothing when empty.
     fn empty_scalar(&self, idx: usize) -> Option<MapDump> {
+        let _scope = ferret_lang::context::enter(self.object.context.clone());
         let spec = &self.object.maps[idx];
         if spec.key.is_some() || matches!(spec.value, ferret_lang::types::Type::Agg(a) if a.is_hist()) {
             return None;
@@ -689,6 +702,7 @@ impl Session {
     }
 
     pub fn read_map(&self, idx: usize) -> MapDump {
+        let _scope = ferret_lang::context::enter(self.object.context.clone());
         let spec = &self.object.maps[idx];
         let m = &self.maps[idx];
         let entries = m.entries().unwrap_or_default();
@@ -696,79 +710,22 @@ impl Session {
         decode::map(spec, &entries, stride, &self.ctx())
     }
 
-    fn print_maps_at_exit(&self, out: &mut Out) {
-        if !self.object.print_maps_on_exit {
-            return;
-        }
-        let dumps: Vec<MapDump> = self.object.user_maps().map(|(i, _)| self.read_map(i)).collect();
-        out.maps_at_exit(&dumps);
-    }
-
     /// Report events the ring had no room for, and maps that refused an update, once each.
-    fn check_counters(&mut self, out: &mut Out) {
-        let sum = |m: &Map, key: u32| -> u64 {
-            m.lookup(&key.to_ne_bytes())
-                .ok()
-                .flatten()
-                .map(|v| v.chunks(8).map(|c| u64::from_ne_bytes(c.try_into().unwrap_or([0; 8]))).sum())
-                .unwrap_or(0)
-        };
-        let lost = sum(&self.maps[MAP_LOST], 0);
+    fn check_counters(&mut self, out: &mut dyn Sink) {
+        let lost = self.lost();
         if lost > self.lost_reported {
-            out.lost_events(lost - self.lost_reported);
+            out.event(Event::Lost(lost - self.lost_reported));
             self.lost_reported = lost;
         }
         let user: Vec<(usize, String)> = self.object.user_maps().map(|(i, m)| (i, m.name.clone())).collect();
         for (i, name) in user {
-            if !self.warned_full[i] && sum(&self.maps[MAP_FULL], (i - ferret_lang::FIRST_USER_MAP) as u32) > 0 {
+            if !self.warned_full[i] && self.counter(MAP_FULL, (i - ferret_lang::FIRST_USER_MAP) as u32) > 0 {
                 self.warned_full[i] = true;
-                out.warning(&format!(
+                out.event(Event::Warning(format!(
                     "Map full; can't update element. Try increasing max_map_keys ({name} holds {} entries; ferret --max-map-keys N)",
                     self.object.maps[i].max_entries
-                ));
+                )));
             }
         }
     }
-}
-
-/// Closing a perf-event link or tracepoint waits ~40-80 ms for an RCU grace period, serially.
-/// The probes are already stopped (MAP_STOPPED), so the closes are handed to a forked child
-/// that holds the last references, and this process exits at once. The child holds nothing else
-/// of ours: every other descriptor (stdout and its duplicates, `-o` files, maps) is closed
-/// first, so a pipeline reading our output ends with us, and it leaves our session and
-/// controlling terminal.
-fn release_in_background(events: Vec<OwnedFd>) {
-    use std::os::fd::AsRawFd;
-    if events.is_empty() {
-        return;
-    }
-    let mut keep: Vec<u32> = events.iter().map(|f| f.as_raw_fd() as u32).collect();
-    keep.sort_unstable();
-    // SAFETY: the child only makes syscalls (open, dup2, close_range, setsid, close, _exit) and
-    // never returns into Rust code that could observe the parent's threads' state.
-    unsafe {
-        let pid = libc::fork();
-        if pid == 0 {
-            let devnull = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
-            libc::dup2(devnull, 0);
-            libc::dup2(devnull, 1);
-            libc::dup2(devnull, 2);
-            // Close every fd from 3 up but the events (kernels before 5.9 lack close_range:
-            // there the fds go one by one up to the highest open one).
-            let mut from = 3u32;
-            for &fd in keep.iter().chain(std::iter::once(&u32::MAX)) {
-                if fd > from && libc::syscall(libc::SYS_close_range, from, fd - 1, 0) != 0 {
-                    let end = if fd == u32::MAX { 65536 } else { fd };
-                    for f in from..end {
-                        libc::close(f as i32);
-                    }
-                }
-                from = from.max(fd.saturating_add(1));
-            }
-            libc::setsid();
-            drop(events);
-            libc::_exit(0);
-        }
-    }
-    // In the parent the fds drop here: cheap, the child holds the last references.
 }

@@ -29,6 +29,10 @@ impl Diagnostic {
     pub fn global(message: impl Into<String>) -> Diagnostic {
         Diagnostic { level: Level::Error, span: None, message: message.into(), hints: vec![] }
     }
+    /// A warning about no place in the program (shown as `WARNING: message`).
+    pub fn global_warning(message: impl Into<String>) -> Diagnostic {
+        Diagnostic { level: Level::Warning, span: None, message: message.into(), hints: vec![] }
+    }
     pub fn with_hint(mut self, hint: impl Into<String>) -> Diagnostic {
         self.hints.push(hint.into());
         self

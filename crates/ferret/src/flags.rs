@@ -1,7 +1,7 @@
 //! Command-line flags, parsed by hand to accept bpftrace's spellings (`-lv`, `-e`, `--dry-run`,
 //! script arguments after the program). Arguments are bytes (`OsString`): paths and the `-c`
 //! command pass through as given; program text, and values that must be text, are checked.
-use ferret_runtime::out::Format;
+use ferret_output::Format;
 use std::ffi::{OsStr, OsString};
 
 pub const USAGE: &str = "\

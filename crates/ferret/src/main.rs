@@ -2,12 +2,13 @@
 mod flags;
 mod info;
 
-use ferret_lang::Options;
-use ferret_runtime::out::Out;
-use ferret_runtime::{RunOpts, RuntimeError, Session};
+use ferret::{Config, Error, Event, Options, Program, Writer};
 use ferret_syntax::Source;
 use flags::{Buffering, Dump, Flags, Mode};
+use std::os::fd::OwnedFd;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 fn main() -> ExitCode {
     // Bytes, not String: a program, path or command that is not UTF-8 must not panic here.
@@ -27,28 +28,6 @@ fn main() -> ExitCode {
         }
     };
     ExitCode::from(run(f) as u8)
-}
-
-/// The stack of the thread that compiles the program.
-const STACK_BYTES: usize = 256 << 20;
-
-/// The parsed program compiled on a thread of its own with a large stack: the compiler walks
-/// the program recursively; the parser and macro expansion bound how deep it can be, and this
-/// stack leaves those bounds a wide margin (it is reserved, not used: pages are only touched as
-/// deep as a program goes). Tracing stays on the main thread, where BEGIN runs (its `tid` is
-/// `pid`).
-fn compile(
-    parsed: Result<ferret_syntax::ast::Program, Vec<ferret_syntax::Diagnostic>>,
-    opts: &Options,
-) -> Result<ferret_lang::Compiled, Vec<ferret_syntax::Diagnostic>> {
-    let ast = parsed?;
-    std::thread::scope(|s| {
-        let run = move || ferret_lang::compile_program(ast, opts);
-        match std::thread::Builder::new().stack_size(STACK_BYTES).spawn_scoped(s, run) {
-            Ok(t) => t.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
-            Err(e) => Err(vec![ferret_syntax::Diagnostic::global(format!("starting the compiler thread: {e}"))]),
-        }
-    })
 }
 
 fn run(f: Flags) -> i32 {
@@ -76,7 +55,8 @@ fn run(f: Flags) -> i32 {
                 return 1;
             }
             // `-l -p PID` lists that process's probes.
-            ferret_lang::probe::set_target_pid(f.pid.as_deref().and_then(|p| p.parse().ok()));
+            let pid = f.pid.as_deref().and_then(|p| p.parse().ok());
+            let _ctx = ferret_lang::context::enter(ferret_lang::context::Context::new(pid, false));
             return list(search, program.as_ref(), f.verbose);
         }
         Mode::Program { .. } => {}
@@ -145,29 +125,40 @@ fn run(f: Flags) -> i32 {
         eprintln!("ERROR: '{missing}' file not found (--include)");
         return 1;
     }
-    let compiled = match compile(parsed, &opts) {
-        Ok(c) => {
-            eprint!("{}", src.render_all(&c.warnings));
-            if f.verbose {
-                // How probes are attached where it is not the obvious way (kprobes as fentry).
-                for note in c.object.progs.iter().flat_map(|p| &p.targets).filter_map(|t| t.note.as_ref()) {
-                    eprintln!("INFO: {note}");
-                }
-                // Wildcard kprobes attached through one kprobe_multi link, in bpftrace's words.
-                for t in c.object.progs.iter().flat_map(|p| &p.targets).filter(|t| !t.multi.is_empty()) {
-                    eprintln!("Attaching to {} functions", t.multi.len());
-                    for f in &t.multi {
-                        eprintln!(" {f}");
-                    }
-                }
-            }
-            c
-        }
+    let config = Config {
+        name: name.clone(),
+        options: opts,
+        max_cat_bytes: std::env::var("BPFTRACE_MAX_CAT_BYTES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(ferret_runtime::host::DEFAULT_MAX_CAT_BYTES),
+    };
+    let parsed = match parsed {
+        Ok(ast) => ast,
         Err(diags) => {
             eprint!("{}", src.render_all(&diags));
             return 1;
         }
     };
+    let program = match Program::compile_parsed(parsed, text, &config) {
+        Ok(p) => p,
+        Err(e) => return fail(&e),
+    };
+    eprint!("{}", program.warnings());
+    let compiled = program.compiled();
+    if f.verbose {
+        // How probes are attached where it is not the obvious way (kprobes as fentry).
+        for note in compiled.object.progs.iter().flat_map(|p| &p.targets).filter_map(|t| t.note.as_ref()) {
+            eprintln!("INFO: {note}");
+        }
+        // Wildcard kprobes attached through one kprobe_multi link, in bpftrace's words.
+        for t in compiled.object.progs.iter().flat_map(|p| &p.targets).filter(|t| !t.multi.is_empty()) {
+            eprintln!("Attaching to {} functions", t.multi.len());
+            for f in &t.multi {
+                eprintln!(" {f}");
+            }
+        }
+    }
     match f.dump {
         Some(Dump::Ast) => {
             say(&ferret_syntax::dump(&compiled.ast));
@@ -213,30 +204,16 @@ fn run(f: Flags) -> i32 {
             return 1;
         }
     };
-    let mut out =
-        Out { format, w, warnings: !f.no_warnings, full_buffering: f.buffering == Buffering::Full, errors: 0 };
+    let mut out = Writer::new(format, w, Box::new(std::io::stderr()));
+    out.warnings = !f.no_warnings;
+    out.full_buffering = f.buffering == Buffering::Full;
 
-    ferret_runtime::install_signal_handlers();
-    let mut session = match Session::load(compiled.object) {
-        Ok(s) => s,
-        Err(RuntimeError::Load(d)) => {
-            eprint!("{}", src.render(&d));
-            return 1;
-        }
-        Err(e) => {
-            eprintln!("ERROR: {e}");
-            return 1;
-        }
+    install_signal_handlers();
+    let mut loaded = match program.load() {
+        Ok(l) => l,
+        Err(e) => return fail(&e),
     };
-    session.settings = ferret_runtime::Settings {
-        source_name: name.clone(),
-        source_text: text.clone(),
-        max_cat_bytes: std::env::var("BPFTRACE_MAX_CAT_BYTES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(ferret_runtime::host::DEFAULT_MAX_CAT_BYTES),
-    };
-    let attach = ferret_lang::probe::AttachOpts { pid: pid.or(child.as_ref().map(|c| c.pid)) };
+    let session = loaded.session_mut();
     // The -c command's unwind table, so its very first user stacks unwind fully.
     if let Some(c) = &child {
         session.preload_unwind(&c.path);
@@ -251,9 +228,9 @@ fn run(f: Flags) -> i32 {
         return 0;
     }
     if let Some(mode) = f.harness {
-        return session.run_harness(&mut out, mode);
+        return loaded.into_session().run_harness(&mut out, mode);
     }
-    match session.only_harness_blocks() {
+    match loaded.session_mut().only_harness_blocks() {
         Some(ferret_lang::probe::Special::Bench) => {
             eprintln!("ERROR: No probes attached; use --bench to run benchmark probes.");
             return 1;
@@ -264,21 +241,155 @@ fn run(f: Flags) -> i32 {
         }
         None => {}
     }
-    let n = match session.attach(&attach) {
-        Ok(n) => n,
-        Err(e) => {
-            eprintln!("ERROR: {e}");
-            return 1;
-        }
+    loaded.begin(&mut out);
+    let running = match loaded.attach() {
+        Ok(r) => r,
+        Err(e) => return fail(&e),
     };
     if !f.quiet {
-        out.attached(n as u64);
+        out.emit(&Event::Attached(running.probes() as u64));
     }
     if std::env::var_os("__BPFTRACE_NOTIFY_PROBES_ATTACHED").is_some() {
         println!("__BPFTRACE_NOTIFY_PROBES_ATTACHED");
     }
-    let mut ropts = RunOpts { attach, quiet: f.quiet, verbose: f.verbose, child };
-    session.run(&mut out, &mut ropts)
+    trace(running, &mut out, child, pid)
+}
+
+/// SIGINT or SIGTERM arrived (or the output was closed): end tracing the normal way.
+static STOP: AtomicBool = AtomicBool::new(false);
+/// SIGUSR1 arrived: run the `self:signal:SIGUSR1` probes.
+static USR1: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+extern "C" fn on_usr1(_: libc::c_int) {
+    USR1.store(true, Ordering::SeqCst);
+}
+
+/// SIGINT and SIGTERM end tracing the normal way: END runs and maps print. SIGUSR1 runs the
+/// `self:signal:SIGUSR1` probes (and is otherwise ignored rather than killing ferret).
+fn install_signal_handlers() {
+    let handler: extern "C" fn(libc::c_int) = on_signal;
+    let usr1: extern "C" fn(libc::c_int) = on_usr1;
+    // SAFETY: the handlers only store to atomics, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, handler as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, handler as libc::sighandler_t);
+        libc::signal(libc::SIGUSR1, usr1 as libc::sighandler_t);
+    }
+}
+
+/// Show what BEGIN printed, release the `-c` command, and show events until exit(), a signal,
+/// a closed output, or the traced process ending; then stop (END runs), print the maps, and
+/// leave the slow detach to a child process. Returns the exit code.
+fn trace(
+    mut running: ferret::Running,
+    out: &mut Writer,
+    mut child: Option<ferret_runtime::child::Child>,
+    pid: Option<i32>,
+) -> i32 {
+    running.poll_into(Duration::ZERO, out);
+    if let Some(c) = child.as_mut() {
+        if let Err(e) = c.release() {
+            // The command could not run (exec failed after the checks before the fork): an
+            // error, and nothing traced; the probes are detached as `running` drops.
+            out.emit(&Event::Error(e));
+            out.flush();
+            return 1;
+        }
+    }
+    let session = running.session_mut();
+    // A program with an iterator ends once the iteration has run, whatever else it has.
+    let iterates = session.iterates();
+    if iterates {
+        session.iterate(out);
+        out.flush_pending();
+    }
+    while !iterates && !running.exited() && !running.session_mut().only_special() {
+        if STOP.load(Ordering::SeqCst) || out.closed() {
+            break;
+        }
+        if USR1.swap(false, Ordering::SeqCst) {
+            running.session_mut().signal(out);
+        }
+        // The ring is polled on a short timer: programs write without waking us (cheap for
+        // the traced workload), and exit() forces a wakeup.
+        running.poll_into(Duration::from_millis(20), out);
+        out.flush_pending();
+        if let Some(c) = child.as_mut() {
+            if c.exited() {
+                break;
+            }
+        }
+        if let Some(pid) = pid {
+            // SAFETY: kill with signal 0 only checks that the process exists.
+            if child.is_none() && unsafe { libc::kill(pid, 0) } != 0 {
+                break;
+            }
+        }
+    }
+    for e in running.stop() {
+        out.emit(&e);
+    }
+    if let Some(maps) = running.session_mut().maps_at_exit() {
+        out.emit(&Event::MapsAtExit(maps));
+    }
+    out.flush();
+    release_in_background(running.take_attachments());
+    running.exit_code()
+}
+
+/// A library error as the binary shows it.
+fn fail(e: &Error) -> i32 {
+    match e {
+        Error::Compile { rendered, .. } | Error::Verifier { rendered, .. } => eprint!("{rendered}"),
+        e => eprintln!("ERROR: {e}"),
+    }
+    1
+}
+
+/// Closing a perf-event link or tracepoint waits ~40-80 ms for an RCU grace period, serially.
+/// The probes are already stopped (MAP_STOPPED), so the closes are handed to a forked child
+/// that holds the last references, and this process exits at once. The child holds nothing else
+/// of ours: every other descriptor (stdout and its duplicates, `-o` files, maps) is closed
+/// first, so a pipeline reading our output ends with us, and it leaves our session and
+/// controlling terminal.
+fn release_in_background(events: Vec<OwnedFd>) {
+    use std::os::fd::AsRawFd;
+    if events.is_empty() {
+        return;
+    }
+    let mut keep: Vec<u32> = events.iter().map(|f| f.as_raw_fd() as u32).collect();
+    keep.sort_unstable();
+    // SAFETY: the child only makes syscalls (open, dup2, close_range, setsid, close, _exit) and
+    // never returns into Rust code that could observe the parent's threads' state.
+    unsafe {
+        let pid = libc::fork();
+        if pid == 0 {
+            let devnull = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+            libc::dup2(devnull, 0);
+            libc::dup2(devnull, 1);
+            libc::dup2(devnull, 2);
+            // Close every fd from 3 up but the events (kernels before 5.9 lack close_range:
+            // there the fds go one by one up to the highest open one).
+            let mut from = 3u32;
+            for &fd in keep.iter().chain(std::iter::once(&u32::MAX)) {
+                if fd > from && libc::syscall(libc::SYS_close_range, from, fd - 1, 0) != 0 {
+                    let end = if fd == u32::MAX { 65536 } else { fd };
+                    for f in from..end {
+                        libc::close(f as i32);
+                    }
+                }
+                from = from.max(fd.saturating_add(1));
+            }
+            libc::setsid();
+            drop(events);
+            libc::_exit(0);
+        }
+    }
+    // In the parent the fds drop here: cheap, the child holds the last references.
 }
 
 /// Where output goes (`-o FILE` or stdout) with `-B` buffering: `line` (the default) writes each
@@ -327,6 +438,9 @@ fn list(search: &str, program: Option<&(String, String)>, verbose: bool) -> i32 
             listing::list_search(search, verbose)
         }
     };
+    for w in ferret_lang::context::current().take_warnings() {
+        eprintln!("WARNING: {w}");
+    }
     let mut w = std::io::BufWriter::new(std::io::stdout().lock());
     for line in lines {
         // A closed pipe (`ferret -l | head`) ends the listing quietly.

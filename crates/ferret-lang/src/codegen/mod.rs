@@ -382,6 +382,7 @@ pub fn generate(
         show_debug_info: opts.show_debug_info,
         cpp_demangle: opts.cpp_demangle,
         str_trunc_trailer: opts.str_trunc_trailer.clone(),
+        context: Default::default(),
     })
 }
 

@@ -343,28 +343,15 @@ pub fn glob(pattern: &str, text: &str) -> bool {
     pi == p.len()
 }
 
-/// The process given with `-p` (or started with `-c`): user-space probe targets named by library
-/// are looked up in its mappings first. Set once per compile, before probes are expanded.
-static UNSAFE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// `--unsafe`: probe expansion may do what could harm the traced process (a uprobe on a symbol
-/// of unknown size, which may not be an instruction boundary).
-pub fn set_unsafe(on: bool) {
-    UNSAFE.store(on, std::sync::atomic::Ordering::Relaxed);
-}
-
+/// `--unsafe`, as the current compile's context says (see [`crate::context`]).
 pub fn unsafe_allowed() -> bool {
-    UNSAFE.load(std::sync::atomic::Ordering::Relaxed)
+    crate::context::current().unsafe_
 }
 
-static TARGET_PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
-
-pub fn set_target_pid(pid: Option<i32>) {
-    TARGET_PID.store(pid.unwrap_or(-1), std::sync::atomic::Ordering::Relaxed);
-}
-
+/// The process given with `-p` (or started with `-c`), as the current compile's context says:
+/// user-space probe targets named by library are looked up in its mappings first.
 pub fn target_pid() -> Option<i32> {
-    Some(TARGET_PID.load(std::sync::atomic::Ordering::Relaxed)).filter(|p| *p > 0)
+    crate::context::current().target_pid
 }
 
 /// A count or rate in an attach point: `1000`, `1_000`, `1e6`, `0x10`.

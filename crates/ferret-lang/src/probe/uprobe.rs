@@ -218,7 +218,8 @@ fn list_kind(kind: &str, q: &ListQuery<'_>) -> Vec<Listed> {
         if q.verbose && kind == "uprobe" && !listed.is_empty() {
             let debug = open_debug(&b.path);
             if debug.is_none() {
-                eprintln!("WARNING: No DWARF found for \"{}\", cannot show parameter info", b.shown);
+                let msg = format!("No DWARF found for \"{}\", cannot show parameter info", b.shown);
+                crate::context::current().warn(msg);
             }
             let prefix = format!("{kind}:{}:", b.shown);
             for l in &mut listed {
@@ -354,8 +355,9 @@ fn debug_info(path: &str) -> Option<std::sync::Arc<ferret_symbols::dwarf::Debug>
 /// A binary's debug info, with bpftrace's warnings for split units it could not find.
 fn open_debug(path: &std::path::Path) -> Option<ferret_symbols::dwarf::Debug> {
     let debug = ferret_symbols::dwarf::Debug::open(path)?;
+    let ctx = crate::context::current();
     for w in &debug.warnings {
-        eprintln!("WARNING: {w}");
+        ctx.warn(w.clone());
     }
     Some(debug)
 }

@@ -1,0 +1,81 @@
+//! What one compile sees beyond its [`crate::Options`]: the structs the script defines (and the
+//! ones probed binaries' debug info adds), the target process, and `--unsafe`. A compile enters
+//! a fresh [`Context`] for its duration ([`enter`]) and leaves it in the [`crate::Object`] it
+//! makes, so that decoding that program's events later sees its own structs; the runtime
+//! enters the object's context around decoding. Contexts are per thread and scoped: two programs
+//! compiled in one process (on one thread or several) never see each other's.
+use crate::cstruct::ScriptStruct;
+use std::cell::RefCell;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+#[derive(Debug, Default)]
+pub struct Context {
+    structs: Mutex<Vec<ScriptStruct>>,
+    /// Warnings found along the way (debug info that could not be read), for the caller.
+    warnings: Mutex<Vec<String>>,
+    /// `-p PID` (or the `-c` command): user-space probe targets named by library are looked
+    /// up in its mappings first.
+    pub target_pid: Option<i32>,
+    /// `--unsafe`: probe expansion may do what could harm the traced process (a uprobe on a
+    /// symbol of unknown size, which may not be an instruction boundary).
+    pub unsafe_: bool,
+}
+
+impl Context {
+    pub fn new(target_pid: Option<i32>, unsafe_: bool) -> Arc<Context> {
+        Arc::new(Context {
+            structs: Mutex::default(),
+            warnings: Mutex::default(),
+            target_pid: target_pid.filter(|p| *p > 0),
+            unsafe_,
+        })
+    }
+
+    /// The script structs, ids from [`crate::cstruct::SCRIPT_ID_BASE`] by position.
+    pub fn structs(&self) -> MutexGuard<'_, Vec<ScriptStruct>> {
+        self.structs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Note a warning for whoever compiles or lists (once per text).
+    pub fn warn(&self, msg: impl Into<String>) {
+        let msg = msg.into();
+        let mut w = self.warnings.lock().unwrap_or_else(|e| e.into_inner());
+        if !w.contains(&msg) {
+            w.push(msg);
+        }
+    }
+
+    /// The warnings noted so far, taken.
+    pub fn take_warnings(&self) -> Vec<String> {
+        std::mem::take(&mut *self.warnings.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+thread_local! {
+    static CURRENT: RefCell<Arc<Context>> = RefCell::new(Arc::default());
+}
+
+/// The context this thread is in (an empty one outside any [`enter`]).
+pub fn current() -> Arc<Context> {
+    CURRENT.with(|c| c.borrow().clone())
+}
+
+/// Make `ctx` this thread's context until the returned guard drops (then the previous one is
+/// back).
+pub fn enter(ctx: Arc<Context>) -> Scope {
+    Scope { prev: Some(CURRENT.with(|c| c.replace(ctx))) }
+}
+
+/// See [`enter`].
+#[must_use = "the context is left when the scope drops"]
+pub struct Scope {
+    prev: Option<Arc<Context>>,
+}
+
+impl Drop for Scope {
+    fn drop(&mut self) {
+        if let Some(p) = self.prev.take() {
+            CURRENT.with(|c| *c.borrow_mut() = p);
+        }
+    }
+}
