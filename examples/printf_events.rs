@@ -3,6 +3,7 @@
 //!
 //!     cargo run --example printf_events        # as root
 use ferret::{Config, Event, Program};
+use std::io::Write;
 use std::time::Duration;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -12,15 +13,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     let mut running = program.load()?.attach()?;
     let mut seen = 0;
-    while seen < 5 {
+    let mut out = std::io::stdout().lock();
+    'events: while seen < 5 {
         // Something to trace, in case the machine is quiet.
         let _ = std::fs::read("/etc/hostname");
         for event in running.poll(Duration::from_millis(100)) {
             match event {
                 Event::Printf { id, format, args, text } => {
                     seen += 1;
-                    println!("printf #{id} {format:?} args={args:?}");
-                    print!("  -> {text}");
+                    // A closed output (`| head`) ends the example.
+                    if write!(out, "printf #{id} {format:?} args={args:?}\n  -> {text}").is_err() {
+                        break 'events;
+                    }
                 }
                 Event::Lost(n) => eprintln!("{n} events lost"),
                 _ => {}

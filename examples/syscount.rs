@@ -3,6 +3,7 @@
 //!
 //!     cargo run --example syscount            # as root
 use ferret::{Config, MapValue, Program, Value};
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -23,9 +24,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             })
             .collect();
         rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        println!("-- {second} s: top processes by system calls");
+        // A closed output (`| head`) ends the example.
+        let mut out = std::io::stdout().lock();
+        let mut shown = writeln!(out, "-- {second} s: top processes by system calls");
         for (comm, n) in rows.iter().take(5) {
-            println!("{comm:<16} {n:>10}");
+            shown = shown.and_then(|()| writeln!(out, "{comm:<16} {n:>10}"));
+        }
+        if shown.is_err() {
+            break;
         }
     }
     let _ = running.stop();

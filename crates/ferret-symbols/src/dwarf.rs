@@ -328,7 +328,7 @@ fn path_ends_with(path: &str, suffix: &str) -> bool {
     !s.is_empty() && p.ends_with(&s)
 }
 
-/// The parameters of function `func` in the ELF file at `path` (see [`Debug`]).
+/// The parameters of function `func` in the ELF file at `path` (see [`struct@Debug`]).
 pub fn function_params(path: &Path, func: &str) -> Option<FuncDebug> {
     Debug::open(path)?.function(func)
 }
