@@ -460,7 +460,7 @@ pub fn resolve_probes(
             // A kprobe's offset is not part of the function it names.
             let rest =
                 if matches!(kind, "kprobe" | "kretprobe") { rest.split('+').next().unwrap_or(rest) } else { rest };
-            let alternatives = some_matched && matches!(kind, "kprobe" | "kretprobe" | "uprobe" | "uretprobe");
+            let alternatives = some_matched && probe::find(kind).is_some_and(|k| k.alternatives);
             let msg = format!("No matches for {kind} {rest}.");
             match missing {
                 MissingProbes::Error if !alternatives => diags.push(Diagnostic::error(ap.span, msg)),

@@ -14,7 +14,7 @@ pub mod symbolize;
 pub mod unwind;
 
 use ferret_bpf::insn::BPF_PSEUDO_MAP_FD;
-use ferret_lang::probe::{AttachOpts, Special};
+use ferret_lang::probe::{AttachError, AttachOpts, Special};
 use ferret_lang::{Action, Object, MAP_FULL, MAP_LOST, MAP_RINGBUF, MAP_STOPPED};
 use ferret_output::{Event, Location, MapDump, Sink};
 use ferret_syntax::Diagnostic;
@@ -23,21 +23,43 @@ use ferret_sys::ringbuf::RingBuf;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-#[derive(Debug)]
+/// What went wrong loading or attaching, with the syscall error (and its errno) kept.
+#[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
     /// The verifier (or the kernel) refused a program: reported at the script line.
+    #[error("{}", .0.message)]
     Load(Diagnostic),
-    /// A syscall failed while creating maps or attaching.
-    Sys(String),
+    /// A syscall failed while creating maps, loading BTF or setting up the event buffers.
+    #[error("{what}: {source}")]
+    Sys {
+        what: String,
+        #[source]
+        source: ferret_sys::SysError,
+    },
+    /// A probe could not be attached.
+    #[error("Error attaching probe: {probe}: {source}")]
+    Attach {
+        probe: String,
+        #[source]
+        source: AttachError,
+    },
 }
 
-impl std::fmt::Display for RuntimeError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl RuntimeError {
+    /// The errno of the syscall that failed, when one did (EPERM: no privilege; ENOENT: no
+    /// such event; ...).
+    pub fn errno(&self) -> Option<i32> {
         match self {
-            RuntimeError::Load(d) => write!(f, "{}", d.message),
-            RuntimeError::Sys(s) => write!(f, "{s}"),
+            RuntimeError::Load(_) => None,
+            RuntimeError::Sys { source, .. } => source.errno(),
+            RuntimeError::Attach { source, .. } => source.errno(),
         }
     }
+}
+
+fn sys<E: Into<ferret_sys::SysError>>(what: impl Into<String>) -> impl FnOnce(E) -> RuntimeError {
+    let what = what.into();
+    move |e| RuntimeError::Sys { what, source: e.into() }
 }
 
 /// How actions are carried out, beyond what the object says.
@@ -142,7 +164,7 @@ impl Session {
             let name = m.name.trim_start_matches('@');
             let name = if name.is_empty() { "at" } else { name };
             let map = Map::create(m.map_type, name, m.key_size, m.value_size, m.max_entries, 0)
-                .map_err(|e| RuntimeError::Sys(format!("creating map {}: {e}", m.name)))?;
+                .map_err(sys(format!("creating map {}", m.name)))?;
             maps.push(map);
         }
         let mut progs = vec![];
@@ -161,7 +183,7 @@ impl Session {
             // Subprograms (for-loop callbacks) need BTF describing every function.
             let (btf, func_info) = if spec.func_starts.len() > 1 {
                 let (blob, ids) = ferret_bpf::btf::func_info_btf(spec.func_starts.len());
-                let fd = bpf::load_btf(&blob).map_err(|e| RuntimeError::Sys(format!("loading program BTF: {e}")))?;
+                let fd = bpf::load_btf(&blob).map_err(sys("loading program BTF"))?;
                 let info: Vec<[u32; 2]> = spec.func_starts.iter().zip(ids).map(|(s, id)| [*s, id]).collect();
                 (Some(fd), info)
             } else {
@@ -170,10 +192,9 @@ impl Session {
             // Tracing programs name their kernel function at load time; a module's function
             // also needs the fd of the module's BTF object.
             let target_btf = match spec.btf.as_ref().and_then(|b| b.module.as_deref()) {
-                Some(m) => Some(
-                    bpf::kernel_btf_fd(m)
-                        .map_err(|e| RuntimeError::Sys(format!("{}: BTF of module {m}: {e}", spec.targets[0].name)))?,
-                ),
+                Some(m) => {
+                    Some(bpf::kernel_btf_fd(m).map_err(sys(format!("{}: BTF of module {m}", spec.targets[0].name)))?)
+                }
                 None => None,
             };
             let load = bpf::ProgLoad {
@@ -191,18 +212,26 @@ impl Session {
             let fd = bpf::load_program(&load).map_err(|e| RuntimeError::Load(verifier_diagnostic(spec, &e)))?;
             progs.push(Loaded { fd, special: spec.special });
         }
-        let ring = RingBuf::new(&maps[MAP_RINGBUF]).map_err(|e| RuntimeError::Sys(format!("ring buffer: {e}")))?;
+        let ring = RingBuf::new(&maps[MAP_RINGBUF]).map_err(sys("ring buffer"))?;
         let skb_out = match object.skb_output_map {
             Some(i) => Some((
-                ferret_sys::perfbuf::PerfBuf::new(&maps[i], 64, 1)
-                    .map_err(|e| RuntimeError::Sys(format!("skboutput perf buffer: {e}")))?,
+                ferret_sys::perfbuf::PerfBuf::new(&maps[i], 64, 1).map_err(sys("skboutput perf buffer"))?,
                 pcap::Writers::default(),
             )),
             None => None,
         };
         let warned_full = vec![false; object.maps.len()];
         let (debug_info, demangle) = (object.show_debug_info, object.cpp_demangle);
-        let clone = |i: usize| maps[i].try_clone().map_err(|e| RuntimeError::Sys(format!("{}: {e}", maps[i].name)));
+        let clone = |i: usize| {
+            maps[i].try_clone().map_err(|e| RuntimeError::Sys {
+                what: maps[i].name.clone(),
+                source: ferret_sys::SysError::Syscall {
+                    call: "dup",
+                    errno: e.raw_os_error().unwrap_or(libc::EIO),
+                    what: String::new(),
+                },
+            })
+        };
         let stacks = match object.stack_maps {
             Some(sm) => Some(clone(sm.stacks)?),
             None => None,
@@ -280,11 +309,9 @@ impl Session {
     pub fn attach(&mut self, opts: &AttachOpts) -> Result<usize, RuntimeError> {
         let mut n = 0;
         // Probes on one event should fire in script order. Most hooks run their programs
-        // oldest-first, but uprobes run their consumers newest-first (the kernel prepends each
-        // new consumer), so uprobe programs are attached in reverse.
-        let newest_first = |s: &ferret_lang::ProgSpec| {
-            s.targets.iter().any(|t| matches!(t.kind.names[0], "uprobe" | "uretprobe" | "usdt"))
-        };
+        // oldest-first; those whose probe type says its hook runs them newest-first are
+        // attached in reverse.
+        let newest_first = |s: &ferret_lang::ProgSpec| s.targets.iter().any(|t| t.kind.consumers_newest_first);
         let pairs: Vec<(usize, &ferret_lang::ProgSpec)> = self.object.progs.iter().enumerate().collect();
         let order =
             pairs.iter().filter(|(_, s)| !newest_first(s)).chain(pairs.iter().rev().filter(|(_, s)| newest_first(s)));
@@ -300,13 +327,13 @@ impl Session {
                 let fd = loaded.fd.as_raw_fd() as u32;
                 self.maps[map]
                     .update(&slot.to_ne_bytes(), &fd.to_ne_bytes(), 0)
-                    .map_err(|e| RuntimeError::Sys(format!("Error attaching probe: {}: {e}", spec.targets[0].name)))?;
+                    .map_err(|e| RuntimeError::Attach { probe: spec.targets[0].name.clone(), source: e.into() })?;
                 n += spec.targets.iter().map(|t| t.probe_count()).sum::<usize>();
                 continue;
             }
             for t in &spec.targets {
                 let fds = (t.kind.attach)(t, loaded.fd.as_fd(), opts)
-                    .map_err(|e| RuntimeError::Sys(format!("Error attaching probe: {}: {e}", t.name)))?;
+                    .map_err(|source| RuntimeError::Attach { probe: t.name.clone(), source })?;
                 if ferret_lang::probe::iter::is_iter(t) {
                     self.iter_links.extend(fds.into_iter().map(|fd| (t.name.clone(), fd)));
                 } else {

@@ -27,7 +27,8 @@
 //! programs compiled with different [`Config`]s in one process are independent. Caches of what
 //! does not change while a process runs (kernel BTF, kallsyms, debug info by path) are shared.
 use ferret_lang::probe::AttachOpts;
-use ferret_runtime::{RuntimeError, Session};
+pub use ferret_runtime::RuntimeError;
+use ferret_runtime::Session;
 use ferret_syntax::{Diagnostic, Source};
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::time::Duration;
@@ -53,6 +54,17 @@ impl Default for Config {
             name: "stdin".into(),
             options: Options::default(),
             max_cat_bytes: ferret_runtime::host::DEFAULT_MAX_CAT_BYTES,
+        }
+    }
+}
+
+impl Error {
+    /// The errno of the syscall that failed, when one did: EPERM or EACCES for missing
+    /// privileges, ENOENT for an event this kernel does not have, ...
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            Error::Kernel(e) => e.errno(),
+            _ => None,
         }
     }
 }
@@ -85,9 +97,10 @@ pub enum Error {
     /// The kernel's verifier refused a program: shown at the script line it came from.
     #[error("{rendered}")]
     Verifier { diagnostic: Diagnostic, rendered: String },
-    /// A syscall failed while creating maps or attaching probes.
-    #[error("{0}")]
-    Kernel(String),
+    /// A syscall failed while creating maps or attaching probes; [`RuntimeError::errno`] tells
+    /// which error the kernel gave.
+    #[error(transparent)]
+    Kernel(RuntimeError),
     /// The compiler thread could not be started.
     #[error("starting the compiler thread: {0}")]
     Thread(#[source] std::io::Error),
@@ -147,7 +160,7 @@ impl Program {
                 let rendered = Source { name: &config.name, text: &text }.render(&d);
                 Error::Verifier { diagnostic: d, rendered }
             }
-            RuntimeError::Sys(s) => Error::Kernel(s),
+            e => Error::Kernel(e),
         })?;
         session.settings = ferret_runtime::Settings {
             source_name: config.name,
@@ -184,7 +197,7 @@ impl Loaded {
 
     /// Attach every probe. On failure nothing stays attached.
     pub fn attach(mut self) -> Result<Running, Error> {
-        let probes = self.session.attach(&self.attach).map_err(|e| Error::Kernel(e.to_string()))?;
+        let probes = self.session.attach(&self.attach).map_err(Error::Kernel)?;
         Ok(Running { session: self.session, probes })
     }
 

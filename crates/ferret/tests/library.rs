@@ -116,3 +116,24 @@ fn printf_events_carry_their_format_and_decoded_arguments() {
     assert_eq!(running.lost(), 0);
     running.detach();
 }
+
+#[test]
+fn kernel_errors_keep_their_errno() {
+    if let Some(why) = skip_reason() {
+        println!("SKIP: {why}");
+        return;
+    }
+    // A map of 0 entries: the kernel refuses to create it (EINVAL), and the error says so
+    // both as text and as a number.
+    let mut config = Config::default();
+    config.options.max_map_keys = 0;
+    let program = Program::compile("BEGIN { @[1] = 1; }", &config).expect("compiles");
+    let err = program.load().err().expect("a map of 0 entries is refused");
+    assert!(matches!(err, ferret::Error::Kernel(_)), "{err:?}");
+    assert_eq!(err.errno(), Some(libc::EINVAL), "{err}");
+    assert!(err.to_string().starts_with("creating map @: bpf(BPF_MAP_CREATE)"), "{err}");
+    // A compile error has no errno and renders at its line.
+    let err = Program::compile("BEGIN { @x = nosuchfunc(); }", &Config::default()).err().expect("no such function");
+    assert_eq!(err.errno(), None);
+    assert!(err.to_string().starts_with("stdin:1:"), "{err}");
+}

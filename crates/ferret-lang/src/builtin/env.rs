@@ -119,27 +119,12 @@ pub fn signal_number(name: &str) -> Option<i64> {
     SIGNALS.iter().find(|(n, _)| *n == full).map(|(_, v)| *v)
 }
 
-/// Probe types whose programs run in the context of the task a signal should reach (bpftrace's
-/// list; the ones ferret does not have yet cost nothing here).
-const SIGNAL_PROBES: &[&str] = &[
-    "kprobe",
-    "kretprobe",
-    "uprobe",
-    "uretprobe",
-    "usdt",
-    "tracepoint",
-    "profile",
-    "fentry",
-    "fexit",
-    "rawtracepoint",
-];
-
 fn check_signal(s: &mut Sema, site: &CallSite) -> Type {
     if !arity(s, site, 1, 1) {
         return Type::None;
     }
     let kind = s.target.kind.names[0];
-    if !SIGNAL_PROBES.contains(&kind) {
+    if !s.target.kind.signal {
         let msg = format!("{}() can not be used for this probetype {}", site.name, kind.to_ascii_lowercase());
         s.error(site.span, msg);
     }

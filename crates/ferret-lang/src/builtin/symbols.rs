@@ -35,11 +35,7 @@ pub static KADDR: Builtin = Builtin {
 
 /// The symbol `uaddr("name")` names in the probed binary: its address and size.
 fn user_symbol(s_target: &crate::probe::Target, name: &str) -> Result<(u64, u64), String> {
-    let path = match s_target.context {
-        crate::probe::Context::Regs { user: true, .. } => s_target.parts.first(),
-        _ => None,
-    }
-    .ok_or_else(|| "uaddr can only be used with uprobes".to_string())?;
+    let path = s_target.kind.binary(s_target).ok_or_else(|| "uaddr can only be used with uprobes".to_string())?;
     ferret_symbols::elf::find_symbol(std::path::Path::new(path), name)
         .ok_or_else(|| format!("Could not resolve symbol: {path}:{name}"))
 }

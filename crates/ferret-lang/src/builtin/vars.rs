@@ -205,17 +205,19 @@ var!(
     "args",
     "the probe's arguments as a record (tracepoint fields)",
     |s, site| {
-        match &s.target.context {
-            Context::Tracepoint { .. } => Type::Args,
-            Context::RawArgs if s.target.kind.names[0] == "rawtracepoint" => Type::Args,
-            Context::Func(f) if !f.kprobe && !f.iter => Type::Args,
-            Context::Regs { user: true, ret: false } => match crate::probe::uprobe::args_record(s.target) {
+        if let Some(record) = s.target.kind.user_debug.and_then(|d| d.record) {
+            return match record(s.target) {
                 Ok((t, _)) => t,
                 Err(m) => {
                     s.error(site.span, m);
                     Type::None
                 }
-            },
+            };
+        }
+        match &s.target.context {
+            Context::Tracepoint { .. } => Type::Args,
+            Context::RawArgs if s.target.kind.names[0] == "rawtracepoint" => Type::Args,
+            Context::Func(f) if !f.kprobe && !f.iter => Type::Args,
             _ => {
                 let msg = format!(
                     "The args builtin can only be used with tracepoint, rawtracepoint, fentry/fexit, and uprobe \
@@ -227,10 +229,7 @@ var!(
             }
         }
     },
-    |g, site| match g.target.context {
-        Context::Regs { user: true, ret: false } => g.uprobe_args_record(site.span),
-        _ => Err(Diagnostic::error(site.span, "args must be used with a field: args.name")),
-    }
+    |g, site| g.debug_args_record(site.span)
 );
 var!(
     ARGN,

@@ -82,7 +82,7 @@ impl Gen<'_> {
                 self.asm.bind(l_end);
                 Ok(out)
             }
-            ExprKind::Field { expr, field, .. } if crate::sema::is_uprobe_args(self.target, expr) => {
+            ExprKind::Field { expr, field, .. } if crate::sema::is_debug_args(self.target, expr) => {
                 self.args_field(e, field)
             }
             ExprKind::Field { expr, field, .. } => {

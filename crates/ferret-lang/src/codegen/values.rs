@@ -3,6 +3,8 @@
 use super::*;
 use crate::probe::FuncArg;
 
+type ParamsFn = fn(&crate::probe::Target) -> Result<Vec<crate::probe::UserParam>, String>;
+
 impl Gen<'_> {
     // ------------------------------------------------------------------ probe context
 
@@ -31,8 +33,8 @@ impl Gen<'_> {
                 .ok_or_else(|| Diagnostic::error(e.span, format!("Can't find function parameter {field}")))?;
             return Ok(self.func_slot(&a, true));
         }
-        if let Context::Regs { user: true, ret: false } = self.target.context {
-            return self.uprobe_param(e, field);
+        if let Some(params) = self.target.kind.user_debug.and_then(|d| d.params) {
+            return self.debug_param(params, e, field);
         }
         let Context::Tracepoint { fields, .. } = &self.target.context else {
             return Err(Diagnostic::error(e.span, "args is not available for this probe type yet"));
@@ -113,9 +115,10 @@ impl Gen<'_> {
         Ok(self.spill(R0))
     }
 
-    /// A uprobe parameter named in DWARF: its argument register, narrowed to its integer type.
-    fn uprobe_param(&mut self, e: &Expr, field: &str) -> GenResult<Val> {
-        let params = crate::probe::uprobe::user_params(self.target).map_err(|m| Diagnostic::error(e.span, m))?;
+    /// A parameter named in the probed binary's debug info: its argument register, narrowed to
+    /// its integer type.
+    fn debug_param(&mut self, params: ParamsFn, e: &Expr, field: &str) -> GenResult<Val> {
+        let params = params(self.target).map_err(|m| Diagnostic::error(e.span, m))?;
         let p = params
             .into_iter()
             .find(|p| p.name == field)
@@ -131,10 +134,12 @@ impl Gen<'_> {
         Ok(v)
     }
 
-    /// `args` as a whole in a uprobe: the parameters' registers stored into the record
-    /// [`crate::probe::uprobe::args_record`] lays out.
-    pub fn uprobe_args_record(&mut self, span: Span) -> GenResult<Val> {
-        let (t, fields) = crate::probe::uprobe::args_record(self.target).map_err(|m| Diagnostic::error(span, m))?;
+    /// `args` as a whole where the probe type types it from debug info: the parameters'
+    /// registers stored into the record its [`crate::probe::UserDebug::record`] lays out.
+    pub fn debug_args_record(&mut self, span: Span) -> GenResult<Val> {
+        let record = self.target.kind.user_debug.and_then(|d| d.record);
+        let record = record.ok_or_else(|| Diagnostic::error(span, "args must be used with a field: args.name"))?;
+        let (t, fields) = record(self.target).map_err(|m| Diagnostic::error(span, m))?;
         let out = self.alloc(t.size());
         self.zero(out, t.size());
         for f in fields {

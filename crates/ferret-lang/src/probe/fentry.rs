@@ -229,9 +229,9 @@ fn cannot_attach(kind: &ProbeKind, ap: &AttachPoint, found: &[Found], exit: bool
 }
 
 /// BPF_LINK_CREATE with no target fd: the program's attach BTF id names the function.
-pub fn attach(t: &Target, prog: BorrowedFd<'_>, _: &AttachOpts) -> Result<Vec<OwnedFd>, String> {
+pub fn attach(t: &Target, prog: BorrowedFd<'_>, _: &AttachOpts) -> Result<Vec<OwnedFd>, super::AttachError> {
     let at = t.btf.as_ref().map_or(attach_type::TRACE_FENTRY, |b| b.attach_type);
-    let link = bpf::link_create(prog, 0, at, 0).map_err(|e| e.to_string())?;
+    let link = bpf::link_create(prog, 0, at, 0)?;
     Ok(vec![link])
 }
 
@@ -294,6 +294,10 @@ pub static FENTRY: ProbeKind = ProbeKind {
     list,
     listed_by_default: true,
     special: None,
+    signal: true,
+    consumers_newest_first: false,
+    alternatives: false,
+    user_debug: None,
 };
 
 pub static FEXIT: ProbeKind = ProbeKind {
@@ -305,6 +309,10 @@ pub static FEXIT: ProbeKind = ProbeKind {
     list: list_exit,
     listed_by_default: false,
     special: None,
+    signal: true,
+    consumers_newest_first: false,
+    alternatives: false,
+    user_debug: None,
 };
 
 #[cfg(test)]

@@ -50,23 +50,23 @@ pub fn timer_target(kind: &'static ProbeKind, ap: &AttachPoint) -> Result<Vec<Ta
 }
 
 /// Open one cpu-clock event per listed CPU and link the program to each.
-pub fn attach_cpu_clock(prog: BorrowedFd<'_>, rate: Rate, cpus: &[u32]) -> Result<Vec<OwnedFd>, String> {
+pub fn attach_cpu_clock(prog: BorrowedFd<'_>, rate: Rate, cpus: &[u32]) -> Result<Vec<OwnedFd>, super::AttachError> {
     let (period, freq) = match rate {
         Rate::PeriodNs(ns) => (ns, false),
         Rate::Hz(hz) => (hz, true),
     };
     let mut fds = vec![];
     for &cpu in cpus {
-        let pfd = perf::software_event(perf::sw::CPU_CLOCK, period, freq, -1, cpu as i32).map_err(|e| e.to_string())?;
+        let pfd = perf::software_event(perf::sw::CPU_CLOCK, period, freq, -1, cpu as i32)?;
         super::attach_perf(prog, pfd, &mut fds)?;
     }
     Ok(fds)
 }
 
-fn attach(t: &Target, prog: BorrowedFd<'_>, _: &AttachOpts) -> Result<Vec<OwnedFd>, String> {
+fn attach(t: &Target, prog: BorrowedFd<'_>, _: &AttachOpts) -> Result<Vec<OwnedFd>, super::AttachError> {
     let rate = parse_rate(&t.parts, "interval")?;
     // One CPU, like bpftrace: the interval fires once per period, not once per CPU.
-    let cpu = ferret_sys::cpus::online().map_err(|e| e.to_string())?.first().copied().unwrap_or(0);
+    let cpu = ferret_sys::cpus::online()?.first().copied().unwrap_or(0);
     attach_cpu_clock(prog, rate, &[cpu])
 }
 
@@ -91,4 +91,8 @@ pub static INTERVAL: ProbeKind = ProbeKind {
     list,
     listed_by_default: false,
     special: None,
+    signal: false,
+    consumers_newest_first: false,
+    alternatives: false,
+    user_debug: None,
 };

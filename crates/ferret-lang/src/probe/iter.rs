@@ -65,10 +65,10 @@ fn expand(kind: &'static ProbeKind, ap: &AttachPoint) -> Result<Vec<Target>, Dia
 
 /// An iterator link; ferret reads an iterator made from it (see the runtime). Task iterators
 /// visit only the `-p`/`-c` process's tasks.
-fn attach(t: &Target, prog: BorrowedFd<'_>, opts: &AttachOpts) -> Result<Vec<OwnedFd>, String> {
+fn attach(t: &Target, prog: BorrowedFd<'_>, opts: &AttachOpts) -> Result<Vec<OwnedFd>, super::AttachError> {
     let per_task = t.parts.first().is_some_and(|n| n.starts_with("task"));
     let pid = opts.pid.filter(|_| per_task).map(|p| p as u32);
-    let link = bpf::link_create_iter(prog, pid).map_err(|e| e.to_string())?;
+    let link = bpf::link_create_iter(prog, pid)?;
     Ok(vec![link])
 }
 
@@ -117,4 +117,8 @@ pub static ITER: ProbeKind = ProbeKind {
     list,
     listed_by_default: true,
     special: None,
+    signal: false,
+    consumers_newest_first: false,
+    alternatives: false,
+    user_debug: None,
 };

@@ -315,14 +315,14 @@ fn cannot_attach(written: &str, ap: &AttachPoint, found: &[(String, String)], re
 
 /// The kprobe PMU event (`module:func` for a module's function), linked to the program; or,
 /// for a multi target, one kprobe_multi link to all its functions.
-fn attach(t: &Target, prog: BorrowedFd<'_>, _: &AttachOpts) -> Result<Vec<OwnedFd>, String> {
+fn attach(t: &Target, prog: BorrowedFd<'_>, _: &AttachOpts) -> Result<Vec<OwnedFd>, super::AttachError> {
     let ret = matches!(t.context, Context::Regs { ret: true, .. });
     if !t.multi.is_empty() {
         // In strcmp order and once each, as the kernel's symbol lookup expects.
         let mut syms: Vec<&str> = t.multi.iter().map(String::as_str).collect();
         syms.sort_unstable();
         syms.dedup();
-        let link = bpf::link_create_kprobe_multi(prog, &syms, ret).map_err(|e| e.to_string())?;
+        let link = bpf::link_create_kprobe_multi(prog, &syms, ret)?;
         return Ok(vec![link]);
     }
     let (module, func) = (&t.parts[0], &t.parts[2]);
@@ -418,6 +418,10 @@ pub static KPROBE: ProbeKind = ProbeKind {
     list,
     listed_by_default: true,
     special: None,
+    signal: true,
+    consumers_newest_first: false,
+    alternatives: true,
+    user_debug: None,
 };
 
 pub static KRETPROBE: ProbeKind = ProbeKind {
@@ -429,6 +433,10 @@ pub static KRETPROBE: ProbeKind = ProbeKind {
     list: list_ret,
     listed_by_default: false,
     special: None,
+    signal: true,
+    consumers_newest_first: false,
+    alternatives: true,
+    user_debug: None,
 };
 
 /// A kprobe attached as an fentry program.
@@ -441,6 +449,10 @@ pub static KPROBE_AS_FENTRY: ProbeKind = ProbeKind {
     list: super::lists_nothing,
     listed_by_default: false,
     special: None,
+    signal: true,
+    consumers_newest_first: false,
+    alternatives: true,
+    user_debug: None,
 };
 
 /// A kretprobe attached as an fexit program.
@@ -453,6 +465,10 @@ pub static KRETPROBE_AS_FEXIT: ProbeKind = ProbeKind {
     list: super::lists_nothing,
     listed_by_default: false,
     special: None,
+    signal: true,
+    consumers_newest_first: false,
+    alternatives: true,
+    user_debug: None,
 };
 
 #[cfg(test)]

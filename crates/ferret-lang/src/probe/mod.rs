@@ -203,14 +203,45 @@ pub enum Special {
     Test,
 }
 
-pub type AttachFn = fn(&Target, BorrowedFd<'_>, &AttachOpts) -> Result<Vec<OwnedFd>, String>;
+pub type AttachFn = fn(&Target, BorrowedFd<'_>, &AttachOpts) -> Result<Vec<OwnedFd>, AttachError>;
+
+/// Why a probe could not be attached: a failed syscall (with its errno), or a reason of
+/// ferret's own.
+#[derive(Debug, thiserror::Error)]
+pub enum AttachError {
+    #[error(transparent)]
+    Sys(#[from] ferret_sys::SysError),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl AttachError {
+    /// The errno of the syscall that failed, when one did.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            AttachError::Sys(e) => e.errno(),
+            AttachError::Other(_) => None,
+        }
+    }
+}
+
+impl From<String> for AttachError {
+    fn from(msg: String) -> AttachError {
+        AttachError::Other(msg)
+    }
+}
+
+impl From<&str> for AttachError {
+    fn from(msg: &str) -> AttachError {
+        AttachError::Other(msg.to_string())
+    }
+}
 
 /// Run `prog` on perf event `pfd` (a tracepoint, kprobe, uprobe, software or hardware event):
 /// the BPF link and the event both go into `fds`, which keep the program attached.
-pub fn attach_perf(prog: BorrowedFd<'_>, pfd: OwnedFd, fds: &mut Vec<OwnedFd>) -> Result<(), String> {
+pub fn attach_perf(prog: BorrowedFd<'_>, pfd: OwnedFd, fds: &mut Vec<OwnedFd>) -> Result<(), AttachError> {
     use std::os::fd::AsRawFd;
-    let link = ferret_sys::bpf::link_create(prog, pfd.as_raw_fd(), ferret_sys::bpf::attach_type::PERF_EVENT, 0)
-        .map_err(|e| e.to_string())?;
+    let link = ferret_sys::bpf::link_create(prog, pfd.as_raw_fd(), ferret_sys::bpf::attach_type::PERF_EVENT, 0)?;
     fds.push(link);
     fds.push(pfd);
     Ok(())
@@ -262,6 +293,38 @@ pub struct ProbeKind {
     /// probes and timers there.
     pub listed_by_default: bool,
     pub special: Option<Special>,
+    /// Its programs run in the context of the task an event is about, so `signal()` reaches it.
+    pub signal: bool,
+    /// The kernel runs a hook's consumers newest-first (uprobes prepend each new consumer): the
+    /// runtime attaches such programs in reverse, so that probes on one event fire in script
+    /// order.
+    pub consumers_newest_first: bool,
+    /// In a list of alternatives (`kprobe:a, kprobe:b { }`, tools naming a function as
+    /// different kernels or library builds call it), one that matches nothing is a warning
+    /// when another matched, as bpftrace 0.17 had it.
+    pub alternatives: bool,
+    /// Its functions live in a user-space binary whose debug info types their arguments and
+    /// structs (`args`, `args.NAME`, `struct Foo` casts, `uaddr()`).
+    pub user_debug: Option<&'static UserDebug>,
+}
+
+pub use uprobe::{RecordField, UserParam};
+
+/// What a probe type reads from the debug info of the binary its functions are in.
+pub struct UserDebug {
+    /// `args.NAME`: the function's parameters and where they arrive (entry probes).
+    pub params: Option<fn(&Target) -> Result<Vec<UserParam>, String>>,
+    /// `args` as a whole: a record of the parameters (entry probes).
+    pub record: Option<fn(&Target) -> Result<(crate::types::Type, Vec<RecordField>), String>>,
+    /// `struct NAME` as the binary defines it.
+    pub named_struct: fn(&Target, &str) -> Option<crate::types::Type>,
+}
+
+impl ProbeKind {
+    /// The binary a user-space probe's functions are in (for `uaddr()`).
+    pub fn binary<'t>(&self, t: &'t Target) -> Option<&'t str> {
+        self.user_debug.and(t.parts.first().map(String::as_str))
+    }
 }
 
 /// Every probe type ferret knows. Lookup is by any of each kind's names, case-insensitive.

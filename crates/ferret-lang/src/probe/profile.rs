@@ -5,9 +5,9 @@ use super::{AttachOpts, ListQuery, Listed, ProbeKind, Target};
 use ferret_sys::bpf;
 use std::os::fd::{BorrowedFd, OwnedFd};
 
-fn attach(t: &Target, prog: BorrowedFd<'_>, _: &AttachOpts) -> Result<Vec<OwnedFd>, String> {
+fn attach(t: &Target, prog: BorrowedFd<'_>, _: &AttachOpts) -> Result<Vec<OwnedFd>, super::AttachError> {
     let rate = parse_rate(&t.parts, "profile")?;
-    let cpus = ferret_sys::cpus::online().map_err(|e| e.to_string())?;
+    let cpus = ferret_sys::cpus::online()?;
     attach_cpu_clock(prog, rate, &cpus)
 }
 
@@ -24,4 +24,8 @@ pub static PROFILE: ProbeKind = ProbeKind {
     list,
     listed_by_default: false,
     special: None,
+    signal: true,
+    consumers_newest_first: false,
+    alternatives: false,
+    user_debug: None,
 };

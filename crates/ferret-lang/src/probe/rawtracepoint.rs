@@ -76,8 +76,8 @@ pub fn as_tp_btf(mut t: Target) -> Result<Target, String> {
     Ok(t)
 }
 
-fn attach_tp_btf(_: &Target, prog: BorrowedFd<'_>, _: &AttachOpts) -> Result<Vec<OwnedFd>, String> {
-    Ok(vec![bpf::raw_tracepoint_open(prog, None).map_err(|e| e.to_string())?])
+fn attach_tp_btf(_: &Target, prog: BorrowedFd<'_>, _: &AttachOpts) -> Result<Vec<OwnedFd>, super::AttachError> {
+    Ok(vec![bpf::raw_tracepoint_open(prog, None)?])
 }
 
 /// A raw tracepoint loaded as tp_btf (see `as_tp_btf`).
@@ -90,10 +90,14 @@ pub static RAWTRACEPOINT_TP_BTF: ProbeKind = ProbeKind {
     list: super::lists_nothing,
     listed_by_default: false,
     special: None,
+    signal: true,
+    consumers_newest_first: false,
+    alternatives: false,
+    user_debug: None,
 };
 
-pub(crate) fn attach(t: &Target, prog: BorrowedFd<'_>, _: &AttachOpts) -> Result<Vec<OwnedFd>, String> {
-    let link = bpf::raw_tracepoint_open(prog, Some(&t.parts[0])).map_err(|e| e.to_string())?;
+pub(crate) fn attach(t: &Target, prog: BorrowedFd<'_>, _: &AttachOpts) -> Result<Vec<OwnedFd>, super::AttachError> {
+    let link = bpf::raw_tracepoint_open(prog, Some(&t.parts[0]))?;
     Ok(vec![link])
 }
 
@@ -152,4 +156,8 @@ pub static RAWTRACEPOINT: ProbeKind = ProbeKind {
     list,
     listed_by_default: true,
     special: None,
+    signal: true,
+    consumers_newest_first: false,
+    alternatives: false,
+    user_debug: None,
 };

@@ -43,17 +43,16 @@ fn expand(kind: &'static ProbeKind, ap: &AttachPoint) -> Result<Vec<Target>, Dia
     Ok(vec![Target::new(kind, format!("software:{}", parts.join(":")), parts, Context::PerfEvent)])
 }
 
-fn attach(t: &Target, prog: BorrowedFd<'_>, opts: &AttachOpts) -> Result<Vec<OwnedFd>, String> {
+fn attach(t: &Target, prog: BorrowedFd<'_>, opts: &AttachOpts) -> Result<Vec<OwnedFd>, super::AttachError> {
     let (_, config, default) = lookup(&t.parts[0]).ok_or("unknown software event")?;
     let period = t.parts.get(1).and_then(|c| c.parse().ok()).unwrap_or(*default);
     let cpus: Vec<i32> = match opts.pid {
         Some(_) => vec![-1],
-        None => ferret_sys::cpus::online().map_err(|e| e.to_string())?.into_iter().map(|c| c as i32).collect(),
+        None => ferret_sys::cpus::online()?.into_iter().map(|c| c as i32).collect(),
     };
     let mut fds = vec![];
     for cpu in cpus {
-        let pfd =
-            perf::software_event(*config, period, false, opts.pid.unwrap_or(-1), cpu).map_err(|e| e.to_string())?;
+        let pfd = perf::software_event(*config, period, false, opts.pid.unwrap_or(-1), cpu)?;
         super::attach_perf(prog, pfd, &mut fds)?;
     }
     Ok(fds)
@@ -73,4 +72,8 @@ pub static SOFTWARE: ProbeKind = ProbeKind {
     list,
     listed_by_default: true,
     special: None,
+    signal: false,
+    consumers_newest_first: false,
+    alternatives: false,
+    user_debug: None,
 };

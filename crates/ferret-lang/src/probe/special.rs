@@ -56,7 +56,7 @@ fn no_attach(
     _: &Target,
     _: std::os::fd::BorrowedFd<'_>,
     _: &super::AttachOpts,
-) -> Result<Vec<std::os::fd::OwnedFd>, String> {
+) -> Result<Vec<std::os::fd::OwnedFd>, super::AttachError> {
     Ok(vec![])
 }
 
@@ -69,6 +69,10 @@ pub static BEGIN: ProbeKind = ProbeKind {
     list: super::lists_nothing,
     listed_by_default: false,
     special: Some(Special::Begin),
+    signal: false,
+    consumers_newest_first: false,
+    alternatives: false,
+    user_debug: None,
 };
 
 pub static END: ProbeKind = ProbeKind {
@@ -80,6 +84,10 @@ pub static END: ProbeKind = ProbeKind {
     list: super::lists_nothing,
     listed_by_default: false,
     special: Some(Special::End),
+    signal: false,
+    consumers_newest_first: false,
+    alternatives: false,
+    user_debug: None,
 };
 
 pub static SELF: ProbeKind = ProbeKind {
@@ -91,6 +99,10 @@ pub static SELF: ProbeKind = ProbeKind {
     list: list_self,
     listed_by_default: false,
     special: Some(Special::Signal),
+    signal: false,
+    consumers_newest_first: false,
+    alternatives: false,
+    user_debug: None,
 };
 
 pub static BENCH: ProbeKind = ProbeKind {
@@ -102,6 +114,10 @@ pub static BENCH: ProbeKind = ProbeKind {
     list: super::lists_nothing,
     listed_by_default: false,
     special: Some(Special::Bench),
+    signal: false,
+    consumers_newest_first: false,
+    alternatives: false,
+    user_debug: None,
 };
 
 pub static TEST: ProbeKind = ProbeKind {
@@ -113,4 +129,8 @@ pub static TEST: ProbeKind = ProbeKind {
     list: super::lists_nothing,
     listed_by_default: false,
     special: Some(Special::Test),
+    signal: false,
+    consumers_newest_first: false,
+    alternatives: false,
+    user_debug: None,
 };

@@ -102,8 +102,8 @@ pub fn dispatcher(exit: bool) -> Target {
     Target::new(&DISPATCH, format!("rawtracepoint:raw_syscalls:{event}"), vec![event.into()], super::Context::RawArgs)
 }
 
-fn not_attached(t: &Target, _: BorrowedFd<'_>, _: &AttachOpts) -> Result<Vec<OwnedFd>, String> {
-    Err(format!("internal: {} is reached through its program array, not attached", t.name))
+fn not_attached(t: &Target, _: BorrowedFd<'_>, _: &AttachOpts) -> Result<Vec<OwnedFd>, super::AttachError> {
+    Err(format!("internal: {} is reached through its program array, not attached", t.name).into())
 }
 
 /// A syscall tracepoint's own program, tail-called by its block's dispatcher.
@@ -116,6 +116,10 @@ pub static SYSCALL: ProbeKind = ProbeKind {
     list: super::lists_nothing,
     listed_by_default: false,
     special: None,
+    signal: true,
+    consumers_newest_first: false,
+    alternatives: false,
+    user_debug: None,
 };
 
 /// A block's dispatcher on raw_syscalls:sys_enter / sys_exit.
@@ -128,6 +132,10 @@ pub static DISPATCH: ProbeKind = ProbeKind {
     list: super::lists_nothing,
     listed_by_default: false,
     special: None,
+    signal: true,
+    consumers_newest_first: false,
+    alternatives: false,
+    user_debug: None,
 };
 
 #[cfg(test)]

@@ -51,15 +51,15 @@ fn expand(kind: &'static ProbeKind, ap: &AttachPoint) -> Result<Vec<Target>, Dia
         .collect()
 }
 
-fn attach(t: &Target, prog: BorrowedFd<'_>, opts: &AttachOpts) -> Result<Vec<OwnedFd>, String> {
-    let id = tracefs::tracepoint_id(&t.parts[0], &t.parts[1]).map_err(|e| e.to_string())?;
+fn attach(t: &Target, prog: BorrowedFd<'_>, opts: &AttachOpts) -> Result<Vec<OwnedFd>, super::AttachError> {
+    let id = tracefs::tracepoint_id(&t.parts[0], &t.parts[1])?;
     // A tracepoint event for all tasks must be opened on one CPU (cpu=-1 is EINVAL); it still
     // fires on every CPU.
     let (pid, cpu) = match opts.pid {
         Some(p) => (p, -1),
         None => (-1, 0),
     };
-    let pfd = perf::tracepoint_event(id, pid, cpu).map_err(|e| e.to_string())?;
+    let pfd = perf::tracepoint_event(id, pid, cpu)?;
     let mut fds = vec![];
     super::attach_perf(prog, pfd, &mut fds)?;
     Ok(fds)
@@ -101,4 +101,8 @@ pub static TRACEPOINT: ProbeKind = ProbeKind {
     list,
     listed_by_default: true,
     special: None,
+    signal: true,
+    consumers_newest_first: false,
+    alternatives: false,
+    user_debug: None,
 };

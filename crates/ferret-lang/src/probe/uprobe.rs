@@ -190,10 +190,10 @@ fn is_glibc_stub(path: &std::path::Path) -> bool {
     ["libpthread.so", "libdl.so", "librt.so", "libutil.so", "libanl.so"].iter().any(|s| name.starts_with(s))
 }
 
-fn attach(t: &Target, prog: BorrowedFd<'_>, opts: &AttachOpts) -> Result<Vec<OwnedFd>, String> {
+fn attach(t: &Target, prog: BorrowedFd<'_>, opts: &AttachOpts) -> Result<Vec<OwnedFd>, super::AttachError> {
     let ret = matches!(t.context, Context::Regs { ret: true, .. });
     let offset: u64 = t.parts[2].parse().map_err(|_| "bad uprobe offset".to_string())?;
-    let pfd = perf::uprobe_event(&t.parts[0], offset, ret, opts.pid.unwrap_or(-1)).map_err(|e| e.to_string())?;
+    let pfd = perf::uprobe_event(&t.parts[0], offset, ret, opts.pid.unwrap_or(-1))?;
     let mut fds = vec![];
     super::attach_perf(prog, pfd, &mut fds)?;
     Ok(fds)
@@ -240,6 +240,10 @@ fn list_ret(q: &ListQuery<'_>) -> Vec<Listed> {
     list_kind("uretprobe", q)
 }
 
+static UPROBE_DEBUG: super::UserDebug =
+    super::UserDebug { params: Some(user_params), record: Some(args_record), named_struct: user_struct };
+static URETPROBE_DEBUG: super::UserDebug = super::UserDebug { params: None, record: None, named_struct: user_struct };
+
 pub static UPROBE: ProbeKind = ProbeKind {
     names: &["uprobe", "u"],
     doc: "user-space function entry: uprobe:/path/or/lib:func (argN, sargN)",
@@ -249,6 +253,10 @@ pub static UPROBE: ProbeKind = ProbeKind {
     list,
     listed_by_default: false,
     special: None,
+    signal: true,
+    consumers_newest_first: true,
+    alternatives: true,
+    user_debug: Some(&UPROBE_DEBUG),
 };
 
 pub static URETPROBE: ProbeKind = ProbeKind {
@@ -260,6 +268,10 @@ pub static URETPROBE: ProbeKind = ProbeKind {
     list: list_ret,
     listed_by_default: false,
     special: None,
+    signal: true,
+    consumers_newest_first: true,
+    alternatives: true,
+    user_debug: Some(&URETPROBE_DEBUG),
 };
 
 /// A uprobe's parameter as `args.NAME` reads it: the argument register it arrives in, or why

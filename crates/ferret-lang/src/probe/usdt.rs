@@ -53,15 +53,14 @@ fn expand(kind: &'static ProbeKind, ap: &AttachPoint) -> Result<Vec<Target>, Dia
     Ok(out)
 }
 
-fn attach(t: &Target, prog: BorrowedFd<'_>, opts: &AttachOpts) -> Result<Vec<OwnedFd>, String> {
+fn attach(t: &Target, prog: BorrowedFd<'_>, opts: &AttachOpts) -> Result<Vec<OwnedFd>, super::AttachError> {
     let mut fds = vec![];
     // Each site: `OFFSET/SEMAPHORE_OFFSET` in the file.
     for site in t.parts[3].split(',') {
         let (offset, sem) = site.split_once('/').ok_or_else(|| "bad USDT site".to_string())?;
         let offset: u64 = offset.parse().map_err(|_| "bad USDT offset".to_string())?;
         let sem: u64 = sem.parse().unwrap_or(0);
-        let pfd = perf::uprobe_event_with_semaphore(&t.parts[0], offset, false, opts.pid.unwrap_or(-1), sem)
-            .map_err(|e| e.to_string())?;
+        let pfd = perf::uprobe_event_with_semaphore(&t.parts[0], offset, false, opts.pid.unwrap_or(-1), sem)?;
         super::attach_perf(prog, pfd, &mut fds)?;
     }
     Ok(fds)
@@ -107,4 +106,8 @@ pub static USDT: ProbeKind = ProbeKind {
     list,
     listed_by_default: false,
     special: None,
+    signal: true,
+    consumers_newest_first: true,
+    alternatives: false,
+    user_debug: None,
 };

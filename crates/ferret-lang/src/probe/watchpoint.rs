@@ -126,7 +126,7 @@ fn threads(pid: i32) -> Result<Vec<i32>, String> {
     Ok(tids)
 }
 
-fn attach(t: &Target, prog: BorrowedFd<'_>, opts: &AttachOpts) -> Result<Vec<OwnedFd>, String> {
+fn attach(t: &Target, prog: BorrowedFd<'_>, opts: &AttachOpts) -> Result<Vec<OwnedFd>, super::AttachError> {
     let [address, len, mode] = t.parts.as_slice() else { return Err("malformed watchpoint target".into()) };
     let address: u64 = address.parse().map_err(|_| "malformed watchpoint address")?;
     let bp_type = mode.chars().fold(0, |acc, c| {
@@ -142,7 +142,7 @@ fn attach(t: &Target, prog: BorrowedFd<'_>, opts: &AttachOpts) -> Result<Vec<Own
     let (tids, cpus): (Vec<i32>, Vec<i32>) = match opts.pid {
         Some(pid) => (threads(pid)?, vec![-1]),
         None => {
-            let cpus = ferret_sys::cpus::online().map_err(|e| e.to_string())?;
+            let cpus = ferret_sys::cpus::online()?;
             (vec![-1], cpus.into_iter().map(|c| c as i32).collect())
         }
     };
@@ -166,7 +166,7 @@ fn attach(t: &Target, prog: BorrowedFd<'_>, opts: &AttachOpts) -> Result<Vec<Own
         }
     }
     if fds.is_empty() {
-        return Err(last_err.unwrap_or_else(|| "no thread or CPU to watch".into()));
+        return Err(last_err.unwrap_or_else(|| "no thread or CPU to watch".into()).into());
     }
     Ok(fds)
 }
@@ -185,6 +185,10 @@ pub static WATCHPOINT: ProbeKind = ProbeKind {
     list,
     listed_by_default: false,
     special: None,
+    signal: false,
+    consumers_newest_first: false,
+    alternatives: false,
+    user_debug: None,
 };
 
 #[cfg(test)]

@@ -192,7 +192,7 @@ impl Sema<'_> {
                     }
                 }
             }
-            ExprKind::Field { expr, field, .. } if is_uprobe_args(self.target, expr) => {
+            ExprKind::Field { expr, field, .. } if is_debug_args(self.target, expr) => {
                 // `args.NAME` reads one parameter: the others need not be readable.
                 self.types.insert(key_of(expr), Type::Args);
                 self.args_field(e.span, field)
@@ -402,9 +402,9 @@ impl Sema<'_> {
     }
 }
 
-/// Whether `e` is the `args` builtin of a uprobe, whose fields are read one by one while the
-/// whole value is a record (see [`crate::probe::uprobe::args_record`]).
-pub(crate) fn is_uprobe_args(target: &crate::probe::Target, e: &Expr) -> bool {
-    matches!(&e.kind, ExprKind::Ident(n) if n == "args")
-        && matches!(target.context, Context::Regs { user: true, ret: false })
+/// Whether `e` is the `args` builtin of a probe type that types it from debug info, whose
+/// fields are read one by one while the whole value is a record (see
+/// [`crate::probe::UserDebug`]).
+pub(crate) fn is_debug_args(target: &crate::probe::Target, e: &Expr) -> bool {
+    matches!(&e.kind, ExprKind::Ident(n) if n == "args") && target.kind.user_debug.is_some_and(|d| d.record.is_some())
 }

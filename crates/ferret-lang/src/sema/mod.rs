@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 mod expr;
 mod types;
 
-pub(crate) use expr::is_uprobe_args;
+pub(crate) use expr::is_debug_args;
 pub use types::field_type;
 
 /// What sema learned about one map, merged over every use in the program.

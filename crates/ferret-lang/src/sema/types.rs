@@ -39,8 +39,9 @@ impl Sema<'_> {
                     Type::None
                 }
             },
-            Context::Regs { user: true, ret: false } => {
-                let params = match crate::probe::uprobe::user_params(self.target) {
+            _ if self.target.kind.user_debug.is_some_and(|d| d.params.is_some()) => {
+                let params = self.target.kind.user_debug.and_then(|d| d.params).map(|f| f(self.target));
+                let params = match params.unwrap_or_else(|| Ok(vec![])) {
                     Ok(p) => p,
                     Err(m) => {
                         self.error(span, m);
@@ -138,10 +139,9 @@ impl Sema<'_> {
 
     /// A kernel type by its C name (`struct task_struct`, `pid_t`), from BTF.
     pub(super) fn kernel_type(&mut self, name: &str) -> Option<Type> {
-        crate::ktypes::lookup(name).map(crate::ktypes::type_of).or_else(|| match self.target.context {
-            Context::Regs { user: true, .. } => crate::probe::uprobe::user_struct(self.target, name),
-            _ => None,
-        })
+        crate::ktypes::lookup(name)
+            .map(crate::ktypes::type_of)
+            .or_else(|| self.target.kind.user_debug.and_then(|d| (d.named_struct)(self.target, name)))
     }
 
     /// `p->f` / `s.f` on a kernel struct (through a pointer or by value).
