@@ -1,4 +1,5 @@
 //! The `ferret` binary: flags → compile → load/attach → run → exit code.
+mod cmd;
 mod flags;
 mod info;
 
@@ -13,6 +14,11 @@ use std::time::Duration;
 fn main() -> ExitCode {
     // Bytes, not String: a program, path or command that is not UTF-8 must not panic here.
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    if let Some(cmd) = args.first().and_then(|a| cmd::find(a)) {
+        let mut argv = vec![std::ffi::OsString::from(format!("ferret {}", cmd.name))];
+        argv.extend(args[1..].iter().cloned());
+        return ExitCode::from((cmd.run)(argv).clamp(0, 255) as u8);
+    }
     let f = match flags::parse(&args) {
         Ok(f) => f,
         Err(e) if e.rendered => {
@@ -22,7 +28,7 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("ERROR: {}", e.msg);
             if e.usage {
-                eprint!("{}", flags::USAGE);
+                eprint!("{}", flags::usage(&cmd::summaries()));
             }
             return ExitCode::from(1);
         }
@@ -38,7 +44,7 @@ fn run(f: Flags) -> i32 {
     ferret_symbols::debugfile::set_search_path(&f.debuginfo);
     match &f.mode {
         Mode::Help => {
-            say(flags::USAGE);
+            say(&flags::usage(&cmd::summaries()));
             return 0;
         }
         Mode::Version => {
