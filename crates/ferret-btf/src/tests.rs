@@ -174,7 +174,7 @@ fn kernel() -> Option<Arc<Btf>> {
     match kernel::vmlinux() {
         Ok(b) => Some(b),
         Err(e) => {
-            eprintln!("SKIP: no kernel BTF: {e}");
+            ferret_testing::skip(format!("needs kernel BTF: {e}"));
             None
         }
     }

@@ -282,8 +282,8 @@ mod tests {
 
     #[test]
     fn task_struct_members() {
-        if btf().is_err() {
-            eprintln!("SKIP: no kernel BTF");
+        if let Err(e) = btf() {
+            ferret_testing::skip(e);
             return;
         }
         let id = lookup("struct task_struct").unwrap();

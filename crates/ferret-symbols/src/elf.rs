@@ -237,7 +237,7 @@ mod tests {
     #[test]
     fn libc_has_malloc_at_a_file_offset() {
         let Ok(path) = crate::resolve_binary("libc", None) else {
-            eprintln!("SKIP: no libc found");
+            ferret_testing::skip("needs a libc");
             return;
         };
         let elf = Elf::open(&path).unwrap();
@@ -257,7 +257,7 @@ mod ifunc_tests {
     #[test]
     fn libc_strlen_resolves_to_its_implementation() {
         let Ok(path) = crate::resolve_binary("libc", None) else {
-            eprintln!("SKIP: no libc found");
+            ferret_testing::skip("needs a libc");
             return;
         };
         let elf = Elf::open(&path).unwrap();

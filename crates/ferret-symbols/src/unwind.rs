@@ -145,7 +145,7 @@ mod tests {
     #[test]
     fn libc_has_a_sorted_table() {
         let Ok(path) = crate::resolve_binary("libc", None) else {
-            eprintln!("SKIP: no libc found");
+            ferret_testing::skip("needs a libc");
             return;
         };
         let rows = table(&path).unwrap();

@@ -295,8 +295,7 @@ mod tests {
 
     #[test]
     fn probes_on_this_kernel() {
-        if !crate::is_root() {
-            eprintln!("skipped: needs root");
+        if !ferret_testing::skip_unless(&[ferret_testing::Need::Root]) {
             return;
         }
         let f = features();

@@ -426,14 +426,13 @@ mod tests {
                 assert!(t > 0);
                 assert_eq!(retprobe_bit("uprobe").expect("retprobe bit"), 0);
             }
-            Err(e) => eprintln!("skipped: {e}"),
+            Err(e) => ferret_testing::skip(e),
         }
     }
 
     #[test]
     fn software_event_opens_and_enables() {
-        if !crate::is_root() {
-            eprintln!("skipped: needs root for system-wide perf events");
+        if !ferret_testing::skip_unless(&[ferret_testing::Need::Root]) {
             return;
         }
         let fd = software_event(sw::CPU_CLOCK, 99, true, -1, 0).expect("cpu-clock");

@@ -263,8 +263,7 @@ mod tests {
 
     #[test]
     fn receives_samples_from_every_cpu_and_counts_lost() {
-        if !crate::is_root() {
-            eprintln!("skipped: needs root");
+        if !ferret_testing::skip_unless(&[ferret_testing::Need::Root]) {
             return;
         }
         let ncpu = cpus::possible_count().expect("cpus") as u32;

@@ -157,8 +157,7 @@ mod tests {
 
     #[test]
     fn rejects_non_ringbuf_maps() {
-        if !crate::is_root() {
-            eprintln!("skipped: needs root");
+        if !ferret_testing::skip_unless(&[ferret_testing::Need::Root]) {
             return;
         }
         let m = Map::create(map_type::ARRAY, "arr", 4, 8, 1, 0).expect("create");
@@ -167,8 +166,7 @@ mod tests {
 
     #[test]
     fn delivers_output_skips_discarded_and_wakes_epoll() {
-        if !crate::is_root() {
-            eprintln!("skipped: needs root");
+        if !ferret_testing::skip_unless(&[ferret_testing::Need::Root]) {
             return;
         }
         let m = Map::create(map_type::RINGBUF, "events", 0, 0, 64 * 1024, 0).expect("ringbuf");

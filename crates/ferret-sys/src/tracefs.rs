@@ -330,14 +330,13 @@ print fmt: \"dfd: 0x%08lx, filename: 0x%08lx\", ((unsigned long)(REC->dfd))
     }
 
     fn have_tracefs() -> bool {
-        if !crate::is_root() {
-            eprintln!("skipped: needs root for tracefs");
+        if !ferret_testing::skip_unless(&[ferret_testing::Need::Tracefs]) {
             return false;
         }
         match root() {
             Ok(_) => true,
             Err(e) => {
-                eprintln!("skipped: {e}");
+                ferret_testing::skip(e);
                 false
             }
         }

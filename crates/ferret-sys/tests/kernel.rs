@@ -22,11 +22,7 @@ const ATOMIC_DW: u8 = 0xdb;
 const EXIT: u8 = 0x95;
 
 fn root() -> bool {
-    if !ferret_sys::is_root() {
-        eprintln!("skipped: needs root for bpf(2)");
-        return false;
-    }
-    true
+    ferret_testing::skip_unless(&[ferret_testing::Need::Root])
 }
 
 #[test]
@@ -37,7 +33,7 @@ fn tracepoint_program_counts_getppid() {
     let id = match tracefs::tracepoint_id("syscalls", "sys_enter_getppid") {
         Ok(id) => id,
         Err(e) => {
-            eprintln!("skipped: {e}");
+            ferret_testing::skip(e);
             return;
         }
     };
@@ -194,12 +190,12 @@ fn uprobe_counts_calls_in_this_binary() {
         return;
     }
     if !ferret_sys::features::uprobes_available() {
-        eprintln!("skipped: no uprobe PMU");
+        ferret_testing::skip("needs the uprobe PMU");
         return;
     }
     let addr = ferret_sys_uprobe_target as *const () as usize as u64;
     let Some((path, off)) = file_offset_of(addr) else {
-        eprintln!("skipped: target not found in /proc/self/maps");
+        ferret_testing::skip("the target is not in /proc/self/maps");
         return;
     };
     let counter = Map::create(map_type::ARRAY, "@calls", 4, 8, 1, 0).expect("array map");

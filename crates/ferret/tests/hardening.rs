@@ -10,12 +10,7 @@ use std::time::{Duration, Instant};
 const FERRET: &str = env!("CARGO_BIN_EXE_ferret");
 
 fn root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root {
-        eprintln!("SKIP: needs root (loads BPF programs, changes uid)");
-    }
-    root
+    ferret_testing::skip_unless(&[ferret_testing::Need::Root])
 }
 
 fn run(args: &[&std::ffi::OsStr]) -> Output {
@@ -107,7 +102,7 @@ fn invalid_utf8_in_a_command_or_path_passes_through() {
 /// `args` run as uid 65534 with exactly the capabilities `caps` (setpriv's names).
 fn as_nobody(caps: &str, args: &[&str]) -> Option<Output> {
     if Command::new("setpriv").arg("--version").output().is_err() {
-        eprintln!("SKIP: setpriv (util-linux) is not installed");
+        ferret_testing::skip("needs setpriv (util-linux)");
         return None;
     }
     // The test binary's directory may be closed to nobody: run a copy.

@@ -3,10 +3,9 @@
 use ferret::{Config, Event, Program, Value};
 use std::time::{Duration, Instant};
 
-/// Why this test cannot run here, printed as the reason it skips.
-fn skip_reason() -> Option<&'static str> {
-    // SAFETY: geteuid has no preconditions.
-    (unsafe { libc::geteuid() } != 0).then_some("needs root to load BPF programs")
+/// Whether this test can run here (it says why not when it cannot).
+fn can_run() -> bool {
+    ferret_testing::skip_unless(&[ferret_testing::Need::Root])
 }
 
 /// Write `bytes` to /dev/null with write(2): the programs read the buffer it names.
@@ -32,8 +31,7 @@ fn record(running: &mut ferret::Running, bytes: &[u8]) -> Vec<(String, Value)> {
 
 #[test]
 fn two_programs_with_their_own_options_and_structs_decode_independently() {
-    if let Some(why) = skip_reason() {
-        println!("SKIP: {why}");
+    if !can_run() {
         return;
     }
     let me = std::process::id() as i32;
@@ -84,8 +82,7 @@ fn two_programs_with_their_own_options_and_structs_decode_independently() {
 
 #[test]
 fn printf_events_carry_their_format_and_decoded_arguments() {
-    if let Some(why) = skip_reason() {
-        println!("SKIP: {why}");
+    if !can_run() {
         return;
     }
     let program = Program::compile(
@@ -119,8 +116,7 @@ fn printf_events_carry_their_format_and_decoded_arguments() {
 
 #[test]
 fn kernel_errors_keep_their_errno() {
-    if let Some(why) = skip_reason() {
-        println!("SKIP: {why}");
+    if !can_run() {
         return;
     }
     // A map of 0 entries: the kernel refuses to create it (EINVAL), and the error says so

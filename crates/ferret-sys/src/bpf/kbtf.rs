@@ -105,8 +105,7 @@ mod tests {
 
     #[test]
     fn finds_vmlinux_btf_object() {
-        if !crate::is_root() || !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
-            eprintln!("skipped: needs root and kernel BTF");
+        if !ferret_testing::skip_unless(&[ferret_testing::Need::Root, ferret_testing::Need::KernelBtf]) {
             return;
         }
         let fd = kernel_btf_fd("vmlinux").expect("vmlinux BTF object");

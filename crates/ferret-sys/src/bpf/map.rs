@@ -401,8 +401,7 @@ mod tests {
     use crate::bpf::update_flags;
 
     fn root() -> bool {
-        if !crate::is_root() {
-            eprintln!("skipped: needs root for bpf(2)");
+        if !ferret_testing::skip_unless(&[ferret_testing::Need::Root]) {
             return false;
         }
         true
