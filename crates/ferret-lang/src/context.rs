@@ -19,16 +19,29 @@ pub struct Context {
     /// `--unsafe`: probe expansion may do what could harm the traced process (a uprobe on a
     /// symbol of unknown size, which may not be an instruction boundary).
     pub unsafe_: bool,
+    /// `--no-feature`: kernel features not to use even when present (`kprobe_multi`, ...).
+    pub no_features: Vec<String>,
 }
 
 impl Context {
     pub fn new(target_pid: Option<i32>, unsafe_: bool) -> Arc<Context> {
+        Context::with_features(target_pid, unsafe_, vec![])
+    }
+
+    /// As [`Context::new`], with the kernel features `--no-feature` turned off.
+    pub fn with_features(target_pid: Option<i32>, unsafe_: bool, no_features: Vec<String>) -> Arc<Context> {
         Arc::new(Context {
             structs: Mutex::default(),
             warnings: Mutex::default(),
             target_pid: target_pid.filter(|p| *p > 0),
             unsafe_,
+            no_features,
         })
+    }
+
+    /// Whether `--no-feature` turned the kernel feature `name` off.
+    pub fn disabled(&self, name: &str) -> bool {
+        self.no_features.iter().any(|n| n == name)
     }
 
     /// The script structs, ids from [`crate::cstruct::SCRIPT_ID_BASE`] by position.

@@ -77,6 +77,9 @@ pub struct Options {
     pub include_dirs: Vec<String>,
     /// The script file's directory, where `#include "..."` looks first (None for `-e`).
     pub script_dir: Option<std::path::PathBuf>,
+    /// `--no-feature`: kernel features not to use even when present (names from
+    /// `ferret_sys::features::DISABLABLE`).
+    pub no_features: Vec<String>,
 }
 
 impl Default for Options {
@@ -104,6 +107,7 @@ impl Default for Options {
             cpp_demangle: true,
             include_dirs: vec![],
             script_dir: None,
+            no_features: vec![],
         }
     }
 }
@@ -298,7 +302,7 @@ pub fn compile_program(mut ast: ast::Program, opts: &Options) -> Result<Compiled
         return Err(vec![at.map_or_else(|| Diagnostic::global(&msg), |s| Diagnostic::error(s, &msg))]);
     }
     // Script structs, the target process and --unsafe are this compile's alone.
-    let ctx = context::Context::new(opts.pid, opts.unsafe_);
+    let ctx = context::Context::with_features(opts.pid, opts.unsafe_, opts.no_features.clone());
     let _scope = context::enter(ctx.clone());
     ktypes::set_script_structs(structs);
     substitute_positional_attach_points(&mut ast, &opts.positional);

@@ -78,26 +78,9 @@ pub struct Features {
     iter: OnceLock<bool>,
 }
 
-/// Features `--no-feature` turned off (bits by index in [`DISABLABLE`]): ferret behaves as if
-/// the kernel lacked them.
-static DISABLED: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
-
-/// The names `--no-feature` accepts (bpftrace's), in its usage message's order.
+/// The names `--no-feature` accepts (bpftrace's), in its usage message's order. Turning one
+/// off is a compile option (`ferret_lang::Options::no_features`), not state here.
 pub const DISABLABLE: &[&str] = &["kprobe_multi", "kprobe_session", "uprobe_multi"];
-
-/// `--no-feature NAME`: stop using a feature the kernel has; false for a name not in
-/// [`DISABLABLE`].
-pub fn disable(name: &str) -> bool {
-    let Some(i) = DISABLABLE.iter().position(|n| *n == name) else { return false };
-    DISABLED.fetch_or(1 << i, std::sync::atomic::Ordering::Relaxed);
-    true
-}
-
-/// Whether `--no-feature` turned `name` off.
-pub fn disabled(name: &str) -> bool {
-    let bits = DISABLED.load(std::sync::atomic::Ordering::Relaxed);
-    DISABLABLE.iter().position(|n| *n == name).is_some_and(|i| bits & (1 << i) != 0)
-}
 
 /// Every answer at once, for `--info` style output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -182,11 +165,8 @@ impl Features {
 
     /// kprobe_multi links work: one link attaches a program to many kernel functions (5.18+
     /// built with CONFIG_FPROBE). Learnt as bpftrace does, by linking a trivial program to
-    /// `ksys_read`; false after `--no-feature kprobe_multi`.
+    /// `ksys_read`.
     pub fn kprobe_multi(&self) -> bool {
-        if disabled("kprobe_multi") {
-            return false;
-        }
         *self.kprobe_multi.get_or_init(|| {
             let Ok(fd) = bpf::load_program(&ProgLoad {
                 prog_type: prog_type::KPROBE,

@@ -35,14 +35,15 @@ fn section(out: &mut String, title: &str, rows: &[(&str, String)]) {
 }
 
 /// The whole report.
-pub fn report() -> String {
+pub fn report(no_features: &[String]) -> String {
+    let disabled = |name: &str| no_features.iter().any(|n| n == name);
     let f = features::features().snapshot();
     // A multi-attach link type is usable when the kernel knows it and the PMU it needs exists
     // (kprobe_multi: a trial link, as ferret decides by it), unless `--no-feature` said not to.
-    let kprobe_session = !features::disabled("kprobe_session")
+    let kprobe_session = !disabled("kprobe_session")
         && f.kprobe
         && probe_load(prog_type::KPROBE, attach_type::TRACE_KPROBE_SESSION, 0).is_ok();
-    let uprobe_multi = !features::disabled("uprobe_multi")
+    let uprobe_multi = !disabled("uprobe_multi")
         && f.uprobe
         && probe_load(prog_type::KPROBE, attach_type::TRACE_UPROBE_MULTI, 0).is_ok();
     let mut out = String::new();
@@ -71,7 +72,7 @@ pub fn report() -> String {
             ("fentry", yes(f.fentry)),
             ("iter", yes(features::features().iter())),
             ("kprobe", yes(f.kprobe)),
-            ("kprobe_multi", yes(features::features().kprobe_multi())),
+            ("kprobe_multi", yes(!disabled("kprobe_multi") && features::features().kprobe_multi())),
             ("kprobe_session", yes(kprobe_session)),
             ("uprobe", yes(f.uprobe)),
             ("uprobe_multi", yes(uprobe_multi)),

@@ -37,10 +37,7 @@ fn main() -> ExitCode {
 }
 
 fn run(f: Flags) -> i32 {
-    for name in &f.no_features {
-        // The names were checked when the flags were parsed.
-        ferret_sys::features::disable(name);
-    }
+    // The one process-wide setting left: where separate debug files are looked for.
     ferret_symbols::debugfile::set_search_path(&f.debuginfo);
     match &f.mode {
         Mode::Help => {
@@ -52,7 +49,7 @@ fn run(f: Flags) -> i32 {
             return 0;
         }
         Mode::Info => {
-            say(&info::report());
+            say(&info::report(&f.no_features));
             return 0;
         }
         Mode::List { search, program } => {
@@ -62,7 +59,8 @@ fn run(f: Flags) -> i32 {
             }
             // `-l -p PID` lists that process's probes.
             let pid = f.pid.as_deref().and_then(|p| p.parse().ok());
-            let _ctx = ferret_lang::context::enter(ferret_lang::context::Context::new(pid, false));
+            let ctx = ferret_lang::context::Context::with_features(pid, false, f.no_features.clone());
+            let _ctx = ferret_lang::context::enter(ctx);
             return list(search, program.as_ref(), f.verbose);
         }
         Mode::Program { .. } => {}
@@ -119,6 +117,7 @@ fn run(f: Flags) -> i32 {
         stack_mode: std::env::var("BPFTRACE_STACK_MODE").unwrap_or_else(|_| "bpftrace".into()),
         str_trunc_trailer: std::env::var("BPFTRACE_STR_TRUNC_TRAILER").unwrap_or_else(|_| "..".into()),
         include_dirs: f.include_dirs.clone(),
+        no_features: f.no_features.clone(),
         script_dir: (name.as_str() != "stdin")
             .then(|| std::path::Path::new(name.as_str()).parent().map(std::path::Path::to_path_buf))
             .flatten(),

@@ -216,7 +216,7 @@ var!(
         }
         match &s.target.context {
             Context::Tracepoint { .. } => Type::Args,
-            Context::RawArgs if s.target.kind.names[0] == "rawtracepoint" => Type::Args,
+            Context::RawArgs => Type::Args,
             Context::Func(f) if !f.kprobe && !f.iter => Type::Args,
             _ => {
                 let msg = format!(
@@ -330,7 +330,8 @@ var!(
 fn func_is_address(t: &crate::probe::Target) -> bool {
     match t.context {
         Context::Func(_) => true,
-        Context::Regs { user: false, .. } => matches!(t.kind.names[0], "kprobe" | "kretprobe"),
+        // Kernel pt_regs: kprobes through the kprobe PMU or a kprobe_multi link.
+        Context::Regs { user: false, .. } => true,
         _ => false,
     }
 }

@@ -230,9 +230,8 @@ fn use_multi(spec: &Spec) -> bool {
 /// kernels without CONFIG_FPROBE, where the attach itself fails); `--no-feature kprobe_multi`
 /// still wins.
 fn kprobe_multi() -> bool {
-    use ferret_sys::features;
     let forced = std::env::var_os("FERRET_KPROBE_MULTI").is_some_and(|v| v == "1");
-    (forced && !features::disabled("kprobe_multi")) || features::features().kprobe_multi()
+    !crate::context::current().disabled("kprobe_multi") && (forced || ferret_sys::features::features().kprobe_multi())
 }
 
 /// One target per function of a multi target, as a plain wildcard expands to without

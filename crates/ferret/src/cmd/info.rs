@@ -19,7 +19,7 @@ fn run(args: Vec<OsString>) -> i32 {
         Ok(a) => a,
         Err(code) => return code,
     };
-    let report = crate::info::report();
+    let report = crate::info::report(&[]);
     if args.only.is_empty() {
         crate::say(&report);
         return 0;
