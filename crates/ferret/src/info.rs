@@ -62,23 +62,20 @@ pub fn report(no_features: &[String]) -> String {
             ("prog_test_run (BEGIN/END)", yes(f.prog_test_run_raw_tp)),
         ],
     );
-    section(
-        &mut out,
-        "Probe types",
-        &[
-            ("tracepoint", yes(features::probe_prog_type(prog_type::TRACEPOINT, 0))),
-            ("rawtracepoint", yes(f.raw_tp)),
-            ("tp_btf", yes(f.tp_btf)),
-            ("fentry", yes(f.fentry)),
-            ("iter", yes(features::features().iter())),
-            ("kprobe", yes(f.kprobe)),
-            ("kprobe_multi", yes(!disabled("kprobe_multi") && features::features().kprobe_multi())),
-            ("kprobe_session", yes(kprobe_session)),
-            ("uprobe", yes(f.uprobe)),
-            ("uprobe_multi", yes(uprobe_multi)),
-            ("kernel_watchpoint", yes(kernel_watchpoint())),
-        ],
-    );
+    // Every probe type of the registry with its own answer, then the link types and
+    // watchpoints on kernel data, which some kernels lack although they have the probe type.
+    let mut rows: Vec<(&str, String)> = vec![];
+    for kind in ferret_lang::probe::REGISTRY.iter().filter(|k| k.special.is_none()) {
+        rows.push((kind.names[0], yes((kind.available)())));
+    }
+    rows.extend([
+        ("tp_btf", yes(f.tp_btf)),
+        ("kprobe_multi", yes(!disabled("kprobe_multi") && features::features().kprobe_multi())),
+        ("kprobe_session", yes(kprobe_session)),
+        ("uprobe_multi", yes(uprobe_multi)),
+        ("kernel_watchpoint", yes(kernel_watchpoint())),
+    ]);
+    section(&mut out, "Probe types", &rows);
     out
 }
 

@@ -298,6 +298,7 @@ pub static FENTRY: ProbeKind = ProbeKind {
     consumers_newest_first: false,
     alternatives: false,
     user_debug: None,
+    available,
 };
 
 pub static FEXIT: ProbeKind = ProbeKind {
@@ -313,7 +314,13 @@ pub static FEXIT: ProbeKind = ProbeKind {
     consumers_newest_first: false,
     alternatives: false,
     user_debug: None,
+    available,
 };
+
+/// Whether this kernel can attach this probe type (`ferret --info`).
+fn available() -> bool {
+    ferret_sys::features::features().snapshot().fentry
+}
 
 #[cfg(test)]
 mod tests {

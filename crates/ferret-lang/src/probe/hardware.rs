@@ -90,4 +90,10 @@ pub static HARDWARE: ProbeKind = ProbeKind {
     consumers_newest_first: false,
     alternatives: false,
     user_debug: None,
+    available,
 };
+
+/// Whether this machine exposes a hardware PMU (many VMs do not).
+fn available() -> bool {
+    std::path::Path::new("/sys/bus/event_source/devices/cpu").exists()
+}

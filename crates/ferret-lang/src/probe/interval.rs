@@ -95,4 +95,5 @@ pub static INTERVAL: ProbeKind = ProbeKind {
     consumers_newest_first: false,
     alternatives: false,
     user_debug: None,
+    available: super::always,
 };

@@ -121,4 +121,10 @@ pub static ITER: ProbeKind = ProbeKind {
     consumers_newest_first: false,
     alternatives: false,
     user_debug: None,
+    available,
 };
+
+/// Whether this kernel can attach this probe type (`ferret --info`).
+fn available() -> bool {
+    ferret_sys::features::features().iter()
+}

@@ -421,6 +421,7 @@ pub static KPROBE: ProbeKind = ProbeKind {
     consumers_newest_first: false,
     alternatives: true,
     user_debug: None,
+    available,
 };
 
 pub static KRETPROBE: ProbeKind = ProbeKind {
@@ -436,6 +437,7 @@ pub static KRETPROBE: ProbeKind = ProbeKind {
     consumers_newest_first: false,
     alternatives: true,
     user_debug: None,
+    available,
 };
 
 /// A kprobe attached as an fentry program.
@@ -452,6 +454,7 @@ pub static KPROBE_AS_FENTRY: ProbeKind = ProbeKind {
     consumers_newest_first: false,
     alternatives: true,
     user_debug: None,
+    available,
 };
 
 /// A kretprobe attached as an fexit program.
@@ -468,7 +471,13 @@ pub static KRETPROBE_AS_FEXIT: ProbeKind = ProbeKind {
     consumers_newest_first: false,
     alternatives: true,
     user_debug: None,
+    available,
 };
+
+/// Whether this kernel can attach this probe type (`ferret --info`).
+fn available() -> bool {
+    ferret_sys::features::features().snapshot().kprobe
+}
 
 #[cfg(test)]
 mod tests {

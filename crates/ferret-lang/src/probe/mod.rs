@@ -306,6 +306,13 @@ pub struct ProbeKind {
     /// Its functions live in a user-space binary whose debug info types their arguments and
     /// structs (`args`, `args.NAME`, `struct Foo` casts, `uaddr()`).
     pub user_debug: Option<&'static UserDebug>,
+    /// Whether this kernel can attach it (`ferret --info` lists every type with this answer).
+    pub available: fn() -> bool,
+}
+
+/// [`ProbeKind::available`] of the types every kernel ferret runs on has.
+pub fn always() -> bool {
+    true
 }
 
 pub use uprobe::{RecordField, UserParam};

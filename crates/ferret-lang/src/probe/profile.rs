@@ -28,4 +28,5 @@ pub static PROFILE: ProbeKind = ProbeKind {
     consumers_newest_first: false,
     alternatives: false,
     user_debug: None,
+    available: super::always,
 };

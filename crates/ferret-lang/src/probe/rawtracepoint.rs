@@ -94,6 +94,7 @@ pub static RAWTRACEPOINT_TP_BTF: ProbeKind = ProbeKind {
     consumers_newest_first: false,
     alternatives: false,
     user_debug: None,
+    available,
 };
 
 pub(crate) fn attach(t: &Target, prog: BorrowedFd<'_>, _: &AttachOpts) -> Result<Vec<OwnedFd>, super::AttachError> {
@@ -160,4 +161,10 @@ pub static RAWTRACEPOINT: ProbeKind = ProbeKind {
     consumers_newest_first: false,
     alternatives: false,
     user_debug: None,
+    available,
 };
+
+/// Whether this kernel can attach this probe type (`ferret --info`).
+fn available() -> bool {
+    ferret_sys::features::features().snapshot().raw_tp
+}

@@ -76,4 +76,5 @@ pub static SOFTWARE: ProbeKind = ProbeKind {
     consumers_newest_first: false,
     alternatives: false,
     user_debug: None,
+    available: super::always,
 };

@@ -73,6 +73,7 @@ pub static BEGIN: ProbeKind = ProbeKind {
     consumers_newest_first: false,
     alternatives: false,
     user_debug: None,
+    available: super::always,
 };
 
 pub static END: ProbeKind = ProbeKind {
@@ -88,6 +89,7 @@ pub static END: ProbeKind = ProbeKind {
     consumers_newest_first: false,
     alternatives: false,
     user_debug: None,
+    available: super::always,
 };
 
 pub static SELF: ProbeKind = ProbeKind {
@@ -103,6 +105,7 @@ pub static SELF: ProbeKind = ProbeKind {
     consumers_newest_first: false,
     alternatives: false,
     user_debug: None,
+    available: super::always,
 };
 
 pub static BENCH: ProbeKind = ProbeKind {
@@ -118,6 +121,7 @@ pub static BENCH: ProbeKind = ProbeKind {
     consumers_newest_first: false,
     alternatives: false,
     user_debug: None,
+    available: super::always,
 };
 
 pub static TEST: ProbeKind = ProbeKind {
@@ -133,4 +137,5 @@ pub static TEST: ProbeKind = ProbeKind {
     consumers_newest_first: false,
     alternatives: false,
     user_debug: None,
+    available: super::always,
 };

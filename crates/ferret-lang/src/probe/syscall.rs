@@ -120,6 +120,7 @@ pub static SYSCALL: ProbeKind = ProbeKind {
     consumers_newest_first: false,
     alternatives: false,
     user_debug: None,
+    available: super::always,
 };
 
 /// A block's dispatcher on raw_syscalls:sys_enter / sys_exit.
@@ -136,6 +137,7 @@ pub static DISPATCH: ProbeKind = ProbeKind {
     consumers_newest_first: false,
     alternatives: false,
     user_debug: None,
+    available: super::always,
 };
 
 #[cfg(test)]

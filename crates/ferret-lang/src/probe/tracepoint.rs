@@ -105,4 +105,10 @@ pub static TRACEPOINT: ProbeKind = ProbeKind {
     consumers_newest_first: false,
     alternatives: false,
     user_debug: None,
+    available,
 };
+
+/// Whether this kernel can attach this probe type (`ferret --info`).
+fn available() -> bool {
+    ferret_sys::features::probe_prog_type(ferret_sys::bpf::prog_type::TRACEPOINT, 0)
+}

@@ -257,6 +257,7 @@ pub static UPROBE: ProbeKind = ProbeKind {
     consumers_newest_first: true,
     alternatives: true,
     user_debug: Some(&UPROBE_DEBUG),
+    available,
 };
 
 pub static URETPROBE: ProbeKind = ProbeKind {
@@ -272,6 +273,7 @@ pub static URETPROBE: ProbeKind = ProbeKind {
     consumers_newest_first: true,
     alternatives: true,
     user_debug: Some(&URETPROBE_DEBUG),
+    available,
 };
 
 /// A uprobe's parameter as `args.NAME` reads it: the argument register it arrives in, or why
@@ -425,4 +427,9 @@ fn param_lines(debug: Option<&ferret_symbols::dwarf::Debug>, func: &str) -> Vec<
         .iter()
         .map(|p| if p.name.is_empty() { p.c_type.clone() } else { format!("{} {}", p.c_type, p.name) })
         .collect()
+}
+
+/// Whether this kernel can attach this probe type (`ferret --info`).
+fn available() -> bool {
+    ferret_sys::features::features().snapshot().uprobe
 }

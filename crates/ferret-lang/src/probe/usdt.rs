@@ -110,4 +110,10 @@ pub static USDT: ProbeKind = ProbeKind {
     consumers_newest_first: true,
     alternatives: false,
     user_debug: None,
+    available,
 };
+
+/// Whether this kernel can attach this probe type (`ferret --info`).
+fn available() -> bool {
+    ferret_sys::features::features().snapshot().uprobe
+}

@@ -189,6 +189,7 @@ pub static WATCHPOINT: ProbeKind = ProbeKind {
     consumers_newest_first: false,
     alternatives: false,
     user_debug: None,
+    available: super::always,
 };
 
 #[cfg(test)]
