@@ -9,6 +9,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 anchors=${ANCHORS:-$here/../../shared/bench/anchors.sh}
 [ -f "$anchors" ] || { echo "anchors.sh not found at $anchors (set ANCHORS=)"; exit 1; }
 (cd "$here/.." && cargo build --release -q)
+# The anchor: Debian's bpftrace, and bpftool (the anchors script uses it to see probes attached).
+if ! command -v bpftrace >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q bpftrace bpftool >/dev/null || true
+fi
 mkdir -p "$here/results"
 stamp=$(date +%Y%m%d-%H%M)
 for tracer in "$here/../target/release/ferret" bpftrace; do
