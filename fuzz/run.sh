@@ -14,7 +14,12 @@ if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
   echo "SKIP fuzz: no nightly toolchain (rustup toolchain install nightly)"; exit 0
 fi
 if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
-  echo "SKIP fuzz: cargo-fuzz is not installed (cargo install cargo-fuzz)"; exit 0
+  # A fresh machine has the nightly toolchain but not cargo-fuzz: install it (a few minutes,
+  # once), so that CI builds the targets rather than skipping them.
+  echo "fuzz: installing cargo-fuzz" >&2
+  if ! cargo install cargo-fuzz --locked --quiet >/dev/null 2>&1 || ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+    echo "SKIP fuzz: cargo-fuzz is not installed and could not be (cargo install cargo-fuzz)"; exit 0
+  fi
 fi
 seed() {
   mkdir -p corpus/parse corpus/compile corpus/output work
