@@ -3,6 +3,7 @@ mod cmd;
 mod flags;
 mod info;
 
+
 use ferret::{Config, Error, Event, Options, Program, Writer};
 use ferret_syntax::Source;
 use flags::{Buffering, Dump, Flags, Mode};
@@ -328,11 +329,8 @@ fn trace(
                 break;
             }
         }
-        if let Some(pid) = pid {
-            // SAFETY: kill with signal 0 only checks that the process exists.
-            if child.is_none() && unsafe { libc::kill(pid, 0) } != 0 {
-                break;
-            }
+        if pid.is_some_and(|p| child.is_none() && !alive(p)) {
+            break;
         }
     }
     for e in running.stop() {
@@ -344,6 +342,17 @@ fn trace(
     out.flush();
     release_in_background(running.take_attachments());
     running.exit_code()
+}
+
+/// Whether process `pid` still runs: it exists and is not a zombie (a `-p` process that is our
+/// own child, as `sh -c 'prog & exec ferret -p $!'` makes it, stays a zombie until we exit).
+fn alive(pid: i32) -> bool {
+    // SAFETY: kill with signal 0 only checks that the process exists.
+    if unsafe { libc::kill(pid, 0) } != 0 {
+        return false;
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit_once(") ").is_none_or(|(_, rest)| !rest.starts_with('Z'))
 }
 
 /// A library error as the binary shows it.

@@ -52,6 +52,10 @@ int main(int argc, char **argv) {
         pthread_t t;
         int n = 4;
         void *(*fn)(void *) = strcmp(mode, "loop") ? worker : slow_worker;
+        /* loop (for -p): the tracer starts beside us; give it time to attach to this thread
+           first, so the worker inherits the breakpoint rather than racing its enumeration. */
+        if (!strcmp(mode, "loop"))
+            usleep(300 * 1000);
         if (pthread_create(&t, NULL, fn, &n) || pthread_join(t, NULL))
             return 1;
     } else {
