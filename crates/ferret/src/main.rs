@@ -2,6 +2,7 @@
 mod cmd;
 mod flags;
 mod info;
+mod tools;
 
 
 use ferret::{Config, Error, Event, Options, Program, Writer};

@@ -16,17 +16,20 @@ pub struct Command {
     pub run: fn(Vec<OsString>) -> i32,
 }
 
-/// Every subcommand, in the order `ferret --help` lists them.
-pub static COMMANDS: &[Command] = &[info::COMMAND];
+/// Every subcommand but the tools, in the order `ferret --help` lists them.
+pub static COMMANDS: &[Command] = &[
+    info::COMMAND,
+    Command { name: "tools", about: "list the BCC-style tools (ferret TOOL --help for each)", run: crate::tools::list },
+];
 
-/// The subcommand `arg` names. A file of that name in the current directory wins: `ferret info`
-/// runs a script called `info` when there is one, as bpftrace would.
+/// The subcommand or tool `arg` names. A file of that name in the current directory wins:
+/// `ferret info` runs a script called `info` when there is one, as bpftrace would.
 pub fn find(arg: &OsStr) -> Option<&'static Command> {
-    let c = COMMANDS.iter().find(|c| OsStr::new(c.name) == arg)?;
+    let c = COMMANDS.iter().chain(crate::tools::TOOLS).find(|c| OsStr::new(c.name) == arg)?;
     (!std::path::Path::new(arg).exists()).then_some(c)
 }
 
-/// (name, about) of every subcommand, for the help.
+/// (name, about) of every subcommand, for the help (the tools are listed by `ferret tools`).
 pub fn summaries() -> Vec<(&'static str, &'static str)> {
     COMMANDS.iter().map(|c| (c.name, c.about)).collect()
 }
