@@ -4,7 +4,6 @@ mod flags;
 mod info;
 mod tools;
 
-
 use ferret::{Config, Error, Event, Options, Program, Writer};
 use ferret_syntax::Source;
 use flags::{Buffering, Dump, Flags, Mode};
