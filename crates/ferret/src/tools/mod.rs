@@ -9,10 +9,11 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 mod execsnoop;
+mod killsnoop;
 mod opensnoop;
 
 /// Every tool, in the order `ferret tools` lists them.
-pub static TOOLS: &[Command] = &[execsnoop::COMMAND, opensnoop::COMMAND];
+pub static TOOLS: &[Command] = &[execsnoop::COMMAND, opensnoop::COMMAND, killsnoop::COMMAND];
 
 /// `ferret tools`: every tool with its one-line summary.
 pub fn list(_: Vec<std::ffi::OsString>) -> i32 {
