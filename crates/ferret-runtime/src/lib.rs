@@ -455,6 +455,14 @@ impl Session {
         self.object.user_maps().find(|(_, m)| m.name == name).map(|(i, _)| self.read_map(i))
     }
 
+    /// Empty the user map `name`, as `clear(@name)` does; false when there is no such map.
+    pub fn clear_map(&self, name: &str) -> bool {
+        match self.object.user_maps().find(|(_, m)| m.name == name) {
+            Some((i, _)) => self.maps[i].clear().is_ok(),
+            None => false,
+        }
+    }
+
     /// Events the kernel had no room for, in all.
     pub fn lost(&self) -> u64 {
         self.counter(MAP_LOST, 0)

@@ -244,6 +244,12 @@ impl Running {
         self.session.map(name)
     }
 
+    /// Empty a user map (`clear(@name)` from user space), for tools that show each interval's
+    /// counts; false when there is no such map.
+    pub fn clear(&self, name: &str) -> bool {
+        self.session.clear_map(name)
+    }
+
     /// Every user map as it is now.
     pub fn maps(&self) -> Vec<MapDump> {
         self.session.maps()

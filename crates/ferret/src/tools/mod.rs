@@ -3,7 +3,7 @@
 //! is a user of the library facade: it compiles its program, receives events as values
 //! ([`ferret::Event`]) and formats them itself; nothing parses the tracer's text output.
 use crate::cmd::Command;
-use ferret::{Config, Event, Program, Value};
+use ferret::{Config, Event, Program, Running, Value};
 use std::io::Write;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 mod execsnoop;
 mod killsnoop;
 mod opensnoop;
+mod syscount;
 
 /// Every tool, in the order `ferret tools` lists them.
-pub static TOOLS: &[Command] = &[execsnoop::COMMAND, opensnoop::COMMAND, killsnoop::COMMAND];
+pub static TOOLS: &[Command] = &[execsnoop::COMMAND, opensnoop::COMMAND, syscount::COMMAND, killsnoop::COMMAND];
 
 /// `ferret tools`: every tool with its one-line summary.
 pub fn list(_: Vec<std::ffi::OsString>) -> i32 {
@@ -36,31 +37,14 @@ pub struct Common {
     pub verbose: bool,
 }
 
-/// Compile `text`, attach it, and hand every event to `on_event` until Ctrl-C (SIGINT or
-/// SIGTERM), `duration`, or `on_event` returning false (a closed output). Lost events are
-/// reported on stderr, or as a JSON record when `json`. Returns the exit code.
-pub fn run(
-    name: &str,
-    text: &str,
-    common: &Common,
-    duration: Option<Duration>,
-    mut on_event: impl FnMut(&Event) -> bool,
-) -> i32 {
+/// Compile `text` and attach it; the error, shown, as an exit code.
+fn start(name: &str, text: &str, common: &Common) -> Result<Running, i32> {
     let config = Config { name: name.to_string(), ..Config::default() };
-    let program = match Program::compile(text, &config) {
-        Ok(p) => p,
-        Err(e) => return crate::fail(&e),
-    };
-    let mut loaded = match program.load() {
-        Ok(l) => l,
-        Err(e) => return crate::fail(&e),
-    };
+    let program = Program::compile(text, &config).map_err(|e| crate::fail(&e))?;
+    let mut loaded = program.load().map_err(|e| crate::fail(&e))?;
     let mut begin = vec![];
     loaded.begin(&mut begin);
-    let mut running = match loaded.attach() {
-        Ok(r) => r,
-        Err(e) => return crate::fail(&e),
-    };
+    let running = loaded.attach().map_err(|e| crate::fail(&e))?;
     if common.verbose {
         eprintln!("{name}: {} probes attached", running.probes());
     }
@@ -68,40 +52,107 @@ pub fn run(
     if std::env::var_os("__BPFTRACE_NOTIFY_PROBES_ATTACHED").is_some() {
         crate::say("__BPFTRACE_NOTIFY_PROBES_ATTACHED\n");
     }
+    Ok(running)
+}
+
+/// Lost events, never silent: a warning on stderr, or a JSON record.
+fn lost(common: &Common, n: u64) {
+    if common.json {
+        crate::say(&format!("{{\"type\": \"lost_events\", \"count\": {n}}}\n"));
+    } else {
+        eprintln!("WARNING: {n} events lost: the ring buffer was full");
+    }
+}
+
+/// The events the tool does not format itself: lost events, warnings, errors. True for an
+/// event the tool should see.
+fn for_tool(common: &Common, e: &Event) -> bool {
+    match e {
+        Event::Lost(n) => lost(common, *n),
+        Event::Warning(w) => eprintln!("WARNING: {w}"),
+        Event::Error(msg) => eprintln!("ERROR: {msg}"),
+        _ => return true,
+    }
+    false
+}
+
+/// Stop the probes, and leave their slow detach to a child process.
+fn finish(mut running: Running) {
+    let _ = std::io::stdout().flush();
+    crate::release_in_background(running.take_attachments());
+}
+
+/// Whether Ctrl-C (SIGINT or SIGTERM) arrived.
+fn stopped() -> bool {
+    crate::STOP.load(Ordering::SeqCst)
+}
+
+/// Compile `text`, attach it, and hand every event to `on_event` until Ctrl-C, `duration`, or
+/// `on_event` returning false (a closed output). Lost events are reported on stderr, or as a
+/// JSON record with `-j`. Returns the exit code.
+pub fn run(
+    name: &str,
+    text: &str,
+    common: &Common,
+    duration: Option<Duration>,
+    mut on_event: impl FnMut(&Event) -> bool,
+) -> i32 {
+    let mut running = match start(name, text, common) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
     let end = duration.map(|d| Instant::now() + d);
-    let lost = |n: u64| {
-        if common.json {
-            crate::say(&format!("{{\"type\": \"lost_events\", \"count\": {n}}}\n"));
-        } else {
-            eprintln!("WARNING: {n} events lost: the ring buffer was full");
-        }
-    };
-    // Each event to the tool; false once its output is closed.
-    let mut handle = |e: &Event| match e {
-        Event::Lost(n) => {
-            lost(*n);
-            true
-        }
-        Event::Warning(w) => {
-            eprintln!("WARNING: {w}");
-            true
-        }
-        Event::Error(msg) => {
-            eprintln!("ERROR: {msg}");
-            true
-        }
-        e => on_event(e),
-    };
+    let mut handle = |e: &Event| !for_tool(common, e) || on_event(e);
     let mut open = true;
-    while open && !crate::STOP.load(Ordering::SeqCst) && end.is_none_or(|e| Instant::now() < e) {
+    while open && !stopped() && end.is_none_or(|e| Instant::now() < e) {
         open = running.poll(Duration::from_millis(20)).iter().all(&mut handle);
     }
     // What was still in the ring when the tool was stopped is shown too.
     if open {
         let _ = running.stop().iter().all(&mut handle);
     }
-    let _ = std::io::stdout().flush();
-    crate::release_in_background(running.take_attachments());
+    finish(running);
+    0
+}
+
+/// A summary tool: compile and attach `text`, then call `show` with the running program every
+/// `interval` (when given) and once more at the end (Ctrl-C or `duration`), as BCC's summary
+/// tools print. `show` returns false once its output is closed. Returns the exit code.
+pub fn run_summary(
+    name: &str,
+    text: &str,
+    common: &Common,
+    interval: Option<Duration>,
+    duration: Option<Duration>,
+    mut show: impl FnMut(&Running) -> bool,
+) -> i32 {
+    let mut running = match start(name, text, common) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let begun = Instant::now();
+    let mut next = interval.map(|i| begun + i);
+    let mut open = true;
+    while open && !stopped() {
+        for e in running.poll(Duration::from_millis(20)) {
+            for_tool(common, &e);
+        }
+        // The last interval (the duration's end) is shown after the probes stop.
+        if duration.is_some_and(|d| begun.elapsed() >= d) {
+            break;
+        }
+        if next.is_some_and(|n| Instant::now() >= n) {
+            open = show(&running);
+            next = next.zip(interval).map(|(n, i)| n + i);
+        }
+    }
+    for e in running.stop() {
+        for_tool(common, &e);
+    }
+    if open {
+        show(&running);
+    }
+    finish(running);
     0
 }
 

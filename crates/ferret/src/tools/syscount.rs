@@ -1,0 +1,291 @@
+//! `ferret syscount`: system call counts (and with -L their total latency), the top N by
+//! syscall or by process, with BCC syscount's flags and columns. Kernel side: the raw_syscalls
+//! tracepoints counting into maps; user space reads and empties the maps each interval.
+use super::{json_str, line, Common};
+use clap::Parser;
+use ferret::{MapDump, MapValue, Value};
+use std::ffi::OsString;
+use std::time::Duration;
+
+pub const COMMAND: crate::cmd::Command =
+    crate::cmd::Command { name: "syscount", about: "summarize syscall counts and latencies (BCC's syscount)", run };
+
+const EXAMPLES: &str = "examples:
+    ferret syscount                 # count syscalls until Ctrl-C, top 10
+    ferret syscount -i 1            # print every second
+    ferret syscount -P              # count by process
+    ferret syscount -L -m           # with total latency, in milliseconds
+    ferret syscount -x              # only failed syscalls
+    ferret syscount -e ENOENT       # only syscalls that fail with ENOENT
+    ferret syscount --syscall read  # only read()
+    ferret syscount -j -i 1         # JSON lines: time, key (syscall or pid and comm), count, time_us";
+
+/// Summarize syscall counts and latencies.
+#[derive(Parser, Debug)]
+#[command(name = "ferret syscount", after_help = EXAMPLES)]
+struct Args {
+    /// trace only this pid
+    #[arg(short = 'p', long = "pid")]
+    pid: Option<u32>,
+    /// trace only this tid
+    #[arg(short = 't', long = "tid")]
+    tid: Option<u32>,
+    /// trace only child of this pid
+    #[arg(short = 'c', long = "ppid")]
+    ppid: Option<u32>,
+    /// print summary at this interval (seconds)
+    #[arg(short = 'i', long = "interval", value_parser = clap::value_parser!(u64).range(1..))]
+    interval: Option<u64>,
+    /// total duration of trace, in seconds
+    #[arg(short = 'd', long = "duration", value_parser = clap::value_parser!(u64).range(1..))]
+    duration: Option<u64>,
+    /// print only the top syscalls by count or latency
+    #[arg(short = 'T', long = "top", default_value_t = 10)]
+    top: usize,
+    /// trace only failed syscalls (return < 0)
+    #[arg(short = 'x', long = "failures")]
+    failures: bool,
+    /// trace only syscalls that return this error (numeric or EPERM, etc.)
+    #[arg(short = 'e', long = "errno")]
+    errno: Option<String>,
+    /// collect syscall latency
+    #[arg(short = 'L', long = "latency")]
+    latency: bool,
+    /// display latency in milliseconds (default: microseconds)
+    #[arg(short = 'm', long = "milliseconds")]
+    milliseconds: bool,
+    /// count by process and not by syscall
+    #[arg(short = 'P', long = "process")]
+    process: bool,
+    /// print list of recognized syscalls and exit
+    #[arg(short = 'l', long = "list")]
+    list: bool,
+    /// trace this syscall only (use --list for syscall list)
+    #[arg(long = "syscall")]
+    syscall: Option<String>,
+    #[command(flatten)]
+    common: Common,
+}
+
+/// An errno by number or name (`ENOENT`), as `-e` takes it.
+fn errno(s: &str) -> Option<i64> {
+    if let Ok(n) = s.parse() {
+        return Some(n);
+    }
+    (1..134).find(|&n| errno_name(n) == Some(s))
+}
+
+fn errno_name(n: i64) -> Option<&'static str> {
+    // The names glibc's errno.h gives Linux's numbers (x86-64, the common ones first).
+    const NAMES: &[&str] = &[
+        "",
+        "EPERM",
+        "ENOENT",
+        "ESRCH",
+        "EINTR",
+        "EIO",
+        "ENXIO",
+        "E2BIG",
+        "ENOEXEC",
+        "EBADF",
+        "ECHILD",
+        "EAGAIN",
+        "ENOMEM",
+        "EACCES",
+        "EFAULT",
+        "ENOTBLK",
+        "EBUSY",
+        "EEXIST",
+        "EXDEV",
+        "ENODEV",
+        "ENOTDIR",
+        "EISDIR",
+        "EINVAL",
+        "ENFILE",
+        "EMFILE",
+        "ENOTTY",
+        "ETXTBSY",
+        "EFBIG",
+        "ENOSPC",
+        "ESPIPE",
+        "EROFS",
+        "EMLINK",
+        "EPIPE",
+        "EDOM",
+        "ERANGE",
+        "EDEADLK",
+        "ENAMETOOLONG",
+        "ENOLCK",
+        "ENOSYS",
+        "ENOTEMPTY",
+        "ELOOP",
+    ];
+    NAMES.get(n as usize).copied().filter(|s| !s.is_empty())
+}
+
+fn program(a: &Args, err: Option<i64>, nr: Option<u32>) -> String {
+    let mut enter = vec![];
+    let mut exit = vec![];
+    if let Some(p) = a.pid {
+        enter.push(format!("pid == {p}"));
+    }
+    if let Some(t) = a.tid {
+        enter.push(format!("tid == {t}"));
+    }
+    if let Some(p) = a.ppid {
+        enter.push(format!("curtask->real_parent->tgid == {p}"));
+    }
+    if let Some(n) = nr {
+        enter.push(format!("args.id == {n}"));
+    }
+    exit.extend(enter.iter().cloned());
+    if a.failures {
+        exit.push("args.ret < 0".into());
+    }
+    if let Some(e) = err {
+        exit.push(format!("args.ret == -{e}"));
+    }
+    let pred = |f: &[String]| if f.is_empty() { String::new() } else { format!("/{}/ ", f.join(" && ")) };
+    let key = if a.process { "pid" } else { "args.id" };
+    if a.latency {
+        format!(
+            "tracepoint:raw_syscalls:sys_enter {}{{ @start[tid] = nsecs; }}
+tracepoint:raw_syscalls:sys_exit /@start[tid]/ {{
+    {}{{ @count[{key}] = count(); @ns[{key}] = sum(nsecs - @start[tid]); }}
+    delete(@start, tid);
+}}
+",
+            pred(&enter),
+            if exit.is_empty() { "if (1) ".to_string() } else { format!("if ({}) ", exit.join(" && ")) }
+        )
+    } else {
+        format!("tracepoint:raw_syscalls:sys_exit {}{{ @count[{key}] = count(); }}\n", pred(&exit))
+    }
+}
+
+/// The rows of a map keyed by an integer: (key, value as u64).
+fn rows(dump: Option<MapDump>) -> Vec<(i64, u64)> {
+    let Some(dump) = dump else { return vec![] };
+    dump.entries
+        .into_iter()
+        .filter_map(|(k, v)| {
+            let k = match k? {
+                Value::Int(i) => i,
+                Value::UInt(u) => u as i64,
+                _ => return None,
+            };
+            let v = match v {
+                MapValue::Count(n) => n,
+                MapValue::Sum(ferret_output::Num::Unsigned(n)) => n,
+                MapValue::Sum(ferret_output::Num::Signed(n)) => n.max(0) as u64,
+                _ => return None,
+            };
+            Some((k, v))
+        })
+        .collect()
+}
+
+fn comm_of(pid: i64) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/comm")).map_or_else(|_| "[unknown]".into(), |s| s.trim().to_string())
+}
+
+fn run(argv: Vec<OsString>) -> i32 {
+    let a: Args = match crate::cmd::parse(argv) {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
+    if a.list {
+        let names: Vec<&str> = ferret_lang::syscalls::X86_64.iter().map(|(n, _)| *n).collect();
+        let mut out = String::new();
+        for group in names.chunks(4) {
+            let cells: Vec<String> = group.iter().map(|n| format!("{n:<22}")).collect();
+            out.push_str(cells.join("   ").trim_end());
+            out.push('\n');
+        }
+        crate::say(&out);
+        return 0;
+    }
+    let err = match a.errno.as_deref().map(|e| errno(e).ok_or(e)).transpose() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("ferret syscount: error: argument -e/--errno: couldn't map {e} to an errno");
+            return 2;
+        }
+    };
+    let nr = match a.syscall.as_deref().map(|s| ferret_lang::syscalls::number(s).ok_or(s)).transpose() {
+        Ok(n) => n,
+        Err(s) => {
+            eprintln!("Error: syscall '{s}' not found. Exiting.");
+            return 1;
+        }
+    };
+    if !a.common.json {
+        let failed = if a.failures { "failed " } else { "" };
+        let what = match &a.syscall {
+            Some(s) => format!("Tracing {failed}syscall '{s}'... Ctrl+C to quit."),
+            None => format!("Tracing {failed}syscalls, printing top {}... Ctrl+C to quit.", a.top),
+        };
+        if !line(&what) {
+            return 0;
+        }
+    }
+    let key_col = if a.process { "PID    COMM" } else { "SYSCALL" };
+    let time_col = if a.milliseconds { "TIME (ms)" } else { "TIME (us)" };
+    let interval = a.interval.map(Duration::from_secs);
+    let duration = a.duration.map(Duration::from_secs);
+    let code = super::run_summary("syscount", &program(&a, err, nr), &a.common, interval, duration, |r| {
+        let counts = rows(r.map("@count"));
+        let ns: std::collections::HashMap<i64, u64> = rows(r.map("@ns")).into_iter().collect();
+        r.clear("@count");
+        r.clear("@ns");
+        let mut rows: Vec<(i64, u64, u64)> =
+            counts.into_iter().map(|(k, c)| (k, c, ns.get(&k).copied().unwrap_or(0))).collect();
+        if a.latency {
+            rows.sort_by(|x, y| y.2.cmp(&x.2).then(x.0.cmp(&y.0)));
+        } else {
+            rows.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
+        }
+        rows.truncate(a.top);
+        let time = super::hms();
+        let label = |k: i64| -> String {
+            if a.process {
+                format!("{k:<6} {:<15}", comm_of(k))
+            } else {
+                ferret_lang::syscalls::name(k as u64).map_or_else(|| format!("[unknown: {k}]"), str::to_string)
+            }
+        };
+        let divisor = if a.milliseconds { 1e6 } else { 1e3 };
+        if a.common.json {
+            return rows.iter().all(|&(k, c, t)| {
+                let key = if a.process {
+                    format!("\"pid\": {k}, \"comm\": {}", json_str(&comm_of(k)))
+                } else {
+                    format!("\"syscall\": {}", json_str(&label(k)))
+                };
+                let lat = if a.latency { format!(", \"time_us\": {:.3}", t as f64 / 1e3) } else { String::new() };
+                line(&format!("{{\"time\": {}, {key}, \"count\": {c}{lat}}}", json_str(&time)))
+            });
+        }
+        let mut out = vec![format!("[{time}]")];
+        if a.latency {
+            out.push(format!("{key_col:<22} {:>8} {time_col:>16}", "COUNT"));
+        } else {
+            out.push(format!("{key_col:<22} {:>8}", "COUNT"));
+        }
+        for (k, c, t) in &rows {
+            if a.latency {
+                let v = *t as f64 / divisor;
+                let v = if a.milliseconds { format!("{v:>16.6}") } else { format!("{v:>16.3}") };
+                out.push(format!("{:<22} {c:>8} {v}", label(*k)));
+            } else {
+                out.push(format!("{:<22} {c:>8}", label(*k)));
+            }
+        }
+        out.push(String::new());
+        line(&out.join("\n"))
+    });
+    if code == 0 && !a.common.json {
+        line("Detaching...");
+    }
+    code
+}
