@@ -140,8 +140,8 @@ fn run(argv: Vec<OsString>) -> i32 {
         (Ok(n), Ok(l)) => (n, l),
         (Err(c), _) | (_, Err(c)) => return c,
     };
+    let mut h = String::new();
     if !a.common.json {
-        let mut h = String::new();
         if a.time {
             h.push_str(&format!("{:<9}", "TIME"));
         }
@@ -160,13 +160,10 @@ fn run(argv: Vec<OsString>) -> i32 {
             h.push_str(&format!("{:<4} ", "CPU"));
         }
         h.push_str(&format!("{:>3} {}", "RET", "ARGS"));
-        if !line(&h) {
-            return 0;
-        }
     }
     let start = Instant::now();
     let mut argv: HashMap<i64, Vec<String>> = HashMap::new();
-    super::run("execsnoop", &program(&a, uid), &a.common, None, |e| {
+    super::run("execsnoop", &program(&a, uid), &h, &a.common, None, |e| {
         if let Some(v) = printf_args(e, ARG) {
             argv.entry(int(&v[0])).or_default().push(string(&v[1]));
             return true;

@@ -73,12 +73,11 @@ fn run(argv: Vec<OsString>) -> i32 {
     };
     // BCC sizes the PID columns by the digits of the largest pid.
     let width = std::fs::read_to_string("/proc/sys/kernel/pid_max").map_or(6, |s| s.trim().len() + 1);
-    if !a.common.json
-        && !line(&format!("{:<9} {:<width$} {:<16} {:<4} {:<width$} RESULT", "TIME", "PID", "COMM", "SIG", "TPID"))
-    {
-        return 0;
-    }
-    super::run("killsnoop", &program(&a), &a.common, None, |e| {
+    let header = match a.common.json {
+        true => String::new(),
+        false => format!("{:<9} {:<width$} {:<16} {:<4} {:<width$} RESULT", "TIME", "PID", "COMM", "SIG", "TPID"),
+    };
+    super::run("killsnoop", &program(&a), &header, &a.common, None, |e| {
         let Some(v) = printf_args(e, EVENT) else { return true };
         let (pid, sig, tpid, ret) = (int(&v[0]), int(&v[1]), int(&v[2]), int(&v[3]));
         let comm = string(&v[4]);

@@ -37,8 +37,9 @@ pub struct Common {
     pub verbose: bool,
 }
 
-/// Compile `text` and attach it; the error, shown, as an exit code.
-fn start(name: &str, text: &str, common: &Common) -> Result<Running, i32> {
+/// Compile `text` and attach it, then show `header` (as BCC's tools do: once the header is
+/// there, the tool is tracing); the error, shown, as an exit code.
+fn start(name: &str, text: &str, common: &Common, header: &str) -> Result<Running, i32> {
     let config = Config { name: name.to_string(), ..Config::default() };
     let program = Program::compile(text, &config).map_err(|e| crate::fail(&e))?;
     let mut loaded = program.load().map_err(|e| crate::fail(&e))?;
@@ -51,6 +52,11 @@ fn start(name: &str, text: &str, common: &Common) -> Result<Running, i32> {
     crate::install_signal_handlers();
     if std::env::var_os("__BPFTRACE_NOTIFY_PROBES_ATTACHED").is_some() {
         crate::say("__BPFTRACE_NOTIFY_PROBES_ATTACHED\n");
+    }
+    if !header.is_empty() && !line(header) {
+        // The reader is gone already.
+        finish(running);
+        return Err(0);
     }
     Ok(running)
 }
@@ -87,17 +93,18 @@ fn stopped() -> bool {
     crate::STOP.load(Ordering::SeqCst)
 }
 
-/// Compile `text`, attach it, and hand every event to `on_event` until Ctrl-C, `duration`, or
+/// Compile `text`, attach it, show `header` (unless empty), and hand every event to `on_event` until Ctrl-C, `duration`, or
 /// `on_event` returning false (a closed output). Lost events are reported on stderr, or as a
 /// JSON record with `-j`. Returns the exit code.
 pub fn run(
     name: &str,
     text: &str,
+    header: &str,
     common: &Common,
     duration: Option<Duration>,
     mut on_event: impl FnMut(&Event) -> bool,
 ) -> i32 {
-    let mut running = match start(name, text, common) {
+    let mut running = match start(name, text, common, header) {
         Ok(r) => r,
         Err(code) => return code,
     };
@@ -121,12 +128,13 @@ pub fn run(
 pub fn run_summary(
     name: &str,
     text: &str,
+    header: &str,
     common: &Common,
     interval: Option<Duration>,
     duration: Option<Duration>,
     mut show: impl FnMut(&Running) -> bool,
 ) -> i32 {
-    let mut running = match start(name, text, common) {
+    let mut running = match start(name, text, common, header) {
         Ok(r) => r,
         Err(code) => return code,
     };

@@ -142,8 +142,8 @@ fn run(argv: Vec<OsString>) -> i32 {
             }
         }
     }
+    let mut h = String::new();
     if !a.common.json {
-        let mut h = String::new();
         if a.timestamp {
             h.push_str(&format!("{:<14}", "TIME(s)"));
         }
@@ -156,13 +156,10 @@ fn run(argv: Vec<OsString>) -> i32 {
             h.push_str(&format!("{:<8} {:<4} ", "FLAGS", "MODE"));
         }
         h.push_str("PATH");
-        if !line(&h) {
-            return 0;
-        }
     }
     let mut first_ts: Option<i64> = None;
     let duration = a.duration.map(Duration::from_secs);
-    super::run("opensnoop", &program(&a, flags), &a.common, duration, |e| {
+    super::run("opensnoop", &program(&a, flags), &h, &a.common, duration, |e| {
         let Some(v) = printf_args(e, EVENT) else { return true };
         let (ts, uid, pid, tid, ret) = (int(&v[0]), int(&v[1]), int(&v[2]), int(&v[3]), int(&v[4]));
         let (oflags, mode) = (int(&v[5]), int(&v[6]));

@@ -219,21 +219,17 @@ fn run(argv: Vec<OsString>) -> i32 {
             return 1;
         }
     };
-    if !a.common.json {
-        let failed = if a.failures { "failed " } else { "" };
-        let what = match &a.syscall {
-            Some(s) => format!("Tracing {failed}syscall '{s}'... Ctrl+C to quit."),
-            None => format!("Tracing {failed}syscalls, printing top {}... Ctrl+C to quit.", a.top),
-        };
-        if !line(&what) {
-            return 0;
-        }
-    }
+    let failed = if a.failures { "failed " } else { "" };
+    let header = match (&a.syscall, a.common.json) {
+        (_, true) => String::new(),
+        (Some(s), false) => format!("Tracing {failed}syscall '{s}'... Ctrl+C to quit."),
+        (None, false) => format!("Tracing {failed}syscalls, printing top {}... Ctrl+C to quit.", a.top),
+    };
     let key_col = if a.process { "PID    COMM" } else { "SYSCALL" };
     let time_col = if a.milliseconds { "TIME (ms)" } else { "TIME (us)" };
     let interval = a.interval.map(Duration::from_secs);
     let duration = a.duration.map(Duration::from_secs);
-    let code = super::run_summary("syscount", &program(&a, err, nr), &a.common, interval, duration, |r| {
+    let code = super::run_summary("syscount", &program(&a, err, nr), &header, &a.common, interval, duration, |r| {
         let counts = rows(r.map("@count"));
         let ns: std::collections::HashMap<i64, u64> = rows(r.map("@ns")).into_iter().collect();
         r.clear("@count");
