@@ -122,7 +122,8 @@ tracepoint:syscalls:sys_exit_open, tracepoint:syscalls:sys_exit_openat, tracepoi
 }}
 "#,
         open = enter("args.flags", "args.mode"),
-        open2 = enter("((struct open_how *)args.how)->flags", "((struct open_how *)args.how)->mode"),
+        // struct open_how { u64 flags; u64 mode; u64 resolve; }, read without kernel BTF.
+        open2 = enter("*(uint64 *)uptr(args.how)", "*(uint64 *)uptr(args.how + 8)"),
         EVENT_E = EVENT.escape_default(),
     )
 }
