@@ -9,12 +9,14 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 mod execsnoop;
+mod exitsnoop;
 mod killsnoop;
 mod opensnoop;
 mod syscount;
 
 /// Every tool, in the order `ferret tools` lists them.
-pub static TOOLS: &[Command] = &[execsnoop::COMMAND, opensnoop::COMMAND, syscount::COMMAND, killsnoop::COMMAND];
+pub static TOOLS: &[Command] =
+    &[execsnoop::COMMAND, opensnoop::COMMAND, syscount::COMMAND, killsnoop::COMMAND, exitsnoop::COMMAND];
 
 /// `ferret tools`: every tool with its one-line summary.
 pub fn list(_: Vec<std::ffi::OsString>) -> i32 {
