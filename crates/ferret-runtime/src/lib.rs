@@ -393,16 +393,21 @@ impl Session {
     /// report lost events and full maps. After `exit()` the events that follow it are dropped,
     /// as bpftrace drops them, and [`Session::exiting`] is true.
     pub fn poll(&mut self, timeout: Duration, out: &mut dyn Sink) {
-        let mut pfd =
-            libc::pollfd { fd: std::os::fd::AsRawFd::as_raw_fd(&self.ring.fd()), events: libc::POLLIN, revents: 0 };
-        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
-        // SAFETY: one valid pollfd for the duration of the call.
-        unsafe { libc::poll(&mut pfd, 1, ms) };
+        self.wait(timeout);
         self.drain(out);
         if self.last_check.elapsed() > Duration::from_millis(500) {
             self.check_counters(out);
             self.last_check = Instant::now();
         }
+    }
+
+    /// Wait up to `timeout` for the ring to become readable.
+    fn wait(&self, timeout: Duration) {
+        let mut pfd =
+            libc::pollfd { fd: std::os::fd::AsRawFd::as_raw_fd(&self.ring.fd()), events: libc::POLLIN, revents: 0 };
+        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+        // SAFETY: one valid pollfd for the duration of the call.
+        unsafe { libc::poll(&mut pfd, 1, ms) };
     }
 
     /// Run the `self:signal:SIGUSR1` probes (the caller saw the signal).
@@ -452,15 +457,17 @@ impl Session {
 
     /// The user map `name` (`@x`, or `@` for the unnamed one) as it is now.
     pub fn map(&self, name: &str) -> Option<MapDump> {
-        self.object.user_maps().find(|(_, m)| m.name == name).map(|(i, _)| self.read_map(i))
+        self.user_map(name).map(|i| self.read_map(i))
     }
 
     /// Empty the user map `name`, as `clear(@name)` does; false when there is no such map.
     pub fn clear_map(&self, name: &str) -> bool {
-        match self.object.user_maps().find(|(_, m)| m.name == name) {
-            Some((i, _)) => self.maps[i].clear().is_ok(),
-            None => false,
-        }
+        self.user_map(name).is_some_and(|i| self.maps[i].clear().is_ok())
+    }
+
+    /// The index of user map `name`.
+    fn user_map(&self, name: &str) -> Option<usize> {
+        self.object.user_maps().find(|(_, m)| m.name == name).map(|(i, _)| i)
     }
 
     /// Events the kernel had no room for, in all.
@@ -511,13 +518,7 @@ impl Session {
                 std::io::copy(&mut file, &mut std::io::sink())
             });
             while !reader.is_finished() {
-                let mut pfd = libc::pollfd {
-                    fd: std::os::fd::AsRawFd::as_raw_fd(&self.ring.fd()),
-                    events: libc::POLLIN,
-                    revents: 0,
-                };
-                // SAFETY: one valid pollfd for the duration of the call.
-                unsafe { libc::poll(&mut pfd, 1, 1) };
+                self.wait(Duration::from_millis(1));
                 self.drain(out);
             }
             if let Ok(Err(e)) = reader.join() {

@@ -178,8 +178,8 @@ OPTIONS:
             line = String::new();
         }
         for word in f.help.split(' ') {
-            let pad = COLUMN.saturating_sub(line.len());
-            if line.len() + pad + word.len() > WIDTH && line.len() > COLUMN {
+            // A line already past the column wraps before a word that would pass the width.
+            if line.len() > COLUMN && line.len() + word.len() > WIDTH {
                 out.push_str(line.trim_end());
                 out.push('\n');
                 line = String::new();

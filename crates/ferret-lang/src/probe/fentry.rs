@@ -319,7 +319,7 @@ pub static FEXIT: ProbeKind = ProbeKind {
 
 /// Whether this kernel can attach this probe type (`ferret --info`).
 fn available() -> bool {
-    ferret_sys::features::features().snapshot().fentry
+    ferret_sys::features::features().fentry()
 }
 
 #[cfg(test)]

@@ -476,7 +476,7 @@ pub static KRETPROBE_AS_FEXIT: ProbeKind = ProbeKind {
 
 /// Whether this kernel can attach this probe type (`ferret --info`).
 fn available() -> bool {
-    ferret_sys::features::features().snapshot().kprobe
+    ferret_sys::features::features().kprobe()
 }
 
 #[cfg(test)]

@@ -166,5 +166,5 @@ pub static RAWTRACEPOINT: ProbeKind = ProbeKind {
 
 /// Whether this kernel can attach this probe type (`ferret --info`).
 fn available() -> bool {
-    ferret_sys::features::features().snapshot().raw_tp
+    ferret_sys::features::features().raw_tp()
 }

@@ -431,5 +431,5 @@ fn param_lines(debug: Option<&ferret_symbols::dwarf::Debug>, func: &str) -> Vec<
 
 /// Whether this kernel can attach this probe type (`ferret --info`).
 fn available() -> bool {
-    ferret_sys::features::features().snapshot().uprobe
+    ferret_sys::features::uprobes_available()
 }

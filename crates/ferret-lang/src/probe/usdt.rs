@@ -115,5 +115,5 @@ pub static USDT: ProbeKind = ProbeKind {
 
 /// Whether this kernel can attach this probe type (`ferret --info`).
 fn available() -> bool {
-    ferret_sys::features::features().snapshot().uprobe
+    ferret_sys::features::uprobes_available()
 }
