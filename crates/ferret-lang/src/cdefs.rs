@@ -50,34 +50,49 @@ const HEADER_CONSTANTS: &[(&str, i64)] = &[
     ("ENOMEM", 12),
     ("EACCES", 13),
     ("EFAULT", 14),
+    ("ENOTBLK", 15),
     ("EBUSY", 16),
     ("EEXIST", 17),
+    ("EXDEV", 18),
     ("ENODEV", 19),
     ("ENOTDIR", 20),
     ("EISDIR", 21),
     ("EINVAL", 22),
     ("ENFILE", 23),
     ("EMFILE", 24),
+    ("ENOTTY", 25),
+    ("ETXTBSY", 26),
+    ("EFBIG", 27),
     ("ENOSPC", 28),
+    ("ESPIPE", 29),
+    ("EROFS", 30),
+    ("EMLINK", 31),
     ("EPIPE", 32),
+    ("EDOM", 33),
     ("ERANGE", 34),
+    ("EDEADLK", 35),
+    ("ENAMETOOLONG", 36),
+    ("ENOLCK", 37),
     ("ENOSYS", 38),
+    ("ENOTEMPTY", 39),
+    ("ELOOP", 40),
     ("ETIMEDOUT", 110),
     ("ECONNREFUSED", 111),
 ];
 
+/// A well-known header constant by name (`ENOENT`, `AF_INET`, `TASK_RUNNING`).
+pub fn header_constant(name: &str) -> Option<i64> {
+    HEADER_CONSTANTS.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+}
+
 impl CDefs {
     /// The value of a `#define`d or well-known header constant.
     pub fn define(&self, name: &str) -> Option<i64> {
-        self.defines
-            .get(name)
-            .copied()
-            .or_else(|| HEADER_CONSTANTS.iter().find(|(n, _)| *n == name).map(|(_, v)| *v))
-            .or_else(|| {
-                // <syscall.h> / <asm/unistd.h>: system call numbers.
-                let call = name.strip_prefix("__NR_").or_else(|| name.strip_prefix("SYS_"))?;
-                crate::syscalls::number(call).map(i64::from)
-            })
+        self.defines.get(name).copied().or_else(|| header_constant(name)).or_else(|| {
+            // <syscall.h> / <asm/unistd.h>: system call numbers.
+            let call = name.strip_prefix("__NR_").or_else(|| name.strip_prefix("SYS_"))?;
+            crate::syscalls::number(call).map(i64::from)
+        })
     }
 }
 

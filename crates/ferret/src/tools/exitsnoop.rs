@@ -114,33 +114,13 @@ fn signame(sig: i64) -> String {
 
 /// `HH:MM:SS.mmm` now, local or UTC.
 fn clock(utc: bool) -> String {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: clock_gettime and gmtime_r/localtime_r write to the locals given.
-    let tm = unsafe {
-        libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts);
-        let mut tm: libc::tm = std::mem::zeroed();
-        if utc {
-            libc::gmtime_r(&ts.tv_sec, &mut tm);
-        } else {
-            libc::localtime_r(&ts.tv_sec, &mut tm);
-        }
-        tm
-    };
-    format!("{:02}:{:02}:{:02}.{:03}", tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1_000_000)
-}
-
-/// The local time zone's abbreviation (`UTC`, `CET`), as strftime's `%Z`.
-fn zone() -> String {
-    // SAFETY: localtime_r writes to the local; tm_zone points to a static string or is null.
-    unsafe {
-        let now = libc::time(std::ptr::null_mut());
-        let mut tm: libc::tm = std::mem::zeroed();
-        libc::localtime_r(&now, &mut tm);
-        if tm.tm_zone.is_null() {
-            return "UTC".into();
-        }
-        std::ffi::CStr::from_ptr(tm.tm_zone).to_string_lossy().into_owned()
+    let ns = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i128);
+    if !utc {
+        return ferret_runtime::clock::strftime("%H:%M:%S.%l", ns);
     }
+    // UTC has no offsets to apply: the time of day is the seconds since midnight.
+    let day = (ns / 1_000_000_000).rem_euclid(86_400);
+    format!("{:02}:{:02}:{:02}.{:03}", day / 3600, day / 60 % 60, day % 60, ns / 1_000_000 % 1000)
 }
 
 fn run(argv: Vec<OsString>) -> i32 {
@@ -152,7 +132,8 @@ fn run(argv: Vec<OsString>) -> i32 {
     let mut header = String::new();
     if !a.common.json {
         if timestamp {
-            let title = format!("TIME-{}", if a.utc { "UTC".to_string() } else { zone() });
+            let zone = if a.utc { "UTC".to_string() } else { ferret_runtime::clock::now("%Z") };
+            let title = format!("TIME-{zone}");
             header.push_str(&format!("{title:<13}"));
         }
         if a.label.is_some() {

@@ -73,9 +73,10 @@ fn run(argv: Vec<OsString>) -> i32 {
     };
     // BCC sizes the PID columns by the digits of the largest pid.
     let width = std::fs::read_to_string("/proc/sys/kernel/pid_max").map_or(6, |s| s.trim().len() + 1);
-    let header = match a.common.json {
-        true => String::new(),
-        false => format!("{:<9} {:<width$} {:<16} {:<4} {:<width$} RESULT", "TIME", "PID", "COMM", "SIG", "TPID"),
+    let header = if a.common.json {
+        String::new()
+    } else {
+        format!("{:<9} {:<width$} {:<16} {:<4} {:<width$} RESULT", "TIME", "PID", "COMM", "SIG", "TPID")
     };
     super::run("killsnoop", &program(&a), &header, &a.common, None, |e| {
         let Some(v) = printf_args(e, EVENT) else { return true };

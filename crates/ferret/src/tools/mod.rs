@@ -195,20 +195,10 @@ pub fn line(s: &str) -> bool {
     out.write_all(s.as_bytes()).and_then(|()| out.write_all(b"\n")).is_ok()
 }
 
-/// A JSON string literal.
-pub fn json_str(s: &str) -> String {
-    ferret_output::json::string(s)
-}
+/// A JSON string literal, escaped as the tracer's JSON output escapes strings.
+pub use ferret_output::json::string as json_str;
 
 /// `HH:MM:SS` local time, as BCC's tools print with `-T`.
 pub fn hms() -> String {
-    let mut t: libc::time_t = 0;
-    // SAFETY: time and localtime_r write to the locals given.
-    let tm = unsafe {
-        libc::time(&mut t);
-        let mut tm: libc::tm = std::mem::zeroed();
-        libc::localtime_r(&t, &mut tm);
-        tm
-    };
-    format!("{:02}:{:02}:{:02}", tm.tm_hour, tm.tm_min, tm.tm_sec)
+    ferret_runtime::clock::now("%H:%M:%S")
 }

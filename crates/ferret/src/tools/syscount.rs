@@ -69,58 +69,9 @@ struct Args {
 
 /// An errno by number or name (`ENOENT`), as `-e` takes it.
 fn errno(s: &str) -> Option<i64> {
-    if let Ok(n) = s.parse() {
-        return Some(n);
-    }
-    (1..134).find(|&n| errno_name(n) == Some(s))
-}
-
-fn errno_name(n: i64) -> Option<&'static str> {
-    // The names glibc's errno.h gives Linux's numbers (x86-64, the common ones first).
-    const NAMES: &[&str] = &[
-        "",
-        "EPERM",
-        "ENOENT",
-        "ESRCH",
-        "EINTR",
-        "EIO",
-        "ENXIO",
-        "E2BIG",
-        "ENOEXEC",
-        "EBADF",
-        "ECHILD",
-        "EAGAIN",
-        "ENOMEM",
-        "EACCES",
-        "EFAULT",
-        "ENOTBLK",
-        "EBUSY",
-        "EEXIST",
-        "EXDEV",
-        "ENODEV",
-        "ENOTDIR",
-        "EISDIR",
-        "EINVAL",
-        "ENFILE",
-        "EMFILE",
-        "ENOTTY",
-        "ETXTBSY",
-        "EFBIG",
-        "ENOSPC",
-        "ESPIPE",
-        "EROFS",
-        "EMLINK",
-        "EPIPE",
-        "EDOM",
-        "ERANGE",
-        "EDEADLK",
-        "ENAMETOOLONG",
-        "ENOLCK",
-        "ENOSYS",
-        "ENOTEMPTY",
-        "ELOOP",
-    ];
-    NAMES.get(n as usize).copied().filter(|s| !s.is_empty())
+    // The header constants named E<NAME> without an underscore are the errno values.
+    let errno_name = s.starts_with('E') && !s.contains('_');
+    s.parse().ok().or_else(|| errno_name.then(|| ferret_lang::cdefs::header_constant(s)).flatten())
 }
 
 fn program(a: &Args, err: Option<i64>, nr: Option<u32>) -> String {
