@@ -1,7 +1,7 @@
 //! `ferret execsnoop`: new processes, one line per exec(), with BCC execsnoop's flags and
 //! columns. Kernel side: the execve syscall tracepoints (no kprobes needed); each argument
 //! arrives as its own event keyed by the process, and the exit event completes the line.
-use super::{int, json_str, line, printf_args, string, Common};
+use super::{int, json_str, line, printf_args, string, Common, Route};
 use clap::Parser;
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -73,8 +73,8 @@ struct Args {
 const ARG: &str = "%d %s\n";
 const RET: &str = "%d %d %d %d %d %s %s\n";
 
-fn program(a: &Args, uid: Option<u32>) -> String {
-    let mut filter = vec![];
+fn program(a: &Args, uid: Option<u32>, cg: &[String]) -> String {
+    let mut filter = cg.to_vec();
     if let Some(u) = uid {
         filter.push(format!("uid == {u}"));
     }
@@ -123,6 +123,10 @@ fn run(argv: Vec<OsString>) -> i32 {
         Ok(a) => a,
         Err(code) => return code,
     };
+    let cg = match a.common.filters() {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
     let uid = match a.uid.as_deref().map(parse_uid).transpose() {
         Ok(u) => u,
         Err(e) => {
@@ -163,7 +167,7 @@ fn run(argv: Vec<OsString>) -> i32 {
     }
     let start = Instant::now();
     let mut argv: HashMap<i64, Vec<String>> = HashMap::new();
-    super::run("execsnoop", &program(&a, uid), &h, &a.common, None, |e| {
+    super::run("execsnoop", &[Route::new("tracepoint", program(&a, uid, &cg))], &h, &a.common, None, |e| {
         if let Some(v) = printf_args(e, ARG) {
             argv.entry(int(&v[0])).or_default().push(string(&v[1]));
             return true;

@@ -1,7 +1,7 @@
 //! `ferret exitsnoop`: process terminations (exit, fatal signal) with their age and exit code,
 //! with BCC exitsnoop's flags and columns. Kernel side: the `sched:sched_process_exit`
 //! tracepoint, reading the exiting task's start time, parent and exit code.
-use super::{int, json_str, line, printf_args, string, Common};
+use super::{int, json_str, line, printf_args, string, Common, Route};
 use clap::Parser;
 use std::ffi::OsString;
 
@@ -49,8 +49,8 @@ struct Args {
 
 const EVENT: &str = "%d %d %d %d %d %s\n";
 
-fn program(a: &Args) -> String {
-    let mut filter = vec![];
+fn program(a: &Args, cg: &[String]) -> String {
+    let mut filter = cg.to_vec();
     if !a.per_thread {
         filter.push("pid == tid".to_string());
     }
@@ -128,6 +128,10 @@ fn run(argv: Vec<OsString>) -> i32 {
         Ok(a) => a,
         Err(code) => return code,
     };
+    let cg = match a.common.filters() {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
     let timestamp = a.timestamp || a.utc;
     let mut header = String::new();
     if !a.common.json {
@@ -144,7 +148,7 @@ fn run(argv: Vec<OsString>) -> i32 {
             "PCOMM", "PID", "PPID", "TID", "AGE(s)", "EXIT_CODE"
         ));
     }
-    super::run("exitsnoop", &program(&a), &header, &a.common, None, |e| {
+    super::run("exitsnoop", &[Route::new("tracepoint", program(&a, &cg))], &header, &a.common, None, |e| {
         let Some(v) = printf_args(e, EVENT) else { return true };
         let (pid, ppid, tid, age_ns, code) = (int(&v[0]), int(&v[1]), int(&v[2]), int(&v[3]), int(&v[4]));
         let comm = string(&v[5]);

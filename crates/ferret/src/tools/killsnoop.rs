@@ -1,7 +1,7 @@
 //! `ferret killsnoop`: signals sent by kill(), one line each with the result, with BCC
 //! killsnoop's flags and columns. Kernel side: the kill syscall tracepoints; the entry keeps the
 //! target and signal by thread, the exit reports them with the result.
-use super::{int, json_str, line, printf_args, string, Common};
+use super::{int, json_str, line, printf_args, string, Common, Route};
 use clap::Parser;
 use std::ffi::OsString;
 
@@ -42,8 +42,8 @@ struct Args {
 
 const EVENT: &str = "%d %d %d %d %s\n";
 
-fn program(a: &Args) -> String {
-    let mut filter = vec![];
+fn program(a: &Args, cg: &[String]) -> String {
+    let mut filter = cg.to_vec();
     if let Some(p) = a.pid {
         filter.push(format!("pid == {p}"));
     }
@@ -71,6 +71,10 @@ fn run(argv: Vec<OsString>) -> i32 {
         Ok(a) => a,
         Err(code) => return code,
     };
+    let cg = match a.common.filters() {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
     // BCC sizes the PID columns by the digits of the largest pid.
     let width = std::fs::read_to_string("/proc/sys/kernel/pid_max").map_or(6, |s| s.trim().len() + 1);
     let header = if a.common.json {
@@ -78,7 +82,7 @@ fn run(argv: Vec<OsString>) -> i32 {
     } else {
         format!("{:<9} {:<width$} {:<16} {:<4} {:<width$} RESULT", "TIME", "PID", "COMM", "SIG", "TPID")
     };
-    super::run("killsnoop", &program(&a), &header, &a.common, None, |e| {
+    super::run("killsnoop", &[Route::new("tracepoint", program(&a, &cg))], &header, &a.common, None, |e| {
         let Some(v) = printf_args(e, EVENT) else { return true };
         let (pid, sig, tpid, ret) = (int(&v[0]), int(&v[1]), int(&v[2]), int(&v[3]));
         let comm = string(&v[4]);

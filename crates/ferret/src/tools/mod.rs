@@ -8,15 +8,38 @@ use std::io::Write;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+mod biolatency;
+mod biosnoop;
+mod bitesize;
+mod block;
+mod cgroup;
+mod cpudist;
 mod execsnoop;
 mod exitsnoop;
+pub mod hist;
+mod irqs;
 mod killsnoop;
 mod opensnoop;
+mod runqlat;
+mod runqslower;
 mod syscount;
 
 /// Every tool, in the order `ferret tools` lists them.
-pub static TOOLS: &[Command] =
-    &[execsnoop::COMMAND, opensnoop::COMMAND, syscount::COMMAND, killsnoop::COMMAND, exitsnoop::COMMAND];
+pub static TOOLS: &[Command] = &[
+    execsnoop::COMMAND,
+    opensnoop::COMMAND,
+    syscount::COMMAND,
+    killsnoop::COMMAND,
+    exitsnoop::COMMAND,
+    runqlat::COMMAND,
+    biolatency::COMMAND,
+    biosnoop::COMMAND,
+    bitesize::COMMAND,
+    cpudist::COMMAND,
+    runqslower::COMMAND,
+    irqs::SOFTIRQS,
+    irqs::HARDIRQS,
+];
 
 /// `ferret tools`: every tool with its one-line summary.
 pub fn list(_: Vec<std::ffi::OsString>) -> i32 {
@@ -37,20 +60,104 @@ pub struct Common {
     /// say how the tool attaches on this kernel
     #[arg(short = 'v', long = "verbose")]
     pub verbose: bool,
+    /// trace only tasks in this cgroup (a cgroup v2 path)
+    #[arg(long = "cgroup", value_name = "PATH")]
+    pub cgroup: Option<String>,
+    /// trace only this container (Docker, podman, containerd, CRI-O ID or a unique prefix)
+    #[arg(long = "container", value_name = "ID")]
+    pub container: Option<String>,
 }
 
-/// Compile `text` and attach it, then show `header` (as BCC's tools do: once the header is
-/// there, the tool is tracing); the error, shown, as an exit code.
-fn start(name: &str, text: &str, common: &Common, header: &str) -> Result<Running, i32> {
+impl Common {
+    /// The predicates `--cgroup` and `--container` add to a tool's program (`cgroup == ID`),
+    /// or, when one names no cgroup, the error shown and the exit code (2, a usage error).
+    pub fn filters(&self) -> Result<Vec<String>, i32> {
+        let mut out = vec![];
+        let usage = |flag: &str, e: String| {
+            eprintln!("ferret: error: argument {flag}: {e}");
+            2
+        };
+        if let Some(p) = &self.cgroup {
+            out.push(format!("cgroup == {}", cgroup::id_of_path(p).map_err(|e| usage("--cgroup", e))?));
+        }
+        if let Some(c) = &self.container {
+            out.push(format!("cgroup == {}", cgroup::id_of_container(c).map_err(|e| usage("--container", e))?));
+        }
+        Ok(out)
+    }
+}
+
+/// `/A && B/ ` from predicates, or nothing when there are none.
+pub fn predicate(filters: &[String]) -> String {
+    if filters.is_empty() {
+        String::new()
+    } else {
+        format!("/{}/ ", filters.join(" && "))
+    }
+}
+
+/// One way for a tool to attach: a name `-v` shows (`tracepoint`, `fentry`, `kprobe`) and the
+/// program. A tool lists its routes in order, stable tracepoints first; the first that loads
+/// and attaches on this kernel is the one it takes.
+pub struct Route {
+    pub name: &'static str,
+    pub text: String,
+}
+
+impl Route {
+    pub fn new(name: &'static str, text: impl Into<String>) -> Route {
+        Route { name, text: text.into() }
+    }
+}
+
+fn attach(name: &str, text: &str) -> Result<Running, ferret::Error> {
     let config = Config { name: name.to_string(), ..Config::default() };
-    let program = Program::compile(text, &config).map_err(|e| crate::fail(&e))?;
-    let mut loaded = program.load().map_err(|e| crate::fail(&e))?;
+    let mut loaded = Program::compile(text, &config)?.load()?;
     let mut begin = vec![];
     loaded.begin(&mut begin);
-    let running = loaded.attach().map_err(|e| crate::fail(&e))?;
-    if common.verbose {
-        eprintln!("{name}: {} probes attached", running.probes());
+    loaded.attach()
+}
+
+/// The first line of an error, as a route that could not attach is summarized.
+fn first_line(e: &ferret::Error) -> String {
+    let text = match e {
+        ferret::Error::Compile { rendered, .. } | ferret::Error::Verifier { rendered, .. } => rendered.clone(),
+        e => e.to_string(),
+    };
+    text.lines().find(|l| l.contains("ERROR")).or(text.lines().next()).unwrap_or_default().trim().to_string()
+}
+
+/// Attach the first of `routes` this kernel allows, then show `header` (as BCC's tools do:
+/// once the header is there, the tool is tracing); the error, shown, as an exit code. With one
+/// route its error is shown whole; with several, each route's reason.
+fn start(name: &str, routes: &[Route], common: &Common, header: &str) -> Result<Running, i32> {
+    let mut failed = vec![];
+    let mut running = None;
+    for route in routes {
+        match attach(name, &route.text) {
+            Ok(r) => {
+                if common.verbose {
+                    eprintln!("ferret {name}: route: {} ({} probes attached)", route.name, r.probes());
+                }
+                running = Some(r);
+                break;
+            }
+            Err(e) if routes.len() == 1 => return Err(crate::fail(&e)),
+            Err(e) => {
+                if common.verbose {
+                    eprintln!("ferret {name}: route {} is not available here: {}", route.name, first_line(&e));
+                }
+                failed.push((route.name, e));
+            }
+        }
     }
+    let Some(running) = running else {
+        eprintln!("ERROR: ferret {name}: no route attaches on this kernel:");
+        for (route, e) in &failed {
+            eprintln!("  {route}: {}", first_line(e));
+        }
+        return Err(1);
+    };
     crate::install_signal_handlers();
     if std::env::var_os("__BPFTRACE_NOTIFY_PROBES_ATTACHED").is_some() {
         crate::say("__BPFTRACE_NOTIFY_PROBES_ATTACHED\n");
@@ -100,13 +207,13 @@ fn stopped() -> bool {
 /// JSON record with `-j`. Returns the exit code.
 pub fn run(
     name: &str,
-    text: &str,
+    routes: &[Route],
     header: &str,
     common: &Common,
     duration: Option<Duration>,
     mut on_event: impl FnMut(&Event) -> bool,
 ) -> i32 {
-    let mut running = match start(name, text, common, header) {
+    let mut running = match start(name, routes, common, header) {
         Ok(r) => r,
         Err(code) => return code,
     };
@@ -124,42 +231,65 @@ pub fn run(
     0
 }
 
-/// A summary tool: compile and attach `text`, then call `show` with the running program every
-/// `interval` (when given) and once more at the end (Ctrl-C or `duration`), as BCC's summary
-/// tools print. `show` returns false once its output is closed. Returns the exit code.
+/// When a summary tool shows its maps: every `interval` (else only at the end), at most
+/// `count` times, for at most `duration`; and at Ctrl-C.
+#[derive(Default, Clone, Copy)]
+pub struct Every {
+    pub interval: Option<Duration>,
+    pub count: Option<u64>,
+    pub duration: Option<Duration>,
+}
+
+impl Every {
+    /// BCC's positional `[interval] [count]` (seconds).
+    pub fn positional(interval: Option<u64>, count: Option<u64>) -> Every {
+        Every { interval: interval.map(Duration::from_secs), count, duration: None }
+    }
+}
+
+/// A summary tool: attach the first of `routes` that attaches, then call `show` with the
+/// running program as `every` says (and at Ctrl-C or the end of the duration, unless `count`
+/// intervals were shown already), as BCC's summary tools print. `show` returns false once its
+/// output is closed. Returns the exit code.
 pub fn run_summary(
     name: &str,
-    text: &str,
+    routes: &[Route],
     header: &str,
     common: &Common,
-    interval: Option<Duration>,
-    duration: Option<Duration>,
+    every: Every,
     mut show: impl FnMut(&Running) -> bool,
 ) -> i32 {
-    let mut running = match start(name, text, common, header) {
+    let mut running = match start(name, routes, common, header) {
         Ok(r) => r,
         Err(code) => return code,
     };
     let begun = Instant::now();
-    let mut next = interval.map(|i| begun + i);
+    let mut next = every.interval.map(|i| begun + i);
     let mut open = true;
+    let mut shown = 0;
+    let mut last = true;
     while open && !stopped() {
         for e in running.poll(Duration::from_millis(20)) {
             for_tool(common, &e);
         }
         // The last interval (the duration's end) is shown after the probes stop.
-        if duration.is_some_and(|d| begun.elapsed() >= d) {
+        if every.duration.is_some_and(|d| begun.elapsed() >= d) {
             break;
         }
         if next.is_some_and(|n| Instant::now() >= n) {
             open = show(&running);
-            next = next.zip(interval).map(|(n, i)| n + i);
+            shown += 1;
+            if every.count.is_some_and(|c| shown >= c) {
+                last = false;
+                break;
+            }
+            next = next.zip(every.interval).map(|(n, i)| n + i);
         }
     }
     for e in running.stop() {
         for_tool(common, &e);
     }
-    if open {
+    if open && last {
         show(&running);
     }
     finish(running);

@@ -1,7 +1,7 @@
 //! `ferret opensnoop`: open(), openat() and openat2() calls, one line each, with BCC opensnoop's
 //! flags and columns. Kernel side: the syscall tracepoints; the entry keeps the path pointer and
 //! flags by thread, the exit reads the path and reports it with the result.
-use super::{int, json_str, line, printf_args, string, Common};
+use super::{int, json_str, line, printf_args, string, Common, Route};
 use clap::Parser;
 use std::ffi::OsString;
 use std::time::Duration;
@@ -90,8 +90,8 @@ fn flag_value(name: &str) -> Option<i64> {
     })
 }
 
-fn program(a: &Args, flags: i64) -> String {
-    let mut filter = vec![];
+fn program(a: &Args, flags: i64, cg: &[String]) -> String {
+    let mut filter = cg.to_vec();
     if let Some(p) = a.pid {
         filter.push(format!("pid == {p}"));
     }
@@ -133,6 +133,10 @@ fn run(argv: Vec<OsString>) -> i32 {
         Ok(a) => a,
         Err(code) => return code,
     };
+    let cg = match a.common.filters() {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
     let mut flags = 0;
     for f in &a.flag_filter {
         match flag_value(f) {
@@ -160,7 +164,7 @@ fn run(argv: Vec<OsString>) -> i32 {
     }
     let mut first_ts: Option<i64> = None;
     let duration = a.duration.map(Duration::from_secs);
-    super::run("opensnoop", &program(&a, flags), &h, &a.common, duration, |e| {
+    super::run("opensnoop", &[Route::new("tracepoint", program(&a, flags, &cg))], &h, &a.common, duration, |e| {
         let Some(v) = printf_args(e, EVENT) else { return true };
         let (ts, uid, pid, tid, ret) = (int(&v[0]), int(&v[1]), int(&v[2]), int(&v[3]), int(&v[4]));
         let (oflags, mode) = (int(&v[5]), int(&v[6]));

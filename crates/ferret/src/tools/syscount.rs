@@ -1,7 +1,7 @@
 //! `ferret syscount`: system call counts (and with -L their total latency), the top N by
 //! syscall or by process, with BCC syscount's flags and columns. Kernel side: the raw_syscalls
 //! tracepoints counting into maps; user space reads and empties the maps each interval.
-use super::{json_str, line, Common};
+use super::{json_str, line, Common, Route};
 use clap::Parser;
 use ferret::{MapDump, MapValue, Value};
 use std::ffi::OsString;
@@ -74,8 +74,8 @@ fn errno(s: &str) -> Option<i64> {
     s.parse().ok().or_else(|| errno_name.then(|| ferret_lang::cdefs::header_constant(s)).flatten())
 }
 
-fn program(a: &Args, err: Option<i64>, nr: Option<u32>) -> String {
-    let mut enter = vec![];
+fn program(a: &Args, err: Option<i64>, nr: Option<u32>, cg: &[String]) -> String {
+    let mut enter = cg.to_vec();
     let mut exit = vec![];
     if let Some(p) = a.pid {
         enter.push(format!("pid == {p}"));
@@ -145,6 +145,10 @@ fn run(argv: Vec<OsString>) -> i32 {
         Ok(a) => a,
         Err(code) => return code,
     };
+    let cg = match a.common.filters() {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
     if a.list {
         let names: Vec<&str> = ferret_lang::syscalls::X86_64.iter().map(|(n, _)| *n).collect();
         let mut out = String::new();
@@ -178,59 +182,69 @@ fn run(argv: Vec<OsString>) -> i32 {
     };
     let key_col = if a.process { "PID    COMM" } else { "SYSCALL" };
     let time_col = if a.milliseconds { "TIME (ms)" } else { "TIME (us)" };
-    let interval = a.interval.map(Duration::from_secs);
-    let duration = a.duration.map(Duration::from_secs);
-    let code = super::run_summary("syscount", &program(&a, err, nr), &header, &a.common, interval, duration, |r| {
-        let counts = rows(r.map("@count"));
-        let ns: std::collections::HashMap<i64, u64> = rows(r.map("@ns")).into_iter().collect();
-        r.clear("@count");
-        r.clear("@ns");
-        let mut rows: Vec<(i64, u64, u64)> =
-            counts.into_iter().map(|(k, c)| (k, c, ns.get(&k).copied().unwrap_or(0))).collect();
-        if a.latency {
-            rows.sort_by(|x, y| y.2.cmp(&x.2).then(x.0.cmp(&y.0)));
-        } else {
-            rows.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
-        }
-        rows.truncate(a.top);
-        let time = super::hms();
-        let label = |k: i64| -> String {
-            if a.process {
-                format!("{k:<6} {:<15}", comm_of(k))
-            } else {
-                ferret_lang::syscalls::name(k as u64).map_or_else(|| format!("[unknown: {k}]"), str::to_string)
-            }
-        };
-        let divisor = if a.milliseconds { 1e6 } else { 1e3 };
-        if a.common.json {
-            return rows.iter().all(|&(k, c, t)| {
-                let key = if a.process {
-                    format!("\"pid\": {k}, \"comm\": {}", json_str(&comm_of(k)))
-                } else {
-                    format!("\"syscall\": {}", json_str(&label(k)))
-                };
-                let lat = if a.latency { format!(", \"time_us\": {:.3}", t as f64 / 1e3) } else { String::new() };
-                line(&format!("{{\"time\": {}, {key}, \"count\": {c}{lat}}}", json_str(&time)))
-            });
-        }
-        let mut out = vec![format!("[{time}]")];
-        if a.latency {
-            out.push(format!("{key_col:<22} {:>8} {time_col:>16}", "COUNT"));
-        } else {
-            out.push(format!("{key_col:<22} {:>8}", "COUNT"));
-        }
-        for (k, c, t) in &rows {
+    let every = super::Every {
+        interval: a.interval.map(Duration::from_secs),
+        count: None,
+        duration: a.duration.map(Duration::from_secs),
+    };
+    let code = super::run_summary(
+        "syscount",
+        &[Route::new("tracepoint", program(&a, err, nr, &cg))],
+        &header,
+        &a.common,
+        every,
+        |r| {
+            let counts = rows(r.map("@count"));
+            let ns: std::collections::HashMap<i64, u64> = rows(r.map("@ns")).into_iter().collect();
+            r.clear("@count");
+            r.clear("@ns");
+            let mut rows: Vec<(i64, u64, u64)> =
+                counts.into_iter().map(|(k, c)| (k, c, ns.get(&k).copied().unwrap_or(0))).collect();
             if a.latency {
-                let v = *t as f64 / divisor;
-                let v = if a.milliseconds { format!("{v:>16.6}") } else { format!("{v:>16.3}") };
-                out.push(format!("{:<22} {c:>8} {v}", label(*k)));
+                rows.sort_by(|x, y| y.2.cmp(&x.2).then(x.0.cmp(&y.0)));
             } else {
-                out.push(format!("{:<22} {c:>8}", label(*k)));
+                rows.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
             }
-        }
-        out.push(String::new());
-        line(&out.join("\n"))
-    });
+            rows.truncate(a.top);
+            let time = super::hms();
+            let label = |k: i64| -> String {
+                if a.process {
+                    format!("{k:<6} {:<15}", comm_of(k))
+                } else {
+                    ferret_lang::syscalls::name(k as u64).map_or_else(|| format!("[unknown: {k}]"), str::to_string)
+                }
+            };
+            let divisor = if a.milliseconds { 1e6 } else { 1e3 };
+            if a.common.json {
+                return rows.iter().all(|&(k, c, t)| {
+                    let key = if a.process {
+                        format!("\"pid\": {k}, \"comm\": {}", json_str(&comm_of(k)))
+                    } else {
+                        format!("\"syscall\": {}", json_str(&label(k)))
+                    };
+                    let lat = if a.latency { format!(", \"time_us\": {:.3}", t as f64 / 1e3) } else { String::new() };
+                    line(&format!("{{\"time\": {}, {key}, \"count\": {c}{lat}}}", json_str(&time)))
+                });
+            }
+            let mut out = vec![format!("[{time}]")];
+            if a.latency {
+                out.push(format!("{key_col:<22} {:>8} {time_col:>16}", "COUNT"));
+            } else {
+                out.push(format!("{key_col:<22} {:>8}", "COUNT"));
+            }
+            for (k, c, t) in &rows {
+                if a.latency {
+                    let v = *t as f64 / divisor;
+                    let v = if a.milliseconds { format!("{v:>16.6}") } else { format!("{v:>16.3}") };
+                    out.push(format!("{:<22} {c:>8} {v}", label(*k)));
+                } else {
+                    out.push(format!("{:<22} {c:>8}", label(*k)));
+                }
+            }
+            out.push(String::new());
+            line(&out.join("\n"))
+        },
+    );
     if code == 0 && !a.common.json {
         line("Detaching...");
     }
