@@ -19,10 +19,17 @@ mod exitsnoop;
 pub mod hist;
 mod irqs;
 mod killsnoop;
+mod net;
 mod opensnoop;
 mod runqlat;
 mod runqslower;
 mod syscount;
+mod tcpaccept;
+mod tcpconnect;
+mod tcplife;
+mod tcpretrans;
+mod tcpstates;
+mod tcptop;
 
 /// Every tool, in the order `ferret tools` lists them.
 pub static TOOLS: &[Command] = &[
@@ -39,6 +46,12 @@ pub static TOOLS: &[Command] = &[
     runqslower::COMMAND,
     irqs::SOFTIRQS,
     irqs::HARDIRQS,
+    tcptop::COMMAND,
+    tcpconnect::COMMAND,
+    tcpaccept::COMMAND,
+    tcplife::COMMAND,
+    tcpstates::COMMAND,
+    tcpretrans::COMMAND,
 ];
 
 /// `ferret tools`: every tool with its one-line summary.
@@ -308,6 +321,7 @@ pub fn int(v: &Value) -> i64 {
     match v {
         Value::Int(i) => *i,
         Value::UInt(u) => *u as i64,
+        Value::Symbolic { value, .. } => *value as i64,
         _ => 0,
     }
 }
