@@ -186,7 +186,7 @@ fn run(argv: Vec<OsString>) -> i32 {
         } else {
             line(&format!("\n{:<25} {:<25} {:<20} {:<10}", "LADDR", "RADDR", "RPORT", "CONNECTS"));
             for ((s, d, p), n) in rows {
-                line(&format!("{s:<25} {d:<25} {p:<20} {n:<10}").trim_end().to_string());
+                line(format!("{s:<25} {d:<25} {p:<20} {n:<10}").trim_end());
             }
         }
     }
