@@ -20,9 +20,12 @@ pub mod hist;
 mod irqs;
 mod killsnoop;
 mod net;
+mod oomkill;
 mod opensnoop;
 mod runqlat;
 mod runqslower;
+mod statsnoop;
+mod syncsnoop;
 mod syscount;
 mod tcpaccept;
 mod tcpconnect;
@@ -30,6 +33,7 @@ mod tcplife;
 mod tcpretrans;
 mod tcpstates;
 mod tcptop;
+mod threadsnoop;
 
 /// Every tool, in the order `ferret tools` lists them.
 pub static TOOLS: &[Command] = &[
@@ -52,6 +56,10 @@ pub static TOOLS: &[Command] = &[
     tcplife::COMMAND,
     tcpstates::COMMAND,
     tcpretrans::COMMAND,
+    statsnoop::COMMAND,
+    syncsnoop::COMMAND,
+    threadsnoop::COMMAND,
+    oomkill::COMMAND,
 ];
 
 /// `ferret tools`: every tool with its one-line summary.
