@@ -32,6 +32,11 @@ struct Case {
     env: Vec<(String, String)>,
     /// `WRAP command...`: run ferret under this command (`unshare --fork --pid --mount-proc`).
     wrap: Vec<String>,
+    /// `SETUP command`: a shell command run before ferret starts (a cgroup to filter on).
+    setup: Vec<String>,
+    /// `CHECK command`: a shell command run after ferret ended, which must succeed (a file it
+    /// wrote); its output is checked with ferret's.
+    check: Vec<String>,
 }
 
 /// Split on spaces not escaped with a backslash.
@@ -72,6 +77,8 @@ fn parse(file: &Path) -> Vec<Case> {
                 "ARGS" => c.args = split_args(rest),
                 "RUN" => c.run = Some(split_args(rest)),
                 "WRAP" => c.wrap = split_args(rest),
+                "SETUP" => c.setup.push(rest.to_string()),
+                "CHECK" => c.check.push(rest.to_string()),
                 "TAIL" => c.tail = split_args(rest),
                 "WORKLOAD" => c.workload = rest.split_whitespace().map(String::from).collect(),
                 "EXPECT" => c.expect.push(rest.trim().to_string()),
@@ -128,8 +135,22 @@ fn run_workload(w: &[String]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Run a `SETUP` or `CHECK` shell command: its output, or why it failed.
+fn shell(what: &str, cmd: &str) -> Result<String, String> {
+    let out = Command::new("sh").arg("-c").arg(cmd).output().map_err(|e| format!("{what} {cmd:?}: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    if out.status.success() {
+        Ok(text)
+    } else {
+        Err(format!("{what} {cmd:?} failed ({}):\n{text}", out.status))
+    }
+}
+
 /// Run one case; Err carries the reason and the output.
 fn run(bin: &Path, c: &Case) -> Result<(), String> {
+    for cmd in &c.setup {
+        shell("SETUP", cmd)?;
+    }
     let mut cmd = match c.wrap.split_first() {
         Some((wrapper, wrap_args)) => {
             let mut cmd = Command::new(wrapper);
@@ -194,8 +215,14 @@ fn run(bin: &Path, c: &Case) -> Result<(), String> {
         }
         std::thread::sleep(Duration::from_millis(5));
     };
-    let out =
+    let mut out =
         String::from_utf8_lossy(&out_t.join().unwrap()).to_string() + &String::from_utf8_lossy(&err_t.join().unwrap());
+    for cmd in &c.check {
+        match shell("CHECK", cmd) {
+            Ok(text) => out.push_str(&text),
+            Err(e) => return Err(format!("{e}\n--- output ---\n{out}--------------")),
+        }
+    }
     let fail = |why: String| Err(format!("{why}\n--- output ---\n{out}--------------"));
     if let Err(e) = workload {
         return fail(format!("workload {:?}: {e}", c.workload.join(" ")));

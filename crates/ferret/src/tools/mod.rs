@@ -16,14 +16,20 @@ mod cgroup;
 mod cpudist;
 mod execsnoop;
 mod exitsnoop;
+mod funccount;
 pub mod hist;
 mod irqs;
 mod killsnoop;
 mod net;
+mod offcputime;
 mod oomkill;
 mod opensnoop;
+mod profile;
 mod runqlat;
 mod runqslower;
+mod spec;
+mod stackcount;
+mod stacks;
 mod statsnoop;
 mod syncsnoop;
 mod syscount;
@@ -60,6 +66,10 @@ pub static TOOLS: &[Command] = &[
     syncsnoop::COMMAND,
     threadsnoop::COMMAND,
     oomkill::COMMAND,
+    profile::COMMAND,
+    offcputime::COMMAND,
+    stackcount::COMMAND,
+    funccount::COMMAND,
 ];
 
 /// `ferret tools`: every tool with its one-line summary.
@@ -149,8 +159,9 @@ fn first_line(e: &ferret::Error) -> String {
 }
 
 /// Attach the first of `routes` this kernel allows, then show `header` (as BCC's tools do:
-/// once the header is there, the tool is tracing); the error, shown, as an exit code. With one
-/// route its error is shown whole; with several, each route's reason.
+/// once the header is there, the tool is tracing; `{probes}` in it is the number of probes
+/// attached); the error, shown, as an exit code. With one route its error is shown whole; with
+/// several, each route's reason.
 fn start(name: &str, routes: &[Route], common: &Common, header: &str) -> Result<Running, i32> {
     let mut failed = vec![];
     let mut running = None;
@@ -183,7 +194,8 @@ fn start(name: &str, routes: &[Route], common: &Common, header: &str) -> Result<
     if std::env::var_os("__BPFTRACE_NOTIFY_PROBES_ATTACHED").is_some() {
         crate::say("__BPFTRACE_NOTIFY_PROBES_ATTACHED\n");
     }
-    if !header.is_empty() && !line(header) {
+    let header = header.replace("{probes}", &running.probes().to_string());
+    if !header.is_empty() && !line(&header) {
         // The reader is gone already.
         finish(running);
         return Err(0);
