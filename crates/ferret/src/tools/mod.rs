@@ -17,6 +17,7 @@ mod cpudist;
 mod execsnoop;
 mod exitsnoop;
 mod funccount;
+mod funclatency;
 pub mod hist;
 mod irqs;
 mod killsnoop;
@@ -40,6 +41,7 @@ mod tcpretrans;
 mod tcpstates;
 mod tcptop;
 mod threadsnoop;
+mod trace;
 
 /// Every tool, in the order `ferret tools` lists them.
 pub static TOOLS: &[Command] = &[
@@ -70,6 +72,8 @@ pub static TOOLS: &[Command] = &[
     offcputime::COMMAND,
     stackcount::COMMAND,
     funccount::COMMAND,
+    trace::COMMAND,
+    funclatency::COMMAND,
 ];
 
 /// `ferret tools`: every tool with its one-line summary.
@@ -160,7 +164,8 @@ fn first_line(e: &ferret::Error) -> String {
 
 /// Attach the first of `routes` this kernel allows, then show `header` (as BCC's tools do:
 /// once the header is there, the tool is tracing; `{probes}` in it is the number of probes
-/// attached); the error, shown, as an exit code. With one route its error is shown whole; with
+/// attached, `{functions}` half of it, for tools with an entry and a return probe per
+/// function); the error, shown, as an exit code. With one route its error is shown whole; with
 /// several, each route's reason.
 fn start(name: &str, routes: &[Route], common: &Common, header: &str) -> Result<Running, i32> {
     let mut failed = vec![];
@@ -188,13 +193,20 @@ fn start(name: &str, routes: &[Route], common: &Common, header: &str) -> Result<
         for (route, e) in &failed {
             eprintln!("  {route}: {}", first_line(e));
         }
+        if failed.iter().any(|(r, _)| r.contains("kprobe")) {
+            eprintln!(
+                "HINT: kernel functions need fentry or kprobes; tracepoints work everywhere: `ferret -l 'tracepoint:*'` lists them, and `ferret funccount 't:CATEGORY:EVENT'`, `ferret trace 't:CATEGORY:EVENT'` take them"
+            );
+        }
         return Err(1);
     };
     crate::install_signal_handlers();
     if std::env::var_os("__BPFTRACE_NOTIFY_PROBES_ATTACHED").is_some() {
         crate::say("__BPFTRACE_NOTIFY_PROBES_ATTACHED\n");
     }
-    let header = header.replace("{probes}", &running.probes().to_string());
+    let header = header
+        .replace("{probes}", &running.probes().to_string())
+        .replace("{functions}", &running.probes().div_ceil(2).to_string());
     if !header.is_empty() && !line(&header) {
         // The reader is gone already.
         finish(running);
