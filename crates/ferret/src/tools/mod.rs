@@ -16,6 +16,7 @@ mod cgroup;
 mod cpudist;
 mod execsnoop;
 mod exitsnoop;
+mod filetop;
 mod funccount;
 mod funclatency;
 pub mod hist;
@@ -25,6 +26,7 @@ mod net;
 mod offcputime;
 mod oomkill;
 mod opensnoop;
+mod pidstat;
 mod profile;
 mod runqlat;
 mod runqslower;
@@ -59,6 +61,8 @@ pub static TOOLS: &[Command] = &[
     irqs::SOFTIRQS,
     irqs::HARDIRQS,
     tcptop::COMMAND,
+    filetop::COMMAND,
+    pidstat::COMMAND,
     tcpconnect::COMMAND,
     tcpaccept::COMMAND,
     tcplife::COMMAND,
