@@ -80,6 +80,11 @@ const HEADER_CONSTANTS: &[(&str, i64)] = &[
     ("ECONNREFUSED", 111),
 ];
 
+/// The errno name of a value (`2` -> `ENOENT`), from the well-known header constants.
+pub fn errno_name(errno: i64) -> Option<&'static str> {
+    HEADER_CONSTANTS.iter().find(|(n, v)| *v == errno && n.starts_with('E') && !n.contains('_')).map(|(n, _)| *n)
+}
+
 /// A well-known header constant by name (`ENOENT`, `AF_INET`, `TASK_RUNNING`).
 pub fn header_constant(name: &str) -> Option<i64> {
     HEADER_CONSTANTS.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)

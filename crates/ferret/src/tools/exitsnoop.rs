@@ -71,7 +71,7 @@ fn program(a: &Args, cg: &[String]) -> String {
 }
 
 /// A signal's name (x86-64 numbering).
-fn signame(sig: i64) -> String {
+pub(super) fn signame(sig: i64) -> String {
     const NAMES: &[&str] = &[
         "",
         "SIGHUP",

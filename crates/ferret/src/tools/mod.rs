@@ -8,10 +8,13 @@ use std::io::Write;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+mod bashreadline;
 mod biolatency;
 mod biosnoop;
 mod bitesize;
 mod block;
+mod cachestat;
+mod capable;
 mod cgroup;
 mod cpudist;
 mod execsnoop;
@@ -19,9 +22,11 @@ mod exitsnoop;
 mod filetop;
 mod funccount;
 mod funclatency;
+mod gethostlatency;
 pub mod hist;
 mod irqs;
 mod killsnoop;
+mod mountsnoop;
 mod net;
 mod offcputime;
 mod oomkill;
@@ -30,6 +35,7 @@ mod pidstat;
 mod profile;
 mod runqlat;
 mod runqslower;
+mod sigsnoop;
 mod spec;
 mod stackcount;
 mod stacks;
@@ -44,6 +50,7 @@ mod tcpstates;
 mod tcptop;
 mod threadsnoop;
 mod trace;
+mod vfsstat;
 
 /// Every tool, in the order `ferret tools` lists them.
 pub static TOOLS: &[Command] = &[
@@ -78,6 +85,13 @@ pub static TOOLS: &[Command] = &[
     funccount::COMMAND,
     trace::COMMAND,
     funclatency::COMMAND,
+    sigsnoop::COMMAND,
+    mountsnoop::COMMAND,
+    bashreadline::COMMAND,
+    gethostlatency::COMMAND,
+    vfsstat::COMMAND,
+    cachestat::COMMAND,
+    capable::COMMAND,
 ];
 
 /// `ferret tools`: every tool with its one-line summary.
