@@ -24,14 +24,15 @@ pub fn log2_buckets(v: &MapValue) -> Vec<u64> {
 }
 
 /// Linear buckets from an `lhist(v, 0, max, 1)` map value: `out[i]` counts the value `i`
-/// (ferret's bucket 0 holds values below the minimum, the last one those above the maximum,
-/// which is counted in the last value's bucket).
+/// (ferret's bucket 0 holds values below the minimum, the one after the maximum's those above
+/// it, counted here in the maximum's; missing trailing buckets count as zero).
 pub fn linear_buckets(v: &MapValue) -> Vec<u64> {
-    let MapValue::LHist { buckets, .. } = v else { return vec![] };
+    let MapValue::LHist { buckets, min, max, step } = v else { return vec![] };
     let mut out: Vec<u64> = buckets.iter().skip(1).copied().collect();
-    if out.len() >= 2 {
-        let over = out.pop().unwrap_or(0);
-        *out.last_mut().unwrap() += over;
+    let over = ferret_output::hist::lhist_bucket_count(*min, *max, *step) - 1;
+    if buckets.len() > over && out.len() >= 2 {
+        let n = out.pop().unwrap_or(0);
+        *out.last_mut().expect("two buckets") += n;
     }
     out
 }
@@ -209,6 +210,8 @@ mod tests {
         assert_eq!(log2_buckets(&v), vec![0, 3, 3, 4]);
         let l = MapValue::LHist { min: 0, max: 3, step: 1, buckets: vec![0, 5, 6, 7, 1] };
         assert_eq!(linear_buckets(&l), vec![5, 6, 8]);
+        let short = MapValue::LHist { min: 0, max: 100, step: 1, buckets: vec![0, 99, 101] };
+        assert_eq!(linear_buckets(&short), vec![99, 101]);
     }
 
     #[test]

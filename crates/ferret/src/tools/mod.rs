@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 mod bashreadline;
 mod biolatency;
 mod biosnoop;
+mod biotop;
 mod bitesize;
 mod block;
 mod cachestat;
@@ -34,6 +35,7 @@ mod opensnoop;
 mod pidstat;
 mod profile;
 mod runqlat;
+mod runqlen;
 mod runqslower;
 mod sigsnoop;
 mod spec;
@@ -44,6 +46,7 @@ mod syncsnoop;
 mod syscount;
 mod tcpaccept;
 mod tcpconnect;
+mod tcpdrop;
 mod tcplife;
 mod tcpretrans;
 mod tcpstates;
@@ -63,8 +66,10 @@ pub static TOOLS: &[Command] = &[
     biolatency::COMMAND,
     biosnoop::COMMAND,
     bitesize::COMMAND,
+    biotop::COMMAND,
     cpudist::COMMAND,
     runqslower::COMMAND,
+    runqlen::COMMAND,
     irqs::SOFTIRQS,
     irqs::HARDIRQS,
     tcptop::COMMAND,
@@ -75,6 +80,7 @@ pub static TOOLS: &[Command] = &[
     tcplife::COMMAND,
     tcpstates::COMMAND,
     tcpretrans::COMMAND,
+    tcpdrop::COMMAND,
     statsnoop::COMMAND,
     syncsnoop::COMMAND,
     threadsnoop::COMMAND,

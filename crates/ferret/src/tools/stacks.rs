@@ -29,7 +29,7 @@ pub struct Counted {
 
 /// A frame as BCC names it: `func+0x1f` with offsets, `func` without; an address the
 /// symbolizer could not name is `[unknown]`.
-fn frame(sym: &str, offsets: bool) -> String {
+pub fn frame(sym: &str, offsets: bool) -> String {
     if sym.starts_with("0x") {
         return "[unknown]".to_string();
     }
