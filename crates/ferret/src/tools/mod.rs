@@ -27,6 +27,7 @@ mod gethostlatency;
 pub mod hist;
 mod irqs;
 mod killsnoop;
+mod memleak;
 mod mountsnoop;
 mod net;
 mod offcputime;
@@ -98,6 +99,7 @@ pub static TOOLS: &[Command] = &[
     vfsstat::COMMAND,
     cachestat::COMMAND,
     capable::COMMAND,
+    memleak::COMMAND,
 ];
 
 /// `ferret tools`: every tool with its one-line summary.
@@ -326,12 +328,32 @@ pub fn run_summary(
     header: &str,
     common: &Common,
     every: Every,
+    show: impl FnMut(&Running) -> bool,
+) -> i32 {
+    run_summary_with(name, routes, header, common, every, None, show)
+}
+
+/// [`run_summary`] for a tool that runs a command (`-c CMD`): `child` was spawned held
+/// (its pid is in the program), is let go once the probes are attached, and its exit ends
+/// the tracing as Ctrl-C does.
+pub fn run_summary_with(
+    name: &str,
+    routes: &[Route],
+    header: &str,
+    common: &Common,
+    every: Every,
+    mut child: Option<ferret_runtime::child::Child>,
     mut show: impl FnMut(&Running) -> bool,
 ) -> i32 {
     let mut running = match start(name, routes, common, header) {
         Ok(r) => r,
         Err(code) => return code,
     };
+    if let Some(Err(e)) = child.as_mut().map(|c| c.release()) {
+        eprintln!("ERROR: {e}");
+        finish(running);
+        return 1;
+    }
     let begun = Instant::now();
     let mut next = every.interval.map(|i| begun + i);
     let mut open = true;
@@ -341,8 +363,9 @@ pub fn run_summary(
         for e in running.poll(Duration::from_millis(20)) {
             for_tool(common, &e);
         }
-        // The last interval (the duration's end) is shown after the probes stop.
-        if every.duration.is_some_and(|d| begun.elapsed() >= d) {
+        // The last interval (the duration's end, the command's exit) is shown after the
+        // probes stop.
+        if every.duration.is_some_and(|d| begun.elapsed() >= d) || child.as_mut().is_some_and(|c| c.exited()) {
             break;
         }
         if next.is_some_and(|n| Instant::now() >= n) {
