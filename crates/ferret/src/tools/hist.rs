@@ -128,6 +128,7 @@ pub fn plain(v: &Value) -> String {
     match v {
         Value::Int(i) => i.to_string(),
         Value::UInt(u) => u.to_string(),
+        Value::Bool(b) => u8::from(*b).to_string(),
         Value::Str(s) => s.clone(),
         Value::Symbolic { name, .. } => name.clone(),
         Value::Tuple(t) => t.iter().map(plain).collect::<Vec<_>>().join(" "),

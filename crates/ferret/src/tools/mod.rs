@@ -8,6 +8,7 @@ use std::io::Write;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+mod argdist;
 mod bashreadline;
 mod biolatency;
 mod biosnoop;
@@ -92,6 +93,7 @@ pub static TOOLS: &[Command] = &[
     funccount::COMMAND,
     trace::COMMAND,
     funclatency::COMMAND,
+    argdist::COMMAND,
     sigsnoop::COMMAND,
     mountsnoop::COMMAND,
     bashreadline::COMMAND,
