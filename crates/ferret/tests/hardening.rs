@@ -317,3 +317,80 @@ fn a_pipeline_ends_with_ferret_and_nothing_stays_attached() {
         assert!(left.is_empty(), "{prog}: still loaded 1 s after exit: {left:?}");
     }
 }
+
+/// `ferret tools` lists every tool of issue 11's list, and `ferret TOOL -h` shows each one's
+/// usage with examples (exit 0), without root; an unknown flag is a usage error (exit 2).
+#[test]
+fn every_tool_has_help_and_usage_errors() {
+    const WANTED: &[&str] = &[
+        "execsnoop",
+        "opensnoop",
+        "tcptop",
+        "filetop",
+        "trace",
+        "funccount",
+        "profile",
+        "pidstat",
+        "syscount",
+        "tcpconnect",
+        "tcpaccept",
+        "tcplife",
+        "tcpstates",
+        "tcpretrans",
+        "tcpdrop",
+        "runqlat",
+        "runqlen",
+        "runqslower",
+        "cpudist",
+        "offcputime",
+        "biolatency",
+        "biosnoop",
+        "biotop",
+        "bitesize",
+        "killsnoop",
+        "exitsnoop",
+        "statsnoop",
+        "syncsnoop",
+        "mountsnoop",
+        "sigsnoop",
+        "capable",
+        "oomkill",
+        "softirqs",
+        "hardirqs",
+        "stackcount",
+        "funclatency",
+        "argdist",
+        "memleak",
+        "bashreadline",
+        "gethostlatency",
+        "threadsnoop",
+        "vfsstat",
+        "cachestat",
+    ];
+    let list = run(&[os("tools")]);
+    assert_eq!(list.status.code(), Some(0));
+    let listed: Vec<String> = String::from_utf8_lossy(&list.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(String::from))
+        .collect();
+    for tool in WANTED {
+        assert!(listed.iter().any(|l| l == tool), "ferret tools does not list {tool}");
+    }
+    for tool in &listed {
+        let help = run(&[os(tool), os("-h")]);
+        let out = String::from_utf8_lossy(&help.stdout);
+        assert_eq!(help.status.code(), Some(0), "ferret {tool} -h: {}", stderr(&help));
+        assert!(out.contains(&format!("Usage: ferret {tool}")), "ferret {tool} -h:\n{out}");
+        assert!(
+            out.contains("examples:") && out.contains(&format!("ferret {tool}")),
+            "ferret {tool} -h has no examples:\n{out}"
+        );
+        assert!(
+            out.contains("--json") && out.contains("--container"),
+            "ferret {tool} -h lacks the common flags:\n{out}"
+        );
+        let bad = run(&[os(tool), os("--no-such-flag")]);
+        assert_eq!(bad.status.code(), Some(2), "ferret {tool} --no-such-flag: {}", stderr(&bad));
+        assert!(stderr(&bad).contains("Usage:"), "{}", stderr(&bad));
+    }
+}

@@ -4,8 +4,117 @@
 //! Kubernetes pods) and CRI-O name a container's cgroup after its 64-hex-digit ID, as
 //! `docker-ID.scope`, `libpod-ID.scope`, `cri-containerd-ID.scope`, `crio-ID.scope` (systemd
 //! driver) or plainly `ID` (cgroupfs driver, under `docker/`, `kubepods/.../podUID/`, ...).
+use ferret::Event;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+
+/// `text` with each `printf("FMT", args)` also printing the task's cgroup id
+/// (`printf("FMT<RS>%d", args, cgroup)`), for `--containers`.
+pub fn with_cgroup(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut rest = text;
+    while let Some(at) = rest.find("printf(\"") {
+        let (head, tail) = rest.split_at(at + "printf(\"".len());
+        out.push_str(head);
+        // The format string's end: the first unescaped quote.
+        let bytes = tail.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() && bytes[i] != b'"' {
+            i += if bytes[i] == b'\\' { 2 } else { 1 };
+        }
+        let fmt = &tail[..i.min(tail.len())];
+        // A trailing newline stays last.
+        match fmt.strip_suffix("\\n") {
+            Some(f) => out.push_str(&format!("{f}\\x1e%d\\n")),
+            None => out.push_str(&format!("{fmt}\\x1e%d")),
+        }
+        // The call's closing parenthesis, strings skipped.
+        let after = &tail[i.min(tail.len())..];
+        // `after` starts at the format's closing quote: the scan starts past it.
+        let (mut depth, mut quoted, mut j) = (1i32, false, 1usize);
+        let ab = after.as_bytes();
+        while j < ab.len() {
+            match ab[j] {
+                b'\\' if quoted => j += 1,
+                b'"' => quoted = !quoted,
+                b'(' if !quoted => depth += 1,
+                b')' if !quoted => {
+                    depth -= 1;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+                _ => {}
+            }
+            j += 1;
+        }
+        out.push_str(&after[..j.min(after.len())]);
+        out.push_str(", cgroup");
+        rest = &after[j.min(after.len())..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A printf event of a program made by [`with_cgroup`]: the event as the tool wrote it, and
+/// the cgroup id.
+pub fn split_cgroup(e: &Event) -> Option<(Event, u64)> {
+    let Event::Printf { id, format, args, text } = e else { return None };
+    let (head, tail) = format.rsplit_once('\u{1e}')?;
+    if tail.trim_end_matches('\n') != "%d" {
+        return None;
+    }
+    let newline = if tail.ends_with('\n') { "\n" } else { "" };
+    let mut args = args.clone();
+    let cg = match args.pop()? {
+        ferret::Value::UInt(u) => u,
+        ferret::Value::Int(i) => i as u64,
+        _ => return None,
+    };
+    let text = text.rsplit_once('\u{1e}').map_or(text.clone(), |(t, _)| format!("{t}{newline}"));
+    Some((Event::Printf { id: *id, format: format!("{head}{newline}"), args, text }, cg))
+}
+
+/// The short (12-digit) ID of the container whose cgroup has v2 id `id`, `-` for a cgroup that
+/// names no container (the host's); looked up once per id.
+pub fn container_name(id: u64) -> String {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static CACHE: OnceLock<Mutex<HashMap<u64, String>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(n) = cache.lock().ok().and_then(|c| c.get(&id).cloned()) {
+        return n;
+    }
+    let name = v2_root().and_then(|root| path_of(&root, id, 0)).map_or_else(
+        || "-".to_string(),
+        |p| {
+            // The innermost directory naming a container (a container's own sub-cgroups too).
+            p.ancestors()
+                .filter_map(|a| a.file_name().and_then(|n| n.to_str()).and_then(container_of))
+                .next()
+                .map_or_else(|| "-".to_string(), |c| c[..12].to_string())
+        },
+    );
+    if let Ok(mut c) = cache.lock() {
+        c.insert(id, name.clone());
+    }
+    name
+}
+
+/// The directory under `dir` whose inode is `id`.
+fn path_of(dir: &Path, id: u64, depth: usize) -> Option<PathBuf> {
+    if std::fs::metadata(dir).is_ok_and(|m| m.ino() == id) {
+        return Some(dir.to_path_buf());
+    }
+    if depth >= 12 {
+        return None;
+    }
+    std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .find_map(|e| path_of(&e.path(), id, depth + 1))
+}
 
 /// Where the cgroup v2 hierarchy is mounted: `/sys/fs/cgroup` on a unified system,
 /// `/sys/fs/cgroup/unified` on a hybrid one.
@@ -100,6 +209,12 @@ pub fn id_of_container(id: &str) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::container_of;
+
+    #[test]
+    fn printf_calls_get_the_cgroup() {
+        let t = super::with_cgroup(r#"t { printf("%d %s\n", pid, str(args.x, ")")); printf("x"); }"#);
+        assert_eq!(t, r#"t { printf("%d %s\x1e%d\n", pid, str(args.x, ")"), cgroup); printf("x\x1e%d", cgroup); }"#);
+    }
 
     #[test]
     fn container_cgroup_names() {

@@ -129,6 +129,9 @@ pub struct Common {
     /// trace only this container (Docker, podman, containerd, CRI-O ID or a unique prefix)
     #[arg(long = "container", value_name = "ID")]
     pub container: Option<String>,
+    /// add a column naming the container of each event (`-` on the host)
+    #[arg(long = "containers")]
+    pub containers: bool,
 }
 
 impl Common {
@@ -199,7 +202,8 @@ fn start(name: &str, routes: &[Route], common: &Common, header: &str) -> Result<
     let mut failed = vec![];
     let mut running = None;
     for route in routes {
-        match attach(name, &route.text) {
+        let text = if common.containers { cgroup::with_cgroup(&route.text) } else { route.text.clone() };
+        match attach(name, &text) {
             Ok(r) => {
                 if common.verbose {
                     eprintln!("ferret {name}: route: {} ({} probes attached)", route.name, r.probes());
@@ -232,9 +236,14 @@ fn start(name: &str, routes: &[Route], common: &Common, header: &str) -> Result<
     if std::env::var_os("__BPFTRACE_NOTIFY_PROBES_ATTACHED").is_some() {
         crate::say("__BPFTRACE_NOTIFY_PROBES_ATTACHED\n");
     }
-    let header = header
+    let mut header = header
         .replace("{probes}", &running.probes().to_string())
         .replace("{functions}", &running.probes().div_ceil(2).to_string());
+    if common.containers && !common.json && !header.is_empty() {
+        // The column goes before the header's last line (the column titles).
+        let (before, titles) = header.rsplit_once('\n').map_or(("", header.as_str()), |(b, t)| (b, t));
+        header = format!("{before}{}{:<12} {titles}", if before.is_empty() { "" } else { "\n" }, "CONTAINER");
+    }
     if !header.is_empty() && !line(&header) {
         // The reader is gone already.
         finish(running);
@@ -291,7 +300,21 @@ pub fn run(
         Err(code) => return code,
     };
     let end = duration.map(|d| Instant::now() + d);
-    let mut handle = |e: &Event| !for_tool(common, e) || on_event(e);
+    let json = common.json;
+    let mut handle = |e: &Event| {
+        if !for_tool(common, e) {
+            return true;
+        }
+        match cgroup::split_cgroup(e) {
+            Some((e, id)) => {
+                ROW_CONTAINER.with(|c| *c.borrow_mut() = Some((cgroup::container_name(id), json)));
+                let open = on_event(&e);
+                ROW_CONTAINER.with(|c| *c.borrow_mut() = None);
+                open
+            }
+            None => on_event(e),
+        }
+    };
     let mut open = true;
     while open && !stopped() && end.is_none_or(|e| Instant::now() < e) {
         open = running.poll(Duration::from_millis(20)).iter().all(&mut handle);
@@ -347,6 +370,12 @@ pub fn run_summary_with(
     mut child: Option<ferret_runtime::child::Child>,
     mut show: impl FnMut(&Running) -> bool,
 ) -> i32 {
+    if common.containers {
+        eprintln!(
+            "ferret {name}: error: --containers adds a column to the tools that print events; {name} prints summaries: filter them with --container ID or --cgroup PATH"
+        );
+        return 2;
+    }
     let mut running = match start(name, routes, common, header) {
         Ok(r) => r,
         Err(code) => return code,
@@ -414,8 +443,21 @@ pub fn string(v: &Value) -> String {
     }
 }
 
-/// Write a line to stdout; false once the reader has gone (`| head`).
+thread_local! {
+    /// While an event tool formats an event under `--containers`: the container's name, and
+    /// whether the output is JSON.
+    static ROW_CONTAINER: std::cell::RefCell<Option<(String, bool)>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Write a line to stdout; false once the reader has gone (`| head`). Under `--containers`, an
+/// event's line starts with its container's column (a `"container"` field in JSON).
 pub fn line(s: &str) -> bool {
+    let row = ROW_CONTAINER.with(|c| c.borrow().clone());
+    let s = &match row {
+        Some((name, true)) if s.starts_with('{') => format!("{{\"container\": {}, {}", json_str(&name), &s[1..]),
+        Some((name, false)) => format!("{name:<12} {s}"),
+        _ => s.to_string(),
+    };
     let mut out = std::io::stdout().lock();
     out.write_all(s.as_bytes()).and_then(|()| out.write_all(b"\n")).is_ok()
 }
