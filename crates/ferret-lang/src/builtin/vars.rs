@@ -184,6 +184,9 @@ var!(CPID, "cpid", "pid of the child started with -c", u32_t, |g, site| match g.
 });
 var!(COMM, "comm", "name of the current thread (16 bytes)", |_, _| Type::Str(16), |g, _| {
     let off = g.alloc(16);
+    // Linux before 6.2 copies the name without zeroing the bytes after its NUL: zeroed here,
+    // the same name is the same map key.
+    g.zero(off, 16);
     g.asm.mov64(R1, R10);
     g.asm.alu64_imm(BPF_ADD, R1, off as i32);
     g.asm.mov64_imm(R2, 16);

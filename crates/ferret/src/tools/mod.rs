@@ -132,6 +132,10 @@ pub struct Common {
     /// add a column naming the container of each event (`-` on the host)
     #[arg(long = "containers")]
     pub containers: bool,
+    /// take the attach route whose name (as -v shows it) contains ROUTE, not the first that
+    /// works (e.g. --route kprobe)
+    #[arg(long = "route", value_name = "ROUTE")]
+    pub route: Option<String>,
 }
 
 impl Common {
@@ -201,7 +205,19 @@ fn first_line(e: &ferret::Error) -> String {
 fn start(name: &str, routes: &[Route], common: &Common, header: &str) -> Result<Running, i32> {
     let mut failed = vec![];
     let mut running = None;
-    for route in routes {
+    let chosen: Vec<&Route> =
+        routes.iter().filter(|r| common.route.as_ref().is_none_or(|w| r.name.contains(w.as_str()))).collect();
+    if chosen.is_empty() {
+        let names: Vec<&str> = routes.iter().map(|r| r.name).collect();
+        eprintln!(
+            "ferret {name}: error: argument --route: no route of {name} is named like '{}': {}",
+            common.route.as_deref().unwrap_or(""),
+            names.join(", ")
+        );
+        return Err(2);
+    }
+    let routes = chosen;
+    for route in routes.iter().copied() {
         let text = if common.containers { cgroup::with_cgroup(&route.text) } else { route.text.clone() };
         match attach(name, &text) {
             Ok(r) => {
