@@ -11,7 +11,8 @@ anchors=${ANCHORS:-$here/../../shared/bench/anchors.sh}
 (cd "$here/.." && cargo build --release -q)
 # The anchor: Debian's bpftrace, and bpftool (the anchors script uses it to see probes attached).
 if ! command -v bpftrace >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q bpftrace bpftool >/dev/null || true
+  { DEBIAN_FRONTEND=noninteractive apt-get install -y -q bpftrace bpftool >/dev/null 2>&1 ||
+    { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q bpftrace bpftool >/dev/null; }; } || true
 fi
 mkdir -p "$here/results"
 stamp=$(date +%Y%m%d-%H%M)

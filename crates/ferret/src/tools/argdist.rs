@@ -158,7 +158,7 @@ fn rewrite(s: &Spec, i: usize, expr: &str, fentry: bool) -> String {
     let mut e = expr.to_string();
     let entry = regex::Regex::new(r"\$entry\((\w+)\)").expect("valid regex");
     e = entry.replace_all(&e, |c: &regex::Captures| format!("@a{i}_{}[tid]", &c[1])).into_owned();
-    e = e.replace("$retval", "retval").replace("$latency", &format!("(nsecs - @a{i}_ts[tid])"));
+    e = e.replace("$retval", "retval").replace("$latency", &format!("(nsecs - @t{i}[tid])"));
     e = e.replace("(char*)", "").replace("(char *)", "");
     if s.kind != 'r' {
         for (n, p) in s.params.iter().enumerate() {
@@ -171,8 +171,8 @@ fn rewrite(s: &Spec, i: usize, expr: &str, fentry: bool) -> String {
 }
 
 /// The block(s) for specifier `i` at `probe` (and `entry` for a return probe's entry).
-fn blocks(a: &Args, s: &Spec, i: usize, probe: &str, entry: Option<&str>, fentry: bool) -> String {
-    let mut f = vec![];
+fn blocks(a: &Args, cg: &[String], s: &Spec, i: usize, probe: &str, entry: Option<&str>, fentry: bool) -> String {
+    let mut f = cg.to_vec();
     if let Some(p) = a.pid {
         f.push(format!("pid == {p}"));
     }
@@ -182,7 +182,7 @@ fn blocks(a: &Args, s: &Spec, i: usize, probe: &str, entry: Option<&str>, fentry
     let mut text = String::new();
     let needs_entry = s.kind == 'r' && (s.raw.contains("$latency") || s.raw.contains("$entry("));
     if let (true, Some(entry)) = (needs_entry, entry) {
-        let mut keep = vec![format!("@a{i}_ts[tid] = nsecs;")];
+        let mut keep = vec![format!("@t{i}[tid] = nsecs;")];
         for (n, p) in s.params.iter().enumerate() {
             let v = if fentry { format!("args.{p}") } else { format!("arg{n}") };
             keep.push(format!("@a{i}_{p}[tid] = {v};"));
@@ -191,7 +191,7 @@ fn blocks(a: &Args, s: &Spec, i: usize, probe: &str, entry: Option<&str>, fentry
     }
     let mut g = f.clone();
     if needs_entry {
-        g.push(format!("@a{i}_ts[tid]"));
+        g.push(format!("@t{i}[tid]"));
     }
     if let Some(flt) = &s.filter {
         g.push(format!("({})", rewrite(s, i, flt, fentry)));
@@ -223,7 +223,14 @@ fn blocks(a: &Args, s: &Spec, i: usize, probe: &str, entry: Option<&str>, fentry
     } else {
         format!("@v{i}[{}] = count();", exprs.join(", "))
     };
-    let cleanup = if needs_entry { format!(" delete(@a{i}_ts[tid]);") } else { String::new() };
+    // The entry's time and parameters are forgotten at the return.
+    let mut cleanup = String::new();
+    if needs_entry {
+        cleanup.push_str(&format!(" delete(@t{i}[tid]);"));
+        for p in &s.params {
+            cleanup.push_str(&format!(" delete(@a{i}_{p}[tid]);"));
+        }
+    }
     text.push_str(&format!("{probe} {}{{ {record}{cleanup} }}\n", super::predicate(&g)));
     text
 }
@@ -274,11 +281,10 @@ fn run(argv: Vec<OsString>) -> i32 {
             return 2;
         }
     };
-    if let Err(code) = a.common.filters().map(|cg| {
-        (!cg.is_empty()).then(|| eprintln!("ferret argdist: note: --cgroup/--container apply to every probe"))
-    }) {
-        return code;
-    }
+    let cg = match a.common.filters() {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
     // Route 0 takes each specifier's first attach point (fentry for kernel functions), route 1
     // its last (kprobes).
     let mut routes: Vec<Route> = vec![];
@@ -287,11 +293,11 @@ fn run(argv: Vec<OsString>) -> i32 {
         for (i, s) in specs.iter().enumerate() {
             let points = attach(s);
             let Some((_, probe, entry, fentry)) = (if last { points.last() } else { points.first() }) else { continue };
-            text.push_str(&blocks(&a, s, i, probe, entry.as_deref(), *fentry));
+            text.push_str(&blocks(&a, &cg, s, i, probe, entry.as_deref(), *fentry));
         }
         if routes.iter().all(|r| r.text != text) {
             let kernel = specs.iter().any(|s| matches!(s.kind, 'p' | 'r') && s.lib.is_empty());
-            routes.push(Route::new(if kernel { name } else { "as given" }, text));
+            routes.push(Route::new(if kernel { name } else { "as given" }, text).for_pid(a.pid));
         }
     }
     let every = Every {
@@ -357,7 +363,7 @@ mod tests {
         assert_eq!(rewrite(&s, 0, "size==16", false), "arg0==16");
         let r = parse("r::__kmalloc(size_t size):u64:$latency/$entry(size)#ns per byte", true).unwrap();
         assert_eq!(r.label.as_deref(), Some("ns per byte"));
-        assert_eq!(rewrite(&r, 2, &r.exprs[0], false), "(nsecs - @a2_ts[tid])/@a2_size[tid]");
+        assert_eq!(rewrite(&r, 2, &r.exprs[0], false), "(nsecs - @t2[tid])/@a2_size[tid]");
         let t = parse("t:syscalls:sys_enter_openat():int:args->dfd", false).unwrap();
         assert_eq!((t.kind, t.func.as_str()), ('t', "sys_enter_openat"));
         assert!(parse("x:c:malloc", false).is_err());

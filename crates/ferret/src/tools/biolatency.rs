@@ -88,8 +88,8 @@ fn run(argv: Vec<OsString>) -> i32 {
     let dev = match a.disk.as_deref().map(|d| super::block::dev_of(d).ok_or(d)).transpose() {
         Ok(d) => d,
         Err(d) => {
-            eprintln!("no such disk '{d}'");
-            return 1;
+            eprintln!("ferret biolatency: error: argument -d/--disk: no such disk '{d}'");
+            return 2;
         }
     };
     let routes: Vec<Route> = if a.queued {

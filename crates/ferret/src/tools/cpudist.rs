@@ -69,7 +69,11 @@ fn program(a: &Args, cg: &[String], probe: &str, t: [&str; 4]) -> String {
     let mut next_f = vec![idle(next_tgid)];
     if let Some(p) = a.pid {
         prev_f.push(format!("{prev_tgid} == {p}"));
-        next_f.push(format!("{next_tgid} == {p}"));
+        // On CPU, the switch-out side decides (its process id is at hand); off CPU, the
+        // switch-in side, which the raw tracepoint route gives the process id of.
+        if a.offcpu {
+            next_f.push(format!("{next_tgid} == {p}"));
+        }
     }
     // The cgroup is the running task's: the one switched out.
     prev_f.extend(cg.iter().cloned());

@@ -76,7 +76,7 @@ fn run(argv: Vec<OsString>) -> i32 {
     let routes: Vec<Route> = target
         .probes()
         .into_iter()
-        .map(|(name, p)| Route::new(name, format!("{p} {pred}{{ @c[probe] = count(); }}\n")))
+        .map(|(name, p)| Route::new(name, format!("{p} {pred}{{ @c[probe] = count(); }}\n")).for_pid(a.pid))
         .collect();
     let header = if a.common.json {
         String::new()

@@ -126,6 +126,7 @@ fn run(argv: Vec<OsString>) -> i32 {
         )],
         _ => unreachable!("functions only"),
     };
+    let routes: Vec<Route> = routes.into_iter().map(|r| r.for_pid(a.pid)).collect();
     let header = if a.common.json {
         String::new()
     } else {

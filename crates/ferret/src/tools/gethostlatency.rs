@@ -62,7 +62,7 @@ fn run(argv: Vec<OsString>) -> i32 {
     } else {
         format!("{:<9} {:<7} {:<16} {:>10} {}", "TIME", "PID", "COMM", "LATms", "HOST")
     };
-    super::run("gethostlatency", &[Route::new("uprobe", text)], &h, &a.common, None, |e| {
+    super::run("gethostlatency", &[Route::new("uprobe", text).for_pid(a.pid)], &h, &a.common, None, |e| {
         let Some(v) = printf_args(e, EVENT) else { return true };
         let (pid, ns, comm, host) = (int(&v[0]), int(&v[1]), string(&v[2]), string(&v[3]));
         let ms = ns as f64 / 1e6;

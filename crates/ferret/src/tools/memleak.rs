@@ -83,6 +83,10 @@ fn keep(a: &Args, addr: &str, size: &str, stack: &str) -> String {
     format!("if ({}) {{ @sz[{addr}] = {size}; @ts[{addr}] = nsecs; @st[{addr}] = {stack}; }}", cond.join(" && "))
 }
 
+/// Outstanding allocations tracked at most (BCC's memleak: a million); the maps are
+/// preallocated, a full map is reported.
+const MAX_ALLOCS: u32 = 262_144;
+
 const FORGET: &str = "delete(@sz[$p]); delete(@ts[$p]); delete(@st[$p]);";
 
 fn user_program(a: &Args, cg: &[String], pid: u32, lib: &str) -> String {
@@ -96,7 +100,7 @@ fn user_program(a: &Args, cg: &[String], pid: u32, lib: &str) -> String {
         .map(|f| r(f))
         .collect();
     format!(
-        r#"config = {{ missing_probes = "ignore" }}
+        r#"config = {{ missing_probes = "ignore"; max_map_keys = {MAX_ALLOCS} }}
 {malloc}, {valloc}, {pvalloc} {pred}{{ @req[tid] = arg0; }}
 {calloc} {pred}{{ @req[tid] = arg0 * arg1; }}
 {realloc} {pred}{{ $p = arg0; {FORGET} @req[tid] = arg1; }}
@@ -128,7 +132,8 @@ fn user_program(a: &Args, cg: &[String], pid: u32, lib: &str) -> String {
 fn kernel_program(a: &Args, cg: &[String]) -> String {
     let pred = super::predicate(cg);
     format!(
-        r#"tracepoint:kmem:kmalloc, tracepoint:kmem:kmem_cache_alloc {pred}{{ {} }}
+        r#"config = {{ max_map_keys = {MAX_ALLOCS} }}
+tracepoint:kmem:kmalloc, tracepoint:kmem:kmem_cache_alloc {pred}{{ {} }}
 tracepoint:kmem:kfree, tracepoint:kmem:kmem_cache_free {{ $p = args.ptr; {FORGET} }}
 "#,
         keep(a, "args.ptr", "args.bytes_alloc", "kstack")
@@ -186,7 +191,7 @@ fn run(argv: Vec<OsString>) -> i32 {
         })
     };
     let route = match pid {
-        Some(p) => super::Route::new("uprobes", user_program(&a, &cg, p, &lib)),
+        Some(p) => super::Route::new("uprobes", user_program(&a, &cg, p, &lib)).for_pid(Some(p)),
         None => super::Route::new("tracepoint kmem", kernel_program(&a, &cg)),
     };
     let header = if a.common.json {
@@ -200,7 +205,7 @@ fn run(argv: Vec<OsString>) -> i32 {
     super::run_summary_with("memleak", &[route], &header, &a.common, every, child, |r| {
         let now = monotonic_ns();
         let (sizes, times, stacks) = (by_addr(r, "@sz"), by_addr(r, "@ts"), by_addr(r, "@st"));
-        let min_age = a.older * 1_000_000;
+        let min_age = a.older.saturating_mul(1_000_000);
         // Allocations by stack: (frames, bytes, count); the addresses with -a.
         let mut groups: HashMap<Vec<u64>, (Vec<String>, u64, u64)> = HashMap::new();
         let mut allocs = vec![];

@@ -172,16 +172,28 @@ pub fn predicate(filters: &[String]) -> String {
 pub struct Route {
     pub name: &'static str,
     pub text: String,
+    /// The process a tool's `-p` names: user probes attach to it alone (its libraries found
+    /// through its /proc/PID/root), as the tracer's `-p`.
+    pub pid: Option<u32>,
 }
 
 impl Route {
     pub fn new(name: &'static str, text: impl Into<String>) -> Route {
-        Route { name, text: text.into() }
+        Route { name, text: text.into(), pid: None }
+    }
+
+    /// This route for process `pid` only (when given).
+    pub fn for_pid(mut self, pid: Option<u32>) -> Route {
+        self.pid = pid;
+        self
     }
 }
 
-fn attach(name: &str, text: &str) -> Result<Running, ferret::Error> {
-    let config = Config { name: name.to_string(), ..Config::default() };
+fn attach(name: &str, text: &str, pid: Option<u32>) -> Result<Running, ferret::Error> {
+    let mut config = Config { name: name.to_string(), ..Config::default() };
+    if let Some(p) = pid {
+        config = config.pid(p as i32);
+    }
     let mut loaded = Program::compile(text, &config)?.load()?;
     let mut begin = vec![];
     loaded.begin(&mut begin);
@@ -219,7 +231,7 @@ fn start(name: &str, routes: &[Route], common: &Common, header: &str) -> Result<
     let routes = chosen;
     for route in routes.iter().copied() {
         let text = if common.containers { cgroup::with_cgroup(&route.text) } else { route.text.clone() };
-        match attach(name, &text) {
+        match attach(name, &text, route.pid) {
             Ok(r) => {
                 if common.verbose {
                     eprintln!("ferret {name}: route: {} ({} probes attached)", route.name, r.probes());
@@ -255,7 +267,9 @@ fn start(name: &str, routes: &[Route], common: &Common, header: &str) -> Result<
     let mut header = header
         .replace("{probes}", &running.probes().to_string())
         .replace("{functions}", &running.probes().div_ceil(2).to_string());
-    if common.containers && !common.json && !header.is_empty() {
+    // Column titles, not a sentence ("Tracing ... Ctrl-C to end."), get the column.
+    let titles = header.rsplit('\n').next().is_some_and(|l| !l.contains("Ctrl") && !l.ends_with('.'));
+    if common.containers && !common.json && titles {
         // The column goes before the header's last line (the column titles).
         let (before, titles) = header.rsplit_once('\n').map_or(("", header.as_str()), |(b, t)| (b, t));
         header = format!("{before}{}{:<12} {titles}", if before.is_empty() { "" } else { "\n" }, "CONTAINER");

@@ -100,7 +100,7 @@ fn program(a: &Args, cg: &[String]) -> String {
         f.push(format!("(curtask->flags & {PF_KTHREAD})"));
     }
     if let Some(s) = a.state {
-        f.push(if s == 0 { "args.prev_state == 0".to_string() } else { format!("(args.prev_state & {s})") });
+        f.push(if s == 0 { "(args.prev_state & 0xff) == 0".to_string() } else { format!("(args.prev_state & {s})") });
     }
     let mut save = vec!["@off[args.prev_pid] = nsecs;".to_string()];
     let mut key = vec![];
@@ -113,19 +113,29 @@ fn program(a: &Args, cg: &[String]) -> String {
         key.push("@us[$n]");
     }
     key.extend(["args.next_comm", "$n"]);
+    // The stacks kept for the task switched back in are forgotten with its time.
+    let mut forget = String::new();
+    if !a.user_stacks_only {
+        forget.push_str(" delete(@ks[$n]);");
+    }
+    if !a.kernel_stacks_only {
+        forget.push_str(" delete(@us[$n]);");
+    }
     let mut range = vec![format!("$us >= {}", a.min_block_time)];
     if let Some(m) = a.max_block_time {
         range.push(format!("$us <= {m}"));
     }
+    // Every thread off CPU has an entry; a busy host has many.
     format!(
-        r#"tracepoint:sched:sched_switch {{
+        r#"config = {{ max_map_keys = 65536 }}
+tracepoint:sched:sched_switch {{
     if ({filter}) {{ {save} }}
     $n = args.next_pid;
     $t = @off[$n];
     if ($t) {{
         $us = (nsecs - $t) / 1000;
         if ({range}) {{ @c[{key}] = sum($us); }}
-        delete(@off[$n]);
+        delete(@off[$n]);{forget}
     }}
 }}
 "#,

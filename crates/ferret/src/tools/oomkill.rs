@@ -33,7 +33,8 @@ fn run(argv: Vec<OsString>) -> i32 {
         Err(code) => return code,
     };
     let pred = super::predicate(&cg);
-    let page_kb = 4;
+    // SAFETY: sysconf has no preconditions.
+    let page_kb = (unsafe { libc::sysconf(libc::_SC_PAGESIZE) } / 1024).max(1);
     let e = EVENT.escape_default().to_string();
     let routes = [
         Route::new(

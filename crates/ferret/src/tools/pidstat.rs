@@ -8,7 +8,7 @@
 //! - faults: the minor- and major-fault software events; VSZ and RSS from the task's `mm`
 //!   (kernel BTF) when it leaves a CPU;
 //! - disk: bytes read as the task submits bios (`block:block_bio_queue`), written as it dirties
-//!   page cache (`writeback:writeback_dirty_folio`, 4 KiB pages), iodelay the clock ticks it
+//!   page cache (`writeback:writeback_dirty_folio`, a page each), iodelay the clock ticks it
 //!   spent in uninterruptible sleep. kB_ccwr/s (cancelled writes) has no event: shown as 0.
 use super::{json_str, line, Common, Every, Route};
 use clap::Parser;
@@ -67,14 +67,22 @@ struct Args {
 
 const PF_KTHREAD: u64 = 0x0020_0000;
 
-fn program(a: &Args, cg: &[String], pids: &[u32]) -> String {
+/// The resident pages of the `struct mm_struct *` in `$mm`: file, anon and shmem pages, in the
+/// counters' layout since Linux 6.2 (percpu counters) or before (atomics).
+const RSS_NEW: &str = "$mm->rss_stat[0].count + $mm->rss_stat[1].count + $mm->rss_stat[3].count";
+const RSS_OLD: &str =
+    "$mm->rss_stat.count[0].counter + $mm->rss_stat.count[1].counter + $mm->rss_stat.count[3].counter";
+
+fn program(a: &Args, cg: &[String], pids: &[u32], rss: &str) -> String {
     let mut f = cg.to_vec();
     if !pids.is_empty() {
         f.push(format!("({})", pids.iter().map(|p| format!("pid == {p}")).collect::<Vec<_>>().join(" || ")));
     }
     let pred = super::predicate(&f);
     let cond = if f.is_empty() { "1".to_string() } else { f.join(" && ") };
-    let mut text = String::new();
+    // Older kernels name the dirtied page tracepoint writeback_dirty_page; the per-thread maps
+    // hold every thread of a busy host.
+    let mut text = String::from("config = { missing_probes = \"ignore\"; max_map_keys = 65536 }\n");
     // Every report names the task when it leaves a CPU.
     let mut out_stmts = vec!["@comm[pid] = comm; @uid[pid] = uid; @tgid[tid] = pid;".to_string()];
     let mut in_stmts = vec![];
@@ -89,7 +97,7 @@ tracepoint:sched:sched_wakeup, tracepoint:sched:sched_wakeup_new {{ @queued[args
             "$s = @seg[tid];
         if ($s) {{ if (@insys[tid] || (curtask->flags & {PF_KTHREAD})) {{ @sys[pid] = sum(nsecs - $s); }} else {{ @usr[pid] = sum(nsecs - $s); }} }}
         delete(@seg[tid]); @cpu[pid] = cpu;
-        if (args.prev_state == 0) {{ @queued[tid] = nsecs; }}"
+        if ((args.prev_state & 0xff) == 0) {{ @queued[tid] = nsecs; }}"
         ));
         in_stmts.push(
             "@seg[args.next_pid] = nsecs;
@@ -99,7 +107,11 @@ tracepoint:sched:sched_wakeup, tracepoint:sched:sched_wakeup_new {{ @queued[args
         );
     }
     if a.switches {
-        out_stmts.push("if (args.prev_state == 0) { @nvcswch[pid] = count(); } else { @cswch[pid] = count(); }".into());
+        // The tracepoint shows a preempted task as 0x100 (TASK_REPORT_MAX): its low byte is the
+        // state it slept in, 0 for an involuntary switch.
+        out_stmts.push(
+            "if ((args.prev_state & 0xff) == 0) { @nvcswch[pid] = count(); } else { @cswch[pid] = count(); }".into(),
+        );
     }
     if a.memory {
         text.push_str(&format!(
@@ -107,14 +119,14 @@ tracepoint:sched:sched_wakeup, tracepoint:sched:sched_wakeup_new {{ @queued[args
         ));
         out_stmts.push(
             "$mm = curtask->mm;
-        if ($mm) { @vsz[pid] = $mm->total_vm; @rss[pid] = $mm->rss_stat[0].count + $mm->rss_stat[1].count + $mm->rss_stat[3].count; }"
-                .into(),
+        if ($mm) { @vsz[pid] = $mm->total_vm; @rss[pid] = RSS; }"
+                .replace("RSS", rss),
         );
     }
     if a.disk {
         text.push_str(&format!(
             "tracepoint:block:block_bio_queue {pred}{{ @bio[pid, args.rwbs] = sum(args.nr_sector * 512); }}
-tracepoint:writeback:writeback_dirty_folio {pred}{{ @dirtied[pid] = count(); }}
+tracepoint:writeback:writeback_dirty_folio, tracepoint:writeback:writeback_dirty_page {pred}{{ @dirtied[pid] = count(); }}
 "
         ));
         out_stmts.push("if (args.prev_state & 2) { @dstart[tid] = nsecs; }".into());
@@ -124,6 +136,16 @@ tracepoint:writeback:writeback_dirty_folio {pred}{{ @dirtied[pid] = count(); }}
                 .into(),
         );
     }
+    // A thread's state goes with it.
+    let mut per_thread = vec!["@tgid"];
+    if a.cpu {
+        per_thread.extend(["@seg", "@insys", "@queued"]);
+    }
+    if a.disk {
+        per_thread.push("@dstart");
+    }
+    let forget: Vec<String> = per_thread.iter().map(|m| format!("delete({m}[tid]);")).collect();
+    text.push_str(&format!("tracepoint:sched:sched_process_exit {{ {} }}\n", forget.join(" ")));
     text.push_str(&format!(
         "tracepoint:sched:sched_switch {{
     if (args.prev_pid != 0 && {cond}) {{
@@ -222,8 +244,8 @@ fn collect(a: &Args, r: &Running, secs: f64) -> BTreeMap<i64, Row> {
         }
     }
     for m in [
-        "@comm", "@uid", "@usr", "@sys", "@wait", "@cpu", "@cswch", "@nvcswch", "@minflt", "@majflt", "@bio",
-        "@dirtied", "@iodelay",
+        "@comm", "@uid", "@usr", "@sys", "@wait", "@cpu", "@cswch", "@nvcswch", "@minflt", "@majflt", "@vsz", "@rss",
+        "@bio", "@dirtied", "@iodelay",
     ] {
         r.clear(m);
     }
@@ -243,7 +265,8 @@ fn collect(a: &Args, r: &Running, secs: f64) -> BTreeMap<i64, Row> {
         .collect();
     pids.sort_unstable();
     pids.dedup();
-    let page_kb = 4.0;
+    // SAFETY: sysconf has no preconditions.
+    let page_kb = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1024) as f64 / 1024.0;
     let mut out = BTreeMap::new();
     for p in pids {
         let Some(comm) = comms
@@ -273,7 +296,7 @@ fn collect(a: &Args, r: &Running, secs: f64) -> BTreeMap<i64, Row> {
             rss: rss_kb,
             mem: if total_kb > 0.0 { rss_kb as f64 / total_kb * 100.0 } else { 0.0 },
             rd: get(&rd, p) / 1024.0 / secs,
-            wr: (get(&wr, p) + get(&dirtied, p) * 4096.0) / 1024.0 / secs,
+            wr: (get(&wr, p) + get(&dirtied, p) * page_kb * 1024.0) / 1024.0 / secs,
             iodelay: (get(&iodelay, p) / 1e7) as u64,
         };
         out.insert(p, row);
@@ -428,7 +451,10 @@ fn run(argv: Vec<OsString>) -> i32 {
             .into_iter()
             .filter_map(|(on, r)| on.then_some(r))
             .collect();
-    let routes = [Route::new("tracepoints and software events", program(&a, &cg, &pids))];
+    let routes = [
+        Route::new("tracepoints and software events", program(&a, &cg, &pids, RSS_NEW)),
+        Route::new("tracepoints and software events (mm counters before Linux 6.2)", program(&a, &cg, &pids, RSS_OLD)),
+    ];
     let head = if a.common.json { String::new() } else { banner() };
     let every = Every { interval: Some(Duration::from_secs(a.interval)), count: a.count, duration: None };
     let mut last = Instant::now();

@@ -90,7 +90,8 @@ rawtracepoint:sched_switch {{
     )
 }
 
-/// The program through the stable tracepoints: pids (thread ids) only.
+/// The program through the stable tracepoints: pids (thread ids) only. The tracepoint's
+/// `prev_state` of a preempted task is TASK_REPORT_MAX (0x100), its low byte the sleep state.
 fn tracepoints(a: &Args, cg: &[String], div: u64) -> String {
     // The idle task (pid 0) is never queued.
     let mut f = cg.to_vec();
@@ -101,7 +102,7 @@ fn tracepoints(a: &Args, cg: &[String], div: u64) -> String {
     format!(
         r#"tracepoint:sched:sched_wakeup, tracepoint:sched:sched_wakeup_new {pred}{{ @qt[args.pid] = nsecs; }}
 tracepoint:sched:sched_switch {{
-    if (args.prev_state == 0 && args.prev_pid != 0{prev}) {{ @qt[args.prev_pid] = nsecs; }}
+    if ((args.prev_state & 0xff) == 0 && args.prev_pid != 0{prev}) {{ @qt[args.prev_pid] = nsecs; }}
     $t = @qt[args.next_pid];
     if ($t) {{ @dist{key} = hist((nsecs - $t) / {div}); delete(@qt, args.next_pid); }}
 }}

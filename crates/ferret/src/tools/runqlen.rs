@@ -87,7 +87,7 @@ fn run(argv: Vec<OsString>) -> i32 {
             occ.push((k.as_ref().map_or_else(String::new, hist::plain), pct));
         }
         r.clear("@len");
-        occ.sort_by(|x, y| x.0.cmp(&y.0));
+        occ.sort_by_key(|(cpu, _)| cpu.parse::<u64>().unwrap_or(0));
         let time = super::hms();
         if a.common.json {
             return occ.iter().all(|(cpu, p)| {

@@ -47,14 +47,17 @@ fn program(a: &Args, cg: &[String]) -> String {
         f.push(format!("args.pid == {p}"));
     }
     let pred = super::predicate(&f);
+    // A preempted task (the tracepoint's prev_state 0x100: its low byte is the sleep state)
+    // queues again; the cgroup test applies to it too.
+    let cgp = if cg.is_empty() { String::new() } else { format!(" && {}", cg.join(" && ")) };
     let prev = match a.pid.or(a.tid) {
-        Some(p) => format!("args.prev_state == 0 && args.prev_pid == {p}"),
-        None => "args.prev_state == 0 && args.prev_pid != 0".to_string(),
+        Some(p) => format!("(args.prev_state & 0xff) == 0 && args.prev_pid == {p}"),
+        None => "(args.prev_state & 0xff) == 0 && args.prev_pid != 0".to_string(),
     };
     format!(
         r#"tracepoint:sched:sched_wakeup, tracepoint:sched:sched_wakeup_new {pred}{{ @qt[args.pid] = nsecs; }}
 tracepoint:sched:sched_switch {{
-    if ({prev}) {{ @qt[args.prev_pid] = nsecs; }}
+    if ({prev}{cgp}) {{ @qt[args.prev_pid] = nsecs; }}
     $t = @qt[args.next_pid];
     if ($t) {{
         $us = (nsecs - $t) / 1000;

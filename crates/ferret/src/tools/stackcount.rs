@@ -119,8 +119,11 @@ fn run(argv: Vec<OsString>) -> i32 {
         offsets: a.offset && !a.folded && !a.common.json && a.flamegraph.is_none(),
         annotate: false,
     };
-    let routes: Vec<Route> =
-        target.probes().into_iter().map(|(name, p)| Route::new(name, program(&a, &cg, &p, &o))).collect();
+    let routes: Vec<Route> = target
+        .probes()
+        .into_iter()
+        .map(|(name, p)| Route::new(name, program(&a, &cg, &p, &o)).for_pid(a.pid))
+        .collect();
     let header = if a.folded || a.common.json {
         String::new()
     } else {

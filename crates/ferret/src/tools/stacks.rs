@@ -76,6 +76,11 @@ fn frames(v: Option<&Value>, offsets: bool) -> Vec<String> {
     }
 }
 
+/// A kernel stack's frames as BCC prints them (with offsets), the tracing glue left out.
+pub fn kernel_frames(v: &Value) -> Vec<String> {
+    frames(Some(v), true)
+}
+
 /// The entries of a map keyed `[kstack?, ustack?, comm, pid]` (the stacks as `o` says), least
 /// counted first, as BCC sorts them.
 pub fn entries(dump: Option<MapDump>, o: &Opts) -> Vec<Counted> {

@@ -53,7 +53,8 @@ fn program(a: &Args, cg: &[String]) -> String {
         f.push(format!("pid == {p}"));
     }
     let pred = super::predicate(&f);
-    let mut text = String::new();
+    // Not every architecture has every stat call.
+    let mut text = String::from("config = { missing_probes = \"ignore\" }\n");
     for (i, (call, arg)) in CALLS.iter().enumerate() {
         text.push_str(&format!(
             "tracepoint:syscalls:sys_enter_{call} {pred}{{ @path[tid] = (uint64)args.{arg}; @call[tid] = {i}; @ts[tid] = nsecs; }}\n"

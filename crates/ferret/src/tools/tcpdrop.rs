@@ -5,7 +5,7 @@
 use super::net::{family_filter, state_name};
 use super::{int, json_str, line, Common, Route};
 use clap::Parser;
-use ferret::{Event, Value};
+use ferret::Event;
 use std::collections::HashMap;
 use std::ffi::OsString;
 
@@ -116,10 +116,7 @@ fn run(argv: Vec<OsString>) -> i32 {
             let (pid, fam, sport, dport, state, fl, code) =
                 (int(&v[0]), int(&v[1]), int(&v[2]), int(&v[3]), int(&v[4]), int(&v[5]), int(&v[6]));
             let (saddr, daddr) = (super::hist::plain(&v[7]), super::hist::plain(&v[8]));
-            let stack: Vec<String> = match &v[9] {
-                Value::Stack(s) => s.frames.iter().map(|f| super::stacks::frame(&f.sym, true)).collect(),
-                _ => vec![],
-            };
+            let stack = super::stacks::kernel_frames(&v[9]);
             let reason = names.get(&code).cloned().unwrap_or_else(|| "UNKNOWN".into());
             let ip = super::net::ip_version(fam);
             let (state, fl) = (state_name(state), flags(fl));

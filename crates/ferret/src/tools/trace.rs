@@ -96,7 +96,15 @@ fn rewrite(expr: &str) -> String {
         (Some("tgid"), _) => "pid".to_string(),
         (Some("cpu"), _) => "cpu".to_string(),
         (Some("task"), _) => "curtask".to_string(),
-        (_, Some(n)) => format!("arg{}", n.as_str().parse::<u32>().unwrap_or(1) - 1),
+        (_, Some(n)) => {
+            let arg = format!("arg{}", n.as_str().parse::<u32>().unwrap_or(1) - 1);
+            // `argN@user`: a user-space pointer, read as one.
+            if c.get(3).is_some() {
+                format!("uptr({arg})")
+            } else {
+                arg
+            }
+        }
         _ => c[0].to_string(),
     })
     .into_owned()
@@ -267,10 +275,9 @@ fn run(argv: Vec<OsString>) -> i32 {
             }
         }
         if routes.iter().all(|r: &Route| r.text != text) {
-            routes.push(Route::new(
-                if probes.iter().any(|p| matches!(p.target, Target::Kernel { .. })) { route } else { "as given" },
-                text,
-            ));
+            let name =
+                if probes.iter().any(|p| matches!(p.target, Target::Kernel { .. })) { route } else { "as given" };
+            routes.push(Route::new(name, text).for_pid(a.pid));
         }
     }
     let trivial = probes.iter().all(|p| p.format.is_empty());
