@@ -9,8 +9,8 @@
 #          every tracer runs under `stdbuf -oL` so a pipe does not hold its first line back
 #   exit   SIGINT until the process has ended, after 1 s of tracing
 #   rss    max RSS of that run (GNU time %M)
-# A tracer that prints nothing within 10 s, or exits at once, is "fails" (libbpf-tools that
-# need kprobes or fentry, here).
+# A tracer that prints nothing within 10 s, or exits with an error, is "fails" (libbpf-tools and
+# .bt tools that need kprobes or fentry, here).
 # Usage: bash bench/tools.sh [TOOL...]   (default: every ferret tool)
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -56,7 +56,9 @@ one_run() {
   wait "$pid"
   t2=$(now)
   exec 3<&-
-  echo "${ready:-NA} $(( (t2 - t1) / 1000000 )) $(cat "$out.rss" 2>/dev/null || echo NA)"
+  # A tracer that exited with an error (GNU time says so before the RSS) failed.
+  grep -q 'non-zero status' "$out.rss" 2>/dev/null && ready=""
+  echo "${ready:-NA} $(( (t2 - t1) / 1000000 )) $(tail -1 "$out.rss" 2>/dev/null || echo NA)"
   rm -f "$out" "$out.rss"
 }
 

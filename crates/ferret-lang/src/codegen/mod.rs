@@ -391,6 +391,9 @@ fn prog_name(t: &Target) -> String {
     base.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect()
 }
 
+/// Buckets a `hist(v, k)` can use, for any `k` in 0..=5: `((64 - k) << k) + 1` at most.
+const HIST_BUCKETS_MAX: u32 = 2048;
+
 fn user_map_spec(opts: &Options, info: &MapInfo, decl: Option<&MapDecl>) -> MapSpec {
     let key_size = info.key.as_ref().map_or(8, |k| k.size().max(1).div_ceil(8) * 8);
     // `let @m = lruhash(N)`: LRU maps evict instead of filling up. Aggregations stay per-CPU
@@ -406,6 +409,14 @@ fn user_map_spec(opts: &Options, info: &MapInfo, decl: Option<&MapDecl>) -> MapS
     };
     let max_entries = match (&info.value, decl) {
         (_, Some(d)) => d.max_entries.clamp(1, u32::MAX as u64) as u32,
+        // Without a key a map has one entry, or one per bucket: the hash maps are preallocated
+        // (per CPU for aggregations), so sizing them as keyed maps cost milliseconds at start.
+        (Type::Agg(a), None) if info.key.is_none() && a.is_hist() => HIST_BUCKETS_MAX,
+        (Type::Agg(AggKind::LHist { min, max, step }), None) if info.key.is_none() => {
+            ferret_output::hist::lhist_bucket_count(*min, *max, *step).clamp(1, u32::MAX as usize) as u32
+        }
+        (Type::Agg(a), None) if info.key.is_none() && !a.is_bucketed() => 1,
+        (v, None) if info.key.is_none() && !matches!(v, Type::Agg(_)) => 1,
         // Buckets multiply the entries a histogram needs.
         (Type::Agg(AggKind::TSeries { n, .. }), None) => opts.max_map_keys.saturating_mul(*n),
         (Type::Agg(a), None) if a.is_hist() => opts.max_map_keys.saturating_mul(8),
