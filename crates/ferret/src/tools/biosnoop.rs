@@ -67,20 +67,13 @@ tracepoint:block:block_rq_complete {{
 }
 
 fn run(argv: Vec<OsString>) -> i32 {
-    let a: Args = match crate::cmd::parse(argv) {
-        Ok(a) => a,
+    let (a, cg) = match super::parse_tool::<Args>(argv, |a| &a.common) {
+        Ok(x) => x,
         Err(code) => return code,
     };
-    let cg = match a.common.filters() {
-        Ok(f) => f,
-        Err(code) => return code,
-    };
-    let dev = match a.disk.as_deref().map(|d| super::block::dev_of(d).ok_or(d)).transpose() {
+    let dev = match super::block::disk_arg("biosnoop", a.disk.as_deref()) {
         Ok(d) => d,
-        Err(d) => {
-            eprintln!("ferret biosnoop: error: argument -d/--disk: no such disk '{d}'");
-            return 2;
-        }
+        Err(code) => return code,
     };
     let routes: Vec<Route> = if a.queue {
         vec![

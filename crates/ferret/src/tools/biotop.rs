@@ -3,7 +3,7 @@
 //! (`block_io_start`) or, on kernels without it, the one that issued it.
 use super::{json_str, line, Common, Every, Route};
 use clap::Parser;
-use ferret::{MapValue, Value};
+use ferret::Value;
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::IsTerminal;
@@ -83,12 +83,7 @@ fn values(r: &ferret::Running, name: &str) -> HashMap<Key, u64> {
     let mut out: HashMap<Key, u64> = HashMap::new();
     for (k, v) in r.map(name).map(|d| d.entries).unwrap_or_default() {
         let Some(Value::Tuple(k)) = k else { continue };
-        let n = match v {
-            MapValue::Count(n) => n,
-            MapValue::Sum(ferret_output::Num::Unsigned(n)) => n,
-            MapValue::Sum(ferret_output::Num::Signed(n)) => n.max(0) as u64,
-            _ => continue,
-        };
+        let Some(n) = super::num(&v) else { continue };
         let rw = if super::hist::plain(&k[2]).contains('W') { 'W' } else { 'R' };
         // rwbs variants (`W`, `WS`, `WFS`) of one process and disk add up.
         *out.entry((super::int(&k[0]), super::hist::plain(&k[1]), rw, super::int(&k[3]) as u64)).or_default() += n;
@@ -98,12 +93,8 @@ fn values(r: &ferret::Running, name: &str) -> HashMap<Key, u64> {
 }
 
 fn run(argv: Vec<OsString>) -> i32 {
-    let a: Args = match crate::cmd::parse(argv) {
-        Ok(a) => a,
-        Err(code) => return code,
-    };
-    let cg = match a.common.filters() {
-        Ok(f) => f,
+    let (a, cg) = match super::parse_tool::<Args>(argv, |a| &a.common) {
+        Ok(x) => x,
         Err(code) => return code,
     };
     let routes = [

@@ -21,3 +21,14 @@ pub fn disk_name(dev: u64) -> String {
 pub fn dev_of(name: &str) -> Option<u64> {
     diskstats().into_iter().find(|(_, n)| n == name).map(|(d, _)| d)
 }
+
+/// A tool's `-d DISK`: the disk's `dev_t`, or (shown) a usage error.
+pub fn disk_arg(tool: &str, disk: Option<&str>) -> Result<Option<u64>, i32> {
+    disk.map(|d| {
+        dev_of(d).ok_or_else(|| {
+            eprintln!("ferret {tool}: error: argument -d/--disk: no such disk '{d}'");
+            2
+        })
+    })
+    .transpose()
+}

@@ -102,12 +102,8 @@ fn program(a: &Args, cg: &[String], probe: &str, cap: &str, opts: &str) -> Strin
 
 fn run(argv: Vec<OsString>) -> i32 {
     // BCC's -v (verbose: include non-audit checks) is ferret's --non-audit: -v says the route.
-    let a: Args = match crate::cmd::parse(argv) {
-        Ok(a) => a,
-        Err(code) => return code,
-    };
-    let cg = match a.common.filters() {
-        Ok(f) => f,
+    let (a, cg) = match super::parse_tool::<Args>(argv, |a| &a.common) {
+        Ok(x) => x,
         Err(code) => return code,
     };
     let routes = [

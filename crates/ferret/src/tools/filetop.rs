@@ -4,7 +4,7 @@
 //! `vfs_read`/`vfs_write` as BCC.
 use super::{json_str, line, Common, Every, Route};
 use clap::Parser;
-use ferret::{MapValue, Value};
+use ferret::Value;
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::IsTerminal;
@@ -125,12 +125,7 @@ fn values(r: &ferret::Running, name: &str) -> HashMap<Key, u64> {
     let mut out = HashMap::new();
     for (k, v) in r.map(name).map(|d| d.entries).unwrap_or_default() {
         let Some(Value::Tuple(k)) = k else { continue };
-        let n = match v {
-            MapValue::Count(n) => n,
-            MapValue::Sum(ferret_output::Num::Unsigned(n)) => n,
-            MapValue::Sum(ferret_output::Num::Signed(n)) => n.max(0) as u64,
-            _ => continue,
-        };
+        let Some(n) = super::num(&v) else { continue };
         let t = char::from_u32(super::int(&k[3]) as u32).unwrap_or('O');
         out.insert((super::int(&k[0]), super::hist::plain(&k[1]), super::hist::plain(&k[2]), t), n);
     }
@@ -139,12 +134,8 @@ fn values(r: &ferret::Running, name: &str) -> HashMap<Key, u64> {
 }
 
 fn run(argv: Vec<OsString>) -> i32 {
-    let a: Args = match crate::cmd::parse(argv) {
-        Ok(a) => a,
-        Err(code) => return code,
-    };
-    let cg = match a.common.filters() {
-        Ok(f) => f,
+    let (a, cg) = match super::parse_tool::<Args>(argv, |a| &a.common) {
+        Ok(x) => x,
         Err(code) => return code,
     };
     let dir_ino = match &a.directory {

@@ -5,7 +5,7 @@ use super::hist::{self, Show};
 use super::spec::{self, Target};
 use super::{line, Common, Every, Route};
 use clap::Parser;
-use ferret::{MapValue, Value};
+use ferret::Value;
 use std::ffi::OsString;
 use std::time::Duration;
 
@@ -77,21 +77,12 @@ fn program(a: &Args, cg: &[String], entry: &str, exit: &str, div: u64) -> String
 }
 
 fn scalar(r: &ferret::Running, name: &str) -> u64 {
-    match r.map(name).and_then(|d| d.entries.into_iter().next()).map(|(_, v)| v) {
-        Some(MapValue::Count(n)) => n,
-        Some(MapValue::Sum(ferret_output::Num::Unsigned(n))) => n,
-        Some(MapValue::Sum(ferret_output::Num::Signed(n))) => n.max(0) as u64,
-        _ => 0,
-    }
+    r.map(name).and_then(|d| d.entries.into_iter().next()).and_then(|(_, v)| super::num(&v)).unwrap_or(0)
 }
 
 fn run(argv: Vec<OsString>) -> i32 {
-    let a: Args = match crate::cmd::parse(argv) {
-        Ok(a) => a,
-        Err(code) => return code,
-    };
-    let cg = match a.common.filters() {
-        Ok(f) => f,
+    let (a, cg) = match super::parse_tool::<Args>(argv, |a| &a.common) {
+        Ok(x) => x,
         Err(code) => return code,
     };
     let target = match spec::parse(&a.pattern) {

@@ -4,7 +4,7 @@
 use super::hist::{self, Show};
 use super::{json_str, line, Common, Every, Route};
 use clap::Parser;
-use ferret::{MapValue, Value};
+use ferret::Value;
 use std::ffi::OsString;
 
 pub const SOFTIRQS: crate::cmd::Command = crate::cmd::Command {
@@ -148,15 +148,6 @@ fn program(k: &Kind, a: &Args, cg: &[String]) -> String {
     )
 }
 
-fn value(v: &MapValue) -> u64 {
-    match v {
-        MapValue::Count(n) => *n,
-        MapValue::Sum(ferret_output::Num::Unsigned(n)) => *n,
-        MapValue::Sum(ferret_output::Num::Signed(n)) => (*n).max(0) as u64,
-        _ => 0,
-    }
-}
-
 fn run_kind(k: &Kind, a: &Args) -> i32 {
     let cg = match a.common.filters() {
         Ok(f) => f,
@@ -197,7 +188,7 @@ fn run_kind(k: &Kind, a: &Args) -> i32 {
             .map(|d| d.entries)
             .unwrap_or_default()
             .iter()
-            .filter_map(|(key, v)| Some(((k.label)(key.as_ref()?), value(v) / factor)))
+            .filter_map(|(key, v)| Some(((k.label)(key.as_ref()?), super::num(v).unwrap_or(0) / factor)))
             .collect();
         r.clear("@dist");
         rows.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));

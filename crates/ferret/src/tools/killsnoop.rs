@@ -67,12 +67,8 @@ tracepoint:syscalls:sys_exit_kill /@on[tid]/ {{
 }
 
 fn run(argv: Vec<OsString>) -> i32 {
-    let a: Args = match crate::cmd::parse(argv) {
-        Ok(a) => a,
-        Err(code) => return code,
-    };
-    let cg = match a.common.filters() {
-        Ok(f) => f,
+    let (a, cg) = match super::parse_tool::<Args>(argv, |a| &a.common) {
+        Ok(x) => x,
         Err(code) => return code,
     };
     // BCC sizes the PID columns by the digits of the largest pid.

@@ -157,6 +157,28 @@ impl Common {
     }
 }
 
+/// A tool's arguments (clap) and the predicates of its `--cgroup`/`--container`; the exit code
+/// (shown) when either is wrong.
+pub fn parse_tool<T: clap::Parser>(
+    argv: Vec<std::ffi::OsString>,
+    common: impl Fn(&T) -> &Common,
+) -> Result<(T, Vec<String>), i32> {
+    let a: T = crate::cmd::parse(argv)?;
+    let cg = common(&a).filters()?;
+    Ok((a, cg))
+}
+
+/// A count or sum from a map as an unsigned number (a negative sum as 0).
+pub fn num(v: &ferret::MapValue) -> Option<u64> {
+    use ferret::MapValue;
+    use ferret_output::Num;
+    match v {
+        MapValue::Count(n) | MapValue::Sum(Num::Unsigned(n)) => Some(*n),
+        MapValue::Sum(Num::Signed(n)) => Some((*n).max(0) as u64),
+        _ => None,
+    }
+}
+
 /// `/A && B/ ` from predicates, or nothing when there are none.
 pub fn predicate(filters: &[String]) -> String {
     if filters.is_empty() {

@@ -24,12 +24,8 @@ struct Args {
 const EVENT: &str = "%d %d %d %s %s\n";
 
 fn run(argv: Vec<OsString>) -> i32 {
-    let a: Args = match crate::cmd::parse(argv) {
-        Ok(a) => a,
-        Err(code) => return code,
-    };
-    let cg = match a.common.filters() {
-        Ok(f) => f,
+    let (a, cg) = match super::parse_tool::<Args>(argv, |a| &a.common) {
+        Ok(x) => x,
         Err(code) => return code,
     };
     let pred = super::predicate(&cg);

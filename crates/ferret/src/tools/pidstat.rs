@@ -419,12 +419,8 @@ fn banner() -> String {
 }
 
 fn run(argv: Vec<OsString>) -> i32 {
-    let mut a: Args = match crate::cmd::parse(argv) {
-        Ok(a) => a,
-        Err(code) => return code,
-    };
-    let cg = match a.common.filters() {
-        Ok(f) => f,
+    let (mut a, cg) = match super::parse_tool::<Args>(argv, |a| &a.common) {
+        Ok(x) => x,
         Err(code) => return code,
     };
     if !(a.cpu || a.switches || a.memory || a.disk) {

@@ -3,7 +3,7 @@
 //! count), folded for flame graphs (`comm;user frames;kernel frames count`), or as an SVG
 //! flame graph drawn by inferno.
 use super::{json_str, line};
-use ferret::{MapDump, MapValue, Value};
+use ferret::{MapDump, Value};
 
 /// Which stacks a tool collects and how it shows them.
 #[derive(Clone, Copy, Default)]
@@ -87,12 +87,7 @@ pub fn entries(dump: Option<MapDump>, o: &Opts) -> Vec<Counted> {
     let mut out = vec![];
     for (k, v) in dump.map(|d| d.entries).unwrap_or_default() {
         let Some(Value::Tuple(k)) = k else { continue };
-        let count = match v {
-            MapValue::Count(n) => n,
-            MapValue::Sum(ferret_output::Num::Unsigned(n)) => n,
-            MapValue::Sum(ferret_output::Num::Signed(n)) => n.max(0) as u64,
-            _ => continue,
-        };
+        let Some(count) = super::num(&v) else { continue };
         let mut i = 0;
         let mut next = || {
             i += 1;

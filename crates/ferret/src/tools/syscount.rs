@@ -3,7 +3,7 @@
 //! tracepoints counting into maps; user space reads and empties the maps each interval.
 use super::{json_str, line, Common, Route};
 use clap::Parser;
-use ferret::{MapDump, MapValue, Value};
+use ferret::{MapDump, Value};
 use std::ffi::OsString;
 use std::time::Duration;
 
@@ -125,12 +125,7 @@ fn rows(dump: Option<MapDump>) -> Vec<(i64, u64)> {
                 Value::UInt(u) => u as i64,
                 _ => return None,
             };
-            let v = match v {
-                MapValue::Count(n) => n,
-                MapValue::Sum(ferret_output::Num::Unsigned(n)) => n,
-                MapValue::Sum(ferret_output::Num::Signed(n)) => n.max(0) as u64,
-                _ => return None,
-            };
+            let v = super::num(&v)?;
             Some((k, v))
         })
         .collect()
@@ -141,12 +136,8 @@ fn comm_of(pid: i64) -> String {
 }
 
 fn run(argv: Vec<OsString>) -> i32 {
-    let a: Args = match crate::cmd::parse(argv) {
-        Ok(a) => a,
-        Err(code) => return code,
-    };
-    let cg = match a.common.filters() {
-        Ok(f) => f,
+    let (a, cg) = match super::parse_tool::<Args>(argv, |a| &a.common) {
+        Ok(x) => x,
         Err(code) => return code,
     };
     if a.list {

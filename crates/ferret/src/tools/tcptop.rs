@@ -5,7 +5,7 @@
 use super::net::{family_filter, SK_ADDRS};
 use super::{json_str, line, Common, Every, Route};
 use clap::Parser;
-use ferret::{MapValue, Value};
+use ferret::Value;
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::IsTerminal;
@@ -73,24 +73,16 @@ type Conn = (i64, String, String, i64, String, i64);
 fn conns(dump: Option<ferret::MapDump>) -> HashMap<Conn, u64> {
     let mut out = HashMap::new();
     for (k, v) in dump.map(|d| d.entries).unwrap_or_default() {
-        let (Some(Value::Tuple(k)), MapValue::Sum(n)) = (k, v) else { continue };
+        let (Some(Value::Tuple(k)), Some(n)) = (k, super::num(&v)) else { continue };
         let s = |i: usize| super::hist::plain(&k[i]);
-        let n = match n {
-            ferret_output::Num::Unsigned(n) => n,
-            ferret_output::Num::Signed(n) => n.max(0) as u64,
-        };
         out.insert((super::int(&k[0]), s(1), s(2), super::int(&k[3]), s(4), super::int(&k[5])), n);
     }
     out
 }
 
 fn run(argv: Vec<OsString>) -> i32 {
-    let a: Args = match crate::cmd::parse(argv) {
-        Ok(a) => a,
-        Err(code) => return code,
-    };
-    let cg = match a.common.filters() {
-        Ok(f) => f,
+    let (a, cg) = match super::parse_tool::<Args>(argv, |a| &a.common) {
+        Ok(x) => x,
         Err(code) => return code,
     };
     let routes = [

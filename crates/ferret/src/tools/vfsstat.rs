@@ -68,12 +68,8 @@ const FUNCS: [&str; 8] =
     ["vfs_read", "vfs_write", "vfs_fsync_range", "vfs_open", "vfs_create", "vfs_unlink", "vfs_mkdir", "vfs_rmdir"];
 
 fn run(argv: Vec<OsString>) -> i32 {
-    let a: Args = match crate::cmd::parse(argv) {
-        Ok(a) => a,
-        Err(code) => return code,
-    };
-    let cg = match a.common.filters() {
-        Ok(f) => f,
+    let (a, cg) = match super::parse_tool::<Args>(argv, |a| &a.common) {
+        Ok(x) => x,
         Err(code) => return code,
     };
     let mut f = cg.clone();
