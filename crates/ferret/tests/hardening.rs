@@ -105,8 +105,11 @@ fn as_nobody(caps: &str, args: &[&str]) -> Option<Output> {
         ferret_testing::skip("needs setpriv (util-linux)");
         return None;
     }
-    // The test binary's directory may be closed to nobody: run a copy.
-    let bin = temp_file("ferret", &std::fs::read(FERRET).expect("read binary"));
+    // The test binary's directory may be closed to nobody: run a copy, one per call (tests
+    // run in parallel, and rewriting a binary another test is running fails with ETXTBSY).
+    static COPIES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = COPIES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let bin = temp_file(&format!("ferret-{n}"), &std::fs::read(FERRET).expect("read binary"));
     let dir = bin.parent().expect("dir");
     for p in [dir, bin.as_path()] {
         std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
