@@ -63,6 +63,10 @@ struct Args {
     /// report sorted in given key; available key list: size, count
     #[arg(long = "sort", default_value = "size", value_parser = ["size", "count"])]
     sort: String,
+    /// unwind user stacks with the binaries' DWARF CFI (.eh_frame), complete for code built
+    /// without frame pointers, at a start-up cost (default: frame pointers, as BCC)
+    #[arg(long = "dwarf")]
+    dwarf: bool,
     #[command(flatten)]
     common: Common,
 }
@@ -100,7 +104,7 @@ fn user_program(a: &Args, cg: &[String], pid: u32, lib: &str) -> String {
         .map(|f| r(f))
         .collect();
     format!(
-        r#"config = {{ missing_probes = "ignore"; max_map_keys = {MAX_ALLOCS} }}
+        r#"config = {{ missing_probes = "ignore"; max_map_keys = {MAX_ALLOCS}{unwind} }}
 {malloc}, {valloc}, {pvalloc} {pred}{{ @req[tid] = arg0; }}
 {calloc} {pred}{{ @req[tid] = arg0 * arg1; }}
 {realloc} {pred}{{ $p = arg0; {FORGET} @req[tid] = arg1; }}
@@ -126,6 +130,7 @@ fn user_program(a: &Args, cg: &[String], pid: u32, lib: &str) -> String {
         posix_ret = r("posix_memalign"),
         keep_posix = keep(a, "$a", "@req[tid]", "ustack"),
         free = u("free"),
+        unwind = if a.dwarf { "" } else { "; ustack_unwind = \"fp\"" },
     )
 }
 

@@ -76,6 +76,10 @@ struct Args {
     /// duration of trace, in seconds
     #[arg(value_parser = clap::value_parser!(u64).range(1..))]
     duration: Option<u64>,
+    /// unwind user stacks with the binaries' DWARF CFI (.eh_frame), complete for code built
+    /// without frame pointers, at a start-up cost (default: frame pointers, as BCC)
+    #[arg(long = "dwarf")]
+    dwarf: bool,
     #[command(flatten)]
     common: Common,
 }
@@ -125,9 +129,10 @@ fn program(a: &Args, cg: &[String]) -> String {
     if let Some(m) = a.max_block_time {
         range.push(format!("$us <= {m}"));
     }
-    // Every thread off CPU has an entry; a busy host has many.
+    // Every thread off CPU has an entry: as many as libbpf-tools allow (10240); maps are
+    // preallocated, so a larger size costs milliseconds at start for every map.
     format!(
-        r#"config = {{ max_map_keys = 65536 }}
+        r#"config = {{ max_map_keys = 10240{unwind} }}
 tracepoint:sched:sched_switch {{
     if ({filter}) {{ {save} }}
     $n = args.next_pid;
@@ -143,6 +148,7 @@ tracepoint:sched:sched_switch {{
         save = save.join(" "),
         range = range.join(" && "),
         key = key.join(", "),
+        unwind = if a.dwarf { "" } else { "; ustack_unwind = \"fp\"" },
     )
 }
 

@@ -81,8 +81,8 @@ fn program(a: &Args, cg: &[String], pids: &[u32], rss: &str) -> String {
     let pred = super::predicate(&f);
     let cond = if f.is_empty() { "1".to_string() } else { f.join(" && ") };
     // Older kernels name the dirtied page tracepoint writeback_dirty_page; the per-thread maps
-    // hold every thread of a busy host.
-    let mut text = String::from("config = { missing_probes = \"ignore\"; max_map_keys = 65536 }\n");
+    // hold the threads of a busy host (10240, as libbpf-tools: maps are preallocated).
+    let mut text = String::from("config = { missing_probes = \"ignore\"; max_map_keys = 10240 }\n");
     // Every report names the task when it leaves a CPU.
     let mut out_stmts = vec!["@comm[pid] = comm; @uid[pid] = uid; @tgid[tid] = pid;".to_string()];
     let mut in_stmts = vec![];

@@ -69,6 +69,10 @@ struct Args {
     /// duration of trace, in seconds
     #[arg(value_parser = clap::value_parser!(u64).range(1..))]
     duration: Option<u64>,
+    /// unwind user stacks with the binaries' DWARF CFI (.eh_frame), complete for code built
+    /// without frame pointers, at a start-up cost (default: frame pointers, as BCC)
+    #[arg(long = "dwarf")]
+    dwarf: bool,
     #[command(flatten)]
     common: Common,
 }
@@ -95,7 +99,12 @@ fn program(a: &Args, cg: &[String], probe: &str) -> String {
         key.push("ustack");
     }
     key.extend(["comm", "pid"]);
-    format!("{probe} {}{{ @s[{}] = count(); }}\n", super::predicate(&f), key.join(", "))
+    format!(
+        "{}{probe} {}{{ @s[{}] = count(); }}\n",
+        super::stacks::unwind_config(a.dwarf),
+        super::predicate(&f),
+        key.join(", ")
+    )
 }
 
 fn run(argv: Vec<OsString>) -> i32 {

@@ -68,6 +68,10 @@ struct Args {
     flamegraph: Option<String>,
     /// search expression for events ([p:|t:|u:][lib:]name, with * wildcards)
     pattern: String,
+    /// unwind user stacks with the binaries' DWARF CFI (.eh_frame), complete for code built
+    /// without frame pointers, at a start-up cost (default: frame pointers, as BCC)
+    #[arg(long = "dwarf")]
+    dwarf: bool,
     #[command(flatten)]
     common: Common,
 }
@@ -93,7 +97,12 @@ fn program(a: &Args, cg: &[String], probe: &str, o: &Opts) -> String {
     } else {
         key.extend(["\"\"", "0"]);
     }
-    format!("{probe} {}{{ @s[{}] = count(); }}\n", super::predicate(&f), key.join(", "))
+    format!(
+        "{}{probe} {}{{ @s[{}] = count(); }}\n",
+        super::stacks::unwind_config(a.dwarf),
+        super::predicate(&f),
+        key.join(", ")
+    )
 }
 
 fn run(argv: Vec<OsString>) -> i32 {

@@ -76,6 +76,16 @@ fn frames(v: Option<&Value>, offsets: bool) -> Vec<String> {
     }
 }
 
+/// The config line choosing how user stacks unwind: frame pointers as BCC (cheap to start), or
+/// with `--dwarf` the DWARF-CFI unwinder (tables of every mapped file's .eh_frame loaded first).
+pub fn unwind_config(dwarf: bool) -> &'static str {
+    if dwarf {
+        ""
+    } else {
+        "config = { ustack_unwind = \"fp\" }\n"
+    }
+}
+
 /// A kernel stack's frames as BCC prints them (with offsets), the tracing glue left out.
 pub fn kernel_frames(v: &Value) -> Vec<String> {
     frames(Some(v), true)
