@@ -57,3 +57,28 @@ pub fn ip_version(family: i64) -> i64 {
         4
     }
 }
+
+/// The TIME (`-T`, `HH:MM:SS`) and TIME(s) (`-t`) column titles of tcplife and tcpstates,
+/// padded or (`-s`) comma-separated.
+pub fn time_titles(time: bool, timestamp: bool, csv: bool) -> String {
+    let mut h = String::new();
+    if time {
+        h.push_str(if csv { "TIME," } else { "TIME     " });
+    }
+    if timestamp {
+        h.push_str(if csv { "TIME(s)," } else { "TIME(s)   " });
+    }
+    h
+}
+
+/// The cells under [`time_titles`]: now, and `secs` since the first event.
+pub fn time_cells(time: bool, timestamp: bool, csv: bool, secs: f64) -> String {
+    let mut row = String::new();
+    if time {
+        row.push_str(&if csv { format!("{},", super::hms()) } else { format!("{:<8} ", super::hms()) });
+    }
+    if timestamp {
+        row.push_str(&if csv { format!("{secs:.6},") } else { format!("{secs:<9.6} ") });
+    }
+    row
+}

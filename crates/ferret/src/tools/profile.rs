@@ -158,27 +158,20 @@ fn run(argv: Vec<OsString>) -> i32 {
         }
     }
     let every = Every { interval: None, count: None, duration: a.duration.map(Duration::from_secs) };
-    let mut code = 0;
+    let out = stacks::Report {
+        flamegraph: a.flamegraph.as_deref(),
+        title: "CPU profile",
+        count_name: "samples",
+        folded: a.folded,
+        json: a.common.json,
+    };
+    let mut failed = false;
     let status = super::run_summary("profile", &routes, &header, &a.common, every, |r| {
-        let all = stacks::entries(r.map("@s"), &o);
-        if let Some(path) = &a.flamegraph {
-            if let Err(e) = stacks::flamegraph(path, "CPU profile", "samples", &all, &o) {
-                eprintln!("ERROR: {e}");
-                code = 1;
-            }
-            return true;
-        }
-        if !a.folded && !a.common.json && !super::line("") {
-            return false;
-        }
-        stacks::show(&all, &o, a.common.json, a.folded, |c| {
-            let tail = format!("    {:<16} {} ({})", "-", c.comm, c.pid);
-            stacks::multiline(c, &o, "    ", &tail, "        ")
-        })
+        out.print(&stacks::entries(r.map("@s"), &o), &o, &mut failed)
     });
-    if status != 0 {
-        status
+    if status == 0 && failed {
+        1
     } else {
-        code
+        status
     }
 }

@@ -171,6 +171,39 @@ pub fn flamegraph(path: &str, title: &str, count_name: &str, stacks: &[Counted],
         .map_err(|e| format!("{path}: {e}"))
 }
 
+/// How a profile-like tool (profile, offcputime) shows its stacks at the end.
+pub struct Report<'a> {
+    /// Write this SVG flame graph instead of printing.
+    pub flamegraph: Option<&'a str>,
+    pub title: &'a str,
+    /// What a stack's count is (`samples`, `us`).
+    pub count_name: &'a str,
+    pub folded: bool,
+    pub json: bool,
+}
+
+impl Report<'_> {
+    /// Write the flame graph (`failed` set when it cannot be written), or print the stacks
+    /// folded, as JSON or in BCC's layout (a blank line, then each stack with its process and
+    /// count); false once the output is closed.
+    pub fn print(&self, all: &[Counted], o: &Opts, failed: &mut bool) -> bool {
+        if let Some(path) = self.flamegraph {
+            if let Err(e) = flamegraph(path, self.title, self.count_name, all, o) {
+                eprintln!("ERROR: {e}");
+                *failed = true;
+            }
+            return true;
+        }
+        if !self.folded && !self.json && !line("") {
+            return false;
+        }
+        show(all, o, self.json, self.folded, |c| {
+            let tail = format!("    {:<16} {} ({})", "-", c.comm, c.pid);
+            multiline(c, o, "    ", &tail, "        ")
+        })
+    }
+}
+
 /// Print `stacks` as `folded`, JSON or BCC's multi-line form (`each` formats one), or write the
 /// flame graph; false once the output is closed.
 pub fn show(stacks: &[Counted], o: &Opts, json_out: bool, fold: bool, each: impl Fn(&Counted) -> String) -> bool {

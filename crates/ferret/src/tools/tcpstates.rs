@@ -85,12 +85,7 @@ fn run(argv: Vec<OsString>) -> i32 {
     };
     let mut h = String::new();
     if !a.common.json {
-        if a.time {
-            h.push_str(if a.csv { "TIME," } else { "TIME     " });
-        }
-        if a.timestamp {
-            h.push_str(if a.csv { "TIME(s)," } else { "TIME(s)   " });
-        }
+        h.push_str(&super::net::time_titles(a.time, a.timestamp, a.csv));
         let c = ["SKADDR", "C-PID", "C-COMM", "IP", "LADDR", "LPORT", "RADDR", "RPORT", "OLDSTATE", "NEWSTATE", "MS"];
         if a.csv {
             h.push_str(&c.join(","));
@@ -125,12 +120,7 @@ fn run(argv: Vec<OsString>) -> i32 {
             ));
         }
         let mut row = String::new();
-        if a.time {
-            row.push_str(&if a.csv { format!("{},", super::hms()) } else { format!("{:<8} ", super::hms()) });
-        }
-        if a.timestamp {
-            row.push_str(&if a.csv { format!("{secs:.6},") } else { format!("{secs:<9.6} ") });
-        }
+        row.push_str(&super::net::time_cells(a.time, a.timestamp, a.csv, secs));
         if a.csv {
             row.push_str(&format!("{skaddr:x},{pid},{comm},{ip},{laddr},{lport},{raddr},{rport},{old},{new},{ms:.3}"));
         } else if a.wide {
