@@ -9,7 +9,6 @@ use super::{line, Common, Every, Route};
 use clap::Parser;
 use ferret::{MapValue, Value};
 use std::ffi::OsString;
-use std::time::Duration;
 
 pub const COMMAND: crate::cmd::Command = crate::cmd::Command {
     name: "argdist",
@@ -300,11 +299,7 @@ fn run(argv: Vec<OsString>) -> i32 {
             routes.push(Route::new(if kernel { name } else { "as given" }, text).for_pid(a.pid));
         }
     }
-    let every = Every {
-        interval: Some(Duration::from_secs(a.interval)),
-        count: a.count,
-        duration: a.duration.map(Duration::from_secs),
-    };
+    let every = Every::secs(Some(a.interval), a.count, a.duration);
     super::run_summary("argdist", &routes, "", &a.common, every, |r| {
         let mut out = format!("[{}]\n", super::hms());
         for (i, s) in specs.iter().enumerate() {

@@ -7,7 +7,6 @@ use ferret::Value;
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::IsTerminal;
-use std::time::Duration;
 
 pub const COMMAND: crate::cmd::Command =
     crate::cmd::Command { name: "biotop", about: "block device (disk) I/O by process, like top (BCC's biotop)", run };
@@ -102,7 +101,7 @@ fn run(argv: Vec<OsString>) -> i32 {
         Route::new("tracepoint block_rq_issue", program(&a, &cg, None)),
     ];
     let clear = !a.noclear && !a.common.json && std::io::stdout().is_terminal();
-    let every = Every { interval: Some(Duration::from_secs(a.interval)), count: a.count, duration: None };
+    let every = Every::positional(Some(a.interval), a.count);
     let status = super::run_summary("biotop", &routes, "", &a.common, every, |r| {
         let (io, bytes, ns) = (values(r, "@io"), values(r, "@bytes"), values(r, "@ns"));
         let mut rows: Vec<(&Key, u64, u64, u64)> = io

@@ -1,7 +1,8 @@
 //! Block devices as the block tracepoints name them: the kernel's `dev_t` (major << 20 | minor)
-//! and the disk names of /proc/diskstats.
+//! and the disk names of /proc/diskstats, read once and again only when a device is not there.
+use std::sync::Mutex;
 
-fn diskstats() -> Vec<(u64, String)> {
+fn read_diskstats() -> Vec<(u64, String)> {
     let text = std::fs::read_to_string("/proc/diskstats").unwrap_or_default();
     text.lines()
         .filter_map(|l| {
@@ -12,14 +13,26 @@ fn diskstats() -> Vec<(u64, String)> {
         .collect()
 }
 
+/// The first disk `matches`, from the table as last read, or re-read when none does (a disk
+/// added since).
+fn find(matches: impl Fn(&(u64, String)) -> bool) -> Option<(u64, String)> {
+    static TABLE: Mutex<Vec<(u64, String)>> = Mutex::new(Vec::new());
+    let mut table = TABLE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(hit) = table.iter().find(|d| matches(d)) {
+        return Some(hit.clone());
+    }
+    *table = read_diskstats();
+    table.iter().find(|d| matches(d)).cloned()
+}
+
 /// A disk's name (`vda`) from the kernel's `dev_t`, `<unknown>` when /proc/diskstats lacks it.
 pub fn disk_name(dev: u64) -> String {
-    diskstats().into_iter().find(|(d, _)| *d == dev).map_or_else(|| "<unknown>".into(), |(_, n)| n)
+    find(|(d, _)| *d == dev).map_or_else(|| "<unknown>".into(), |(_, n)| n)
 }
 
 /// The kernel's `dev_t` of a disk named as /proc/diskstats names it.
 pub fn dev_of(name: &str) -> Option<u64> {
-    diskstats().into_iter().find(|(_, n)| n == name).map(|(d, _)| d)
+    find(|(_, n)| n == name).map(|(d, _)| d)
 }
 
 /// A tool's `-d DISK`: the disk's `dev_t`, or (shown) a usage error.

@@ -10,7 +10,6 @@ use super::{json_str, line, Common, Every, Route};
 use clap::Parser;
 use ferret::MapValue;
 use std::ffi::OsString;
-use std::time::Duration;
 
 pub const COMMAND: crate::cmd::Command =
     crate::cmd::Command { name: "cachestat", about: "count cache kernel function calls (BCC's cachestat)", run };
@@ -92,7 +91,7 @@ fn run(argv: Vec<OsString>) -> i32 {
             "HITS", "MISSES", "DIRTIES", "HITRATIO", "BUFFERS_MB", "CACHED_MB"
         ));
     }
-    let every = Every { interval: Some(Duration::from_secs(a.interval)), count: a.count, duration: None };
+    let every = Every::positional(Some(a.interval), a.count);
     let status = super::run_summary("cachestat", &routes(&super::predicate(&cg)), &h, &a.common, every, |r| {
         let mut c = [0i64; 4];
         for (k, v) in r.map("@c").map(|d| d.entries).unwrap_or_default() {

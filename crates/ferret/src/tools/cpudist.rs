@@ -115,10 +115,7 @@ fn program(a: &Args, cg: &[String], probe: &str, t: [&str; 4]) -> String {
 
 fn comm_label(v: &Value) -> String {
     let id = super::int(v);
-    match std::fs::read_to_string(format!("/proc/{id}/comm")) {
-        Ok(c) => format!("{id} {}", c.trim_end()),
-        Err(_) => id.to_string(),
-    }
+    super::proc_comm(id).map_or_else(|| id.to_string(), |c| format!("{id} {c}"))
 }
 
 fn run(argv: Vec<OsString>) -> i32 {

@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::os::unix::fs::MetadataExt;
-use std::time::Duration;
 
 pub const COMMAND: crate::cmd::Command =
     crate::cmd::Command { name: "filetop", about: "file reads and writes by process, like top (BCC's filetop)", run };
@@ -150,7 +149,7 @@ fn run(argv: Vec<OsString>) -> i32 {
     };
     let routes = programs(&a, &cg, dir_ino);
     let clear = !a.noclear && !a.common.json && std::io::stdout().is_terminal();
-    let every = Every { interval: Some(Duration::from_secs(a.interval)), count: a.count, duration: None };
+    let every = Every::positional(Some(a.interval), a.count);
     let status = super::run_summary("filetop", &routes, "", &a.common, every, |r| {
         let (reads, writes, rb, wb) =
             (values(r, "@reads"), values(r, "@writes"), values(r, "@rbytes"), values(r, "@wbytes"));

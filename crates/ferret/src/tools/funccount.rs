@@ -5,7 +5,6 @@ use super::{json_str, line, Common, Every, Route};
 use clap::Parser;
 use ferret::MapValue;
 use std::ffi::OsString;
-use std::time::Duration;
 
 pub const COMMAND: crate::cmd::Command = crate::cmd::Command {
     name: "funccount",
@@ -79,11 +78,7 @@ fn run(argv: Vec<OsString>) -> i32 {
     } else {
         format!("Tracing {{probes}} functions for \"{}\"... Hit Ctrl-C to end.", a.pattern)
     };
-    let every = Every {
-        interval: a.interval.map(Duration::from_secs),
-        count: None,
-        duration: a.duration.map(Duration::from_secs),
-    };
+    let every = Every::secs(a.interval, None, a.duration);
     let status = super::run_summary("funccount", &routes, &header, &a.common, every, |r| {
         let mut rows: Vec<(String, u64)> = r
             .map("@c")

@@ -7,7 +7,6 @@ use super::{line, Common, Every, Route};
 use clap::Parser;
 use ferret::Value;
 use std::ffi::OsString;
-use std::time::Duration;
 
 pub const COMMAND: crate::cmd::Command = crate::cmd::Command {
     name: "funclatency",
@@ -134,11 +133,7 @@ fn run(argv: Vec<OsString>) -> i32 {
         timestamp: a.timestamp,
         json: a.common.json,
     };
-    let every = Every {
-        interval: a.interval.map(Duration::from_secs),
-        count: None,
-        duration: a.duration.map(Duration::from_secs),
-    };
+    let every = Every::secs(a.interval, None, a.duration);
     let status = super::run_summary("funclatency", &routes, &header, &a.common, every, |r| {
         let (total, n) = (scalar(r, "@total") / div, scalar(r, "@n"));
         r.clear("@total");

@@ -8,7 +8,6 @@ use clap::Parser;
 use ferret::{MapValue, Value};
 use std::collections::HashMap;
 use std::ffi::OsString;
-use std::time::Duration;
 
 pub const COMMAND: crate::cmd::Command =
     crate::cmd::Command { name: "memleak", about: "trace outstanding memory allocations (BCC's memleak)", run };
@@ -202,7 +201,7 @@ fn run(argv: Vec<OsString>) -> i32 {
     } else {
         "Attaching to kernel allocators, Ctrl+C to quit.".to_string()
     };
-    let every = Every { interval: Some(Duration::from_secs(a.interval)), count: a.count, duration: None };
+    let every = Every::positional(Some(a.interval), a.count);
     super::run_summary_with("memleak", &[route], &header, &a.common, every, child, |r| {
         let now = monotonic_ns();
         let (sizes, times, stacks) = (by_addr(r, "@sz"), by_addr(r, "@ts"), by_addr(r, "@st"));

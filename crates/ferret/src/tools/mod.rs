@@ -168,6 +168,11 @@ pub fn parse_tool<T: clap::Parser>(
     Ok((a, cg))
 }
 
+/// A process's name from /proc, if it still runs.
+pub fn proc_comm(pid: i64) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/comm")).ok().map(|c| c.trim_end().to_string())
+}
+
 /// A count or sum from a map as an unsigned number (a negative sum as 0).
 pub fn num(v: &ferret::MapValue) -> Option<u64> {
     use ferret::MapValue;
@@ -389,9 +394,14 @@ pub struct Every {
 }
 
 impl Every {
+    /// Every `interval` seconds, `count` times, for `duration` seconds (each when given).
+    pub fn secs(interval: Option<u64>, count: Option<u64>, duration: Option<u64>) -> Every {
+        Every { interval: interval.map(Duration::from_secs), count, duration: duration.map(Duration::from_secs) }
+    }
+
     /// BCC's positional `[interval] [count]` (seconds).
     pub fn positional(interval: Option<u64>, count: Option<u64>) -> Every {
-        Every { interval: interval.map(Duration::from_secs), count, duration: None }
+        Every::secs(interval, count, None)
     }
 }
 

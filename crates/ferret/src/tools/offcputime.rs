@@ -6,7 +6,6 @@ use super::stacks::{self, Opts};
 use super::{Common, Every, Route};
 use clap::Parser;
 use std::ffi::OsString;
-use std::time::Duration;
 
 pub const COMMAND: crate::cmd::Command =
     crate::cmd::Command { name: "offcputime", about: "summarize off-CPU time by stack trace (BCC's offcputime)", run };
@@ -188,7 +187,7 @@ fn run(argv: Vec<OsString>) -> i32 {
             None => header.push_str("... Hit Ctrl-C to end."),
         }
     }
-    let every = Every { interval: None, count: None, duration: a.duration.map(Duration::from_secs) };
+    let every = Every::secs(None, None, a.duration);
     let routes = [Route::new("tracepoint", program(&a, &cg))];
     let out = stacks::Report {
         flamegraph: a.flamegraph.as_deref(),

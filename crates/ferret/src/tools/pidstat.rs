@@ -15,7 +15,7 @@ use clap::Parser;
 use ferret::{MapValue, Running, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 pub const COMMAND: crate::cmd::Command = crate::cmd::Command {
     name: "pidstat",
@@ -269,11 +269,7 @@ fn collect(a: &Args, r: &Running, secs: f64) -> BTreeMap<i64, Row> {
     let page_kb = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1024) as f64 / 1024.0;
     let mut out = BTreeMap::new();
     for p in pids {
-        let Some(comm) = comms
-            .get(&p)
-            .cloned()
-            .or_else(|| std::fs::read_to_string(format!("/proc/{p}/comm")).ok().map(|c| c.trim_end().to_string()))
-        else {
+        let Some(comm) = comms.get(&p).cloned().or_else(|| super::proc_comm(p)) else {
             continue;
         };
         if a.comm.as_ref().is_some_and(|re| !regex::Regex::new(re).is_ok_and(|re| re.is_match(&comm))) {
@@ -452,7 +448,7 @@ fn run(argv: Vec<OsString>) -> i32 {
         Route::new("tracepoints and software events (mm counters before Linux 6.2)", program(&a, &cg, &pids, RSS_OLD)),
     ];
     let head = if a.common.json { String::new() } else { banner() };
-    let every = Every { interval: Some(Duration::from_secs(a.interval)), count: a.count, duration: None };
+    let every = Every::positional(Some(a.interval), a.count);
     let mut last = Instant::now();
     let mut sums: BTreeMap<i64, (Row, u32)> = BTreeMap::new();
     let mut intervals = 0u32;

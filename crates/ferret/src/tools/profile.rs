@@ -5,7 +5,6 @@ use super::stacks::{self, Opts};
 use super::{Common, Every, Route};
 use clap::Parser;
 use std::ffi::OsString;
-use std::time::Duration;
 
 pub const COMMAND: crate::cmd::Command =
     crate::cmd::Command { name: "profile", about: "profile CPU usage by sampling stack traces (BCC's profile)", run };
@@ -77,7 +76,7 @@ struct Args {
     common: Common,
 }
 
-fn program(a: &Args, cg: &[String], probe: &str) -> String {
+fn program(a: &Args, cg: &[String], o: &Opts, probe: &str) -> String {
     let mut f = cg.to_vec();
     if !a.include_idle {
         f.push("pid != 0".into());
@@ -91,13 +90,7 @@ fn program(a: &Args, cg: &[String], probe: &str) -> String {
     if let Some(c) = a.cpu {
         f.push(format!("cpu == {c}"));
     }
-    let mut key = vec![];
-    if !a.user_stacks_only {
-        key.push("kstack");
-    }
-    if !a.kernel_stacks_only {
-        key.push("ustack");
-    }
+    let mut key = o.stack_keys();
     key.extend(["comm", "pid"]);
     format!(
         "{}{probe} {}{{ @s[{}] = count(); }}\n",
@@ -112,16 +105,6 @@ fn run(argv: Vec<OsString>) -> i32 {
         Ok(x) => x,
         Err(code) => return code,
     };
-    let routes: Vec<Route> = match a.count {
-        Some(n) => vec![
-            Route::new("perf event cpu-cycles", program(&a, &cg, &format!("hardware:cpu-cycles:{n}"))),
-            Route::new("perf event cpu-clock", program(&a, &cg, &format!("software:cpu-clock:{n}"))),
-        ],
-        None => vec![Route::new(
-            "perf event cpu-clock",
-            program(&a, &cg, &format!("profile:hz:{}", a.frequency.unwrap_or(49))),
-        )],
-    };
     let o = Opts {
         kernel: !a.user_stacks_only,
         user: !a.kernel_stacks_only,
@@ -129,6 +112,16 @@ fn run(argv: Vec<OsString>) -> i32 {
         // BCC's multi-line stacks have offsets, its folded ones not.
         offsets: !a.folded && !a.common.json && a.flamegraph.is_none(),
         annotate: a.annotations,
+    };
+    let routes: Vec<Route> = match a.count {
+        Some(n) => vec![
+            Route::new("perf event cpu-cycles", program(&a, &cg, &o, &format!("hardware:cpu-cycles:{n}"))),
+            Route::new("perf event cpu-clock", program(&a, &cg, &o, &format!("software:cpu-clock:{n}"))),
+        ],
+        None => vec![Route::new(
+            "perf event cpu-clock",
+            program(&a, &cg, &o, &format!("profile:hz:{}", a.frequency.unwrap_or(49))),
+        )],
     };
     let mut header = String::new();
     if !a.folded && !a.common.json {
@@ -157,7 +150,7 @@ fn run(argv: Vec<OsString>) -> i32 {
             None => header.push_str("... Hit Ctrl-C to end."),
         }
     }
-    let every = Every { interval: None, count: None, duration: a.duration.map(Duration::from_secs) };
+    let every = Every::secs(None, None, a.duration);
     let out = stacks::Report {
         flamegraph: a.flamegraph.as_deref(),
         title: "CPU profile",

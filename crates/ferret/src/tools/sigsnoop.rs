@@ -94,12 +94,7 @@ fn run(argv: Vec<OsString>) -> i32 {
         let Some(v) = printf_args(e, EVENT) else { return true };
         let (pid, sig, tpid, ret) = (int(&v[0]), int(&v[1]), int(&v[2]), int(&v[3]));
         let (comm, tcomm) = (string(&v[4]), string(&v[5]));
-        let tcomm = if tcomm.is_empty() {
-            std::fs::read_to_string(format!("/proc/{tpid}/comm"))
-                .map_or_else(|_| String::new(), |c| c.trim_end().to_string())
-        } else {
-            tcomm
-        };
+        let tcomm = if tcomm.is_empty() { super::proc_comm(tpid).unwrap_or_default() } else { tcomm };
         let time = super::hms();
         let signame = super::exitsnoop::signame(sig);
         if a.common.json {

@@ -6,7 +6,6 @@ use super::stacks::{self, Opts};
 use super::{Common, Every, Route};
 use clap::Parser;
 use std::ffi::OsString;
-use std::time::Duration;
 
 pub const COMMAND: crate::cmd::Command =
     crate::cmd::Command { name: "stackcount", about: "count events and their stack traces (BCC's stackcount)", run };
@@ -84,13 +83,7 @@ fn program(a: &Args, cg: &[String], probe: &str, o: &Opts) -> String {
     if let Some(c) = a.cpu {
         f.push(format!("cpu == {c}"));
     }
-    let mut key = vec![];
-    if o.kernel {
-        key.push("kstack");
-    }
-    if o.user {
-        key.push("ustack");
-    }
+    let mut key = o.stack_keys();
     // Stacks of every process count together unless -P (or -p) asks for them by process.
     if a.perpid || a.pid.is_some() {
         key.extend(["comm", "pid"]);
@@ -134,11 +127,7 @@ fn run(argv: Vec<OsString>) -> i32 {
     } else {
         format!("Tracing {{probes}} functions for \"{}\"... Hit Ctrl-C to end.", a.pattern)
     };
-    let every = Every {
-        interval: a.interval.map(Duration::from_secs),
-        count: None,
-        duration: a.duration.map(Duration::from_secs),
-    };
+    let every = Every::secs(a.interval, None, a.duration);
     let per_process = a.perpid && a.pid.is_none();
     let mut code = 0;
     let status = super::run_summary("stackcount", &routes, &header, &a.common, every, |r| {

@@ -18,6 +18,13 @@ pub struct Opts {
     pub annotate: bool,
 }
 
+impl Opts {
+    /// The stacks a map key starts with, in the order [`entries`] reads them back.
+    pub fn stack_keys(&self) -> Vec<&'static str> {
+        [(self.kernel, "kstack"), (self.user, "ustack")].into_iter().filter_map(|(on, k)| on.then_some(k)).collect()
+    }
+}
+
 /// One counted stack: kernel frames and user frames innermost first, the process.
 pub struct Counted {
     pub kernel: Vec<String>,

@@ -5,7 +5,6 @@ use super::{json_str, line, Common, Route};
 use clap::Parser;
 use ferret::{MapDump, Value};
 use std::ffi::OsString;
-use std::time::Duration;
 
 pub const COMMAND: crate::cmd::Command =
     crate::cmd::Command { name: "syscount", about: "summarize syscall counts and latencies (BCC's syscount)", run };
@@ -132,7 +131,7 @@ fn rows(dump: Option<MapDump>) -> Vec<(i64, u64)> {
 }
 
 fn comm_of(pid: i64) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/comm")).map_or_else(|_| "[unknown]".into(), |s| s.trim().to_string())
+    super::proc_comm(pid).unwrap_or_else(|| "[unknown]".into())
 }
 
 fn run(argv: Vec<OsString>) -> i32 {
@@ -173,11 +172,7 @@ fn run(argv: Vec<OsString>) -> i32 {
     };
     let key_col = if a.process { "PID    COMM" } else { "SYSCALL" };
     let time_col = if a.milliseconds { "TIME (ms)" } else { "TIME (us)" };
-    let every = super::Every {
-        interval: a.interval.map(Duration::from_secs),
-        count: None,
-        duration: a.duration.map(Duration::from_secs),
-    };
+    let every = super::Every::secs(a.interval, None, a.duration);
     let code = super::run_summary(
         "syscount",
         &[Route::new("tracepoint", program(&a, err, nr, &cg))],

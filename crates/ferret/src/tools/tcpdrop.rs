@@ -36,8 +36,10 @@ const EVENT: &str = "%d %d %d %d %d %d %d %s %s %s\n";
 
 /// The drop reasons by number, from the tracepoint's `__print_symbolic` list.
 fn reasons() -> HashMap<i64, String> {
-    let text = std::fs::read_to_string("/sys/kernel/tracing/events/skb/kfree_skb/format")
-        .or_else(|_| std::fs::read_to_string("/sys/kernel/debug/tracing/events/skb/kfree_skb/format"))
+    // tracefs as the compiler finds it (mounted first where it is not).
+    let text = ferret_sys::tracefs::root()
+        .ok()
+        .and_then(|r| std::fs::read_to_string(r.join("events/skb/kfree_skb/format")).ok())
         .unwrap_or_default();
     let re = regex::Regex::new(r#"\{\s*(\d+),\s*"([A-Z0-9_]+)"\s*\}"#).expect("valid regex");
     re.captures_iter(&text).filter_map(|c| Some((c[1].parse().ok()?, c[2].to_string()))).collect()

@@ -120,7 +120,7 @@ fn run(argv: Vec<OsString>) -> i32 {
         ),
     ];
     let clear = !a.noclear && !a.common.json && std::io::stdout().is_terminal();
-    let every = Every { interval: Some(std::time::Duration::from_secs(a.interval)), count: a.count, duration: None };
+    let every = Every::positional(Some(a.interval), a.count);
     super::run_summary("tcptop", &routes, "", &a.common, every, |r| {
         let tx = conns(r.map("@tx"));
         let rx = conns(r.map("@rx"));

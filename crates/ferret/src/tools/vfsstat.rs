@@ -6,7 +6,6 @@ use super::{json_str, line, Common, Every, Route};
 use clap::Parser;
 use ferret::MapValue;
 use std::ffi::OsString;
-use std::time::Duration;
 
 pub const COMMAND: crate::cmd::Command =
     crate::cmd::Command { name: "vfsstat", about: "count some VFS calls, with a column per type (BCC's vfsstat)", run };
@@ -106,7 +105,7 @@ fn run(argv: Vec<OsString>) -> i32 {
             h.push_str(&format!(" {:>8}", format!("{t}/s")));
         }
     }
-    let every = Every { interval: Some(Duration::from_secs(a.interval)), count: a.count, duration: None };
+    let every = Every::positional(Some(a.interval), a.count);
     let interval = a.interval;
     let mut last = std::time::Instant::now();
     super::run_summary("vfsstat", &routes, &h, &a.common, every, |r| {
