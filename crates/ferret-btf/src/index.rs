@@ -1,11 +1,12 @@
 //! An open-addressing hash index from names to small non-zero values, storing no strings: the
 //! caller resolves a value back to its name to confirm a hit. Building it for vmlinux (~100k
 //! named types) is one pass with no per-name allocation.
+use crate::store::Words;
 
 /// Slots hold a value (0 = empty); the table is a power of two at most half full.
 pub(crate) struct NameIndex {
     mask: usize,
-    slots: Vec<u32>,
+    slots: Words,
 }
 
 /// FNV-1a over the bytes up to the first NUL (so a name can be hashed in place in the string
@@ -27,20 +28,27 @@ impl NameIndex {
     /// the table is sized once, to keep it at most half full, and never grows.
     pub(crate) fn build(max_entries: usize, entries: impl Iterator<Item = (u32, usize)>) -> NameIndex {
         let cap = (max_entries.max(8) * 2).next_power_of_two();
-        let mut idx = NameIndex { mask: cap - 1, slots: vec![0; cap] };
+        let mask = cap - 1;
+        let mut slots = vec![0u32; cap];
         for (used, (value, h)) in entries.enumerate() {
             assert!(used < max_entries.max(8), "NameIndex::build: more entries than announced");
-            idx.insert(value, h);
+            let mut i = h & mask;
+            while slots[i] != 0 {
+                i = (i + 1) & mask;
+            }
+            slots[i] = value;
         }
-        idx
+        NameIndex { mask, slots: Words::Owned(slots) }
     }
 
-    fn insert(&mut self, value: u32, h: usize) {
-        let mut i = h & self.mask;
-        while self.slots[i] != 0 {
-            i = (i + 1) & self.mask;
-        }
-        self.slots[i] = value;
+    /// An index saved earlier (its slots; their number is a power of two).
+    pub(crate) fn from_slots(slots: Words) -> NameIndex {
+        NameIndex { mask: slots.len().max(1) - 1, slots }
+    }
+
+    /// The slots, to save.
+    pub(crate) fn slots(&self) -> &Words {
+        &self.slots
     }
 
     /// Values whose name (as `name_of` says) equals `name`.
@@ -52,7 +60,7 @@ impl NameIndex {
         let mut done = false;
         std::iter::from_fn(move || {
             while !done {
-                let v = self.slots[i];
+                let v = self.slots.get(i).unwrap_or(0);
                 if v == 0 {
                     done = true;
                     return None;

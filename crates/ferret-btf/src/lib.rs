@@ -5,19 +5,23 @@
 //! once to record where each type starts (vmlinux: ~127k types, ~1 ms); nothing is decoded until
 //! asked for. The name index is built on the first lookup by name, and the enumerator index on
 //! the first enum-constant lookup. Memory is the blob itself plus 4 bytes per type and 8 bytes
-//! per index slot.
+//! per index slot. The running kernel's vmlinux ([`kernel::vmlinux`]) is cheaper still: its
+//! blob is mapped where the kernel allows, and its indexes come from an index file written by
+//! the first process (module `store`).
 //!
 //! Module BTF (`/sys/kernel/btf/<module>`) is "split" BTF: its type ids and string offsets
 //! continue those of vmlinux, so a module [`Btf`] keeps its base and answers for both.
 mod cdecl;
 mod index;
 pub mod kernel;
+mod store;
 mod types;
 
 pub use types::{ArrayInfo, EnumValue, FieldRef, IntInfo, Kind, Member, Param, Type};
 
 use index::NameIndex;
 use std::sync::{Arc, OnceLock};
+use store::{Data, Words};
 
 /// A type id: 0 is `void`; vmlinux types start at 1; a module's continue after vmlinux's.
 pub type TypeId = u32;
@@ -49,9 +53,9 @@ pub const RAW_TRACEPOINT_FUNC_PREFIXES: [&str; 2] = ["__probestub_", "__traceite
 /// One BTF object: vmlinux, or a module's split BTF on top of vmlinux.
 pub struct Btf {
     name: String,
-    data: Vec<u8>,
+    data: Data,
     /// Byte offset in `data` of each of this object's own types, in id order.
-    offsets: Vec<u32>,
+    offsets: Words,
     /// Id of this object's first own type.
     first_id: TypeId,
     str_start: usize,
@@ -61,7 +65,8 @@ pub struct Btf {
     base: Option<Arc<Btf>>,
     names: OnceLock<NameIndex>,
     /// Enumerator names → positions in the packed `(enum id << 16 | index)` list beside it.
-    enumerators: OnceLock<(NameIndex, Vec<u64>)>,
+    /// Each position holds `(enum id << 16 | index)` as a (low, high) pair of words.
+    enumerators: OnceLock<(NameIndex, Words)>,
 }
 
 impl std::fmt::Debug for Btf {
@@ -78,15 +83,17 @@ impl Btf {
     /// Parse a complete (base) BTF blob such as /sys/kernel/btf/vmlinux. `name` labels it in
     /// listings and errors (`vmlinux`).
     pub fn from_bytes(name: &str, data: Vec<u8>) -> Result<Btf, Error> {
-        Self::parse(name, data, None)
+        Self::parse(name, Data::Owned(data), None, None)
     }
 
     /// Parse split BTF (a module's) whose ids and strings continue `base`'s.
     pub fn from_split_bytes(name: &str, data: Vec<u8>, base: Arc<Btf>) -> Result<Btf, Error> {
-        Self::parse(name, data, Some(base))
+        Self::parse(name, Data::Owned(data), Some(base), None)
     }
 
-    fn parse(name: &str, data: Vec<u8>, base: Option<Arc<Btf>>) -> Result<Btf, Error> {
+    /// `saved`: indexes of this very data from an index file ([`store::load`] checked its
+    /// key), used instead of walking the type section and building the name indexes.
+    fn parse(name: &str, data: Data, base: Option<Arc<Btf>>, saved: Option<store::Indexes>) -> Result<Btf, Error> {
         let bad = |what: String| Error::Format { name: name.to_string(), what };
         if data.len() < 24 {
             return Err(bad(format!("{} bytes is shorter than the BTF header", data.len())));
@@ -105,13 +112,36 @@ impl Btf {
         if types_end > data.len() || str_start + str_len > data.len() {
             return Err(bad("section extends past the end of the data".into()));
         }
+        let (first_id, str_base) = match &base {
+            Some(b) => (b.next_id(), b.str_base + b.str_len as u32),
+            None => (1, 0),
+        };
+        let mut btf = Btf {
+            name: name.to_string(),
+            data,
+            offsets: Words::Owned(vec![]),
+            first_id,
+            str_start,
+            str_len,
+            str_base,
+            base,
+            names: OnceLock::new(),
+            enumerators: OnceLock::new(),
+        };
+        if let Some(ix) = saved {
+            btf.offsets = ix.offsets;
+            let _ = btf.names.set(NameIndex::from_slots(ix.names));
+            let _ = btf.enumerators.set((NameIndex::from_slots(ix.enum_slots), ix.enum_packed));
+            return Ok(btf);
+        }
+        let data = &btf.data;
         let mut offsets = Vec::with_capacity(type_len / 24);
         let mut off = types_start;
         while off < types_end {
             if off + TYPE_HEADER > types_end {
                 return Err(bad(format!("truncated type at byte {off}")));
             }
-            let info = u32_at(&data, off + 4);
+            let info = u32_at(data, off + 4);
             let kind = Kind::from_raw((info >> 24) & 0x1f)
                 .ok_or_else(|| bad(format!("unknown kind {} at byte {off}", (info >> 24) & 0x1f)))?;
             offsets.push(off as u32);
@@ -120,22 +150,16 @@ impl Btf {
         if off != types_end {
             return Err(bad("last type runs past the type section".into()));
         }
-        let (first_id, str_base) = match &base {
-            Some(b) => (b.next_id(), b.str_base + b.str_len as u32),
-            None => (1, 0),
-        };
-        Ok(Btf {
-            name: name.to_string(),
-            data,
-            offsets,
-            first_id,
-            str_start,
-            str_len,
-            str_base,
-            base,
-            names: OnceLock::new(),
-            enumerators: OnceLock::new(),
-        })
+        btf.offsets = Words::Owned(offsets);
+        Ok(btf)
+    }
+
+    /// Saves this object's indexes (building the name and enumerator ones first) for
+    /// [`store::load`] to find next time.
+    fn save_indexes(&self, dir: &std::path::Path) -> std::io::Result<()> {
+        let names = self.name_index().slots();
+        let (enums, packed) = self.enumerator_index();
+        store::save(dir, &self.data, [&self.offsets, names, enums.slots(), packed])
     }
 
     /// `vmlinux` or the module's name.
@@ -181,10 +205,12 @@ impl Btf {
         if id < self.first_id {
             return self.base.as_ref().and_then(|b| b.raw(id));
         }
-        let off = *self.offsets.get((id - self.first_id) as usize)? as usize;
-        let info = u32_at(&self.data, off + 4);
+        // Checked slicing: offsets may come from an index file.
+        let off = self.offsets.get((id - self.first_id) as usize)? as usize;
+        let h = self.data.get(off..off + TYPE_HEADER)?;
+        let info = u32_at(h, 4);
         let kind = Kind::from_raw((info >> 24) & 0x1f)?;
-        Some(&self.data[off..off + TYPE_HEADER + kind.extra_len((info & 0xffff) as usize)])
+        self.data.get(off..off + TYPE_HEADER + kind.extra_len((info & 0xffff) as usize))
     }
 
     /// Type `id`; `None` for 0 (`void`) and unknown ids.
@@ -215,7 +241,7 @@ impl Btf {
     fn name_index(&self) -> &NameIndex {
         // Hash names in place, straight from the type headers: no Type views, no UTF-8 checks.
         self.names.get_or_init(|| {
-            let named = self.offsets.iter().enumerate().filter_map(|(i, &off)| {
+            let named = self.offsets.iter().enumerate().filter_map(|(i, off)| {
                 let name_off = u32_at(&self.data, off as usize);
                 (name_off != 0).then(|| (self.first_id + i as u32, index::hash(self.str_bytes(name_off))))
             });
@@ -418,7 +444,7 @@ impl Btf {
         }
     }
 
-    fn enumerator_index(&self) -> &(NameIndex, Vec<u64>) {
+    fn enumerator_index(&self) -> &(NameIndex, Words) {
         self.enumerators.get_or_init(|| {
             let mut packed = vec![];
             let mut hashes = vec![];
@@ -426,13 +452,14 @@ impl Btf {
                 let Some(t) = self.ty(id) else { continue };
                 if matches!(t.kind(), Kind::Enum | Kind::Enum64) {
                     for (i, v) in t.enum_values().enumerate() {
-                        packed.push(((id as u64) << 16) | i as u64);
+                        // (id << 16 | i) as its low and high words.
+                        packed.extend([(id << 16) | i as u32, id >> 16]);
                         hashes.push(index::hash(v.name.as_bytes()));
                     }
                 }
             }
-            let idx = NameIndex::build(packed.len(), hashes.into_iter().enumerate().map(|(i, h)| (i as u32 + 1, h)));
-            (idx, packed)
+            let idx = NameIndex::build(hashes.len(), hashes.into_iter().enumerate().map(|(i, h)| (i as u32 + 1, h)));
+            (idx, Words::Owned(packed))
         })
     }
 
@@ -441,7 +468,8 @@ impl Btf {
     pub fn enum_value(&self, name: &str) -> Option<(TypeId, i64)> {
         let (idx, packed) = self.enumerator_index();
         let decode = |slot: u32| -> Option<(TypeId, EnumValue<'_>)> {
-            let v = *packed.get(slot as usize - 1)?;
+            let at = 2 * (slot as usize).checked_sub(1)?;
+            let v = packed.get(at)? as u64 | (packed.get(at + 1)? as u64) << 32;
             let id = (v >> 16) as TypeId;
             let e = self.ty(id)?.enum_values().nth((v & 0xffff) as usize)?;
             Some((id, e))

@@ -245,3 +245,63 @@ fn kernel_bitfields_inside_anonymous_members() {
     assert!(f.bit_offset > 0);
     assert!(b.members(skb).iter().all(|m| m.name != "pkt_type"), "pkt_type sits in an anonymous member");
 }
+
+/// The kernel's BTF read into memory and parsed from scratch (no mapping, no index file).
+fn kernel_fresh() -> Option<Btf> {
+    let data = std::fs::read(format!("{}/vmlinux", kernel::SYSFS_DIR)).ok()?;
+    Btf::from_bytes("vmlinux", data).ok()
+}
+
+#[test]
+fn index_file_round_trip_answers_as_a_fresh_parse() {
+    let Some(fresh) = kernel_fresh() else { return ferret_testing::skip("needs /sys/kernel/btf/vmlinux") };
+    let dir = std::env::temp_dir().join(format!("ferret-btf-idx-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    // A stale file of another kernel is removed when the new one is written.
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("btf-vmlinux-0000000000000000.idx"), b"old").unwrap();
+    fresh.save_indexes(&dir).unwrap();
+    let files: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let data = std::fs::read(format!("{}/vmlinux", kernel::SYSFS_DIR)).unwrap();
+    let saved = store::load(&dir, &data).expect("the index file just written loads");
+    let cached = Btf::parse("vmlinux", Data::Owned(data), None, Some(saved)).unwrap();
+    assert_eq!(cached.len(), fresh.len());
+    for name in ["struct task_struct", "struct sk_buff", "pid_t", "vfs_read", "btf_trace_sched_switch"] {
+        assert_eq!(cached.lookup(name), fresh.lookup(name), "{name}");
+        assert!(cached.lookup(name).is_some(), "{name}");
+    }
+    for e in ["PIDTYPE_PID", "TASK_COMM_LEN", "SKB_DROP_REASON_NOT_SPECIFIED", "BPF_MAP_TYPE_RINGBUF"] {
+        assert_eq!(cached.enum_value(e), fresh.enum_value(e), "{e}");
+    }
+    assert_eq!(cached.enum_value("NO_SUCH_ENUMERATOR_X"), None);
+    let last = fresh.next_id() - 1;
+    assert_eq!(cached.ty(last).map(|t| t.name().to_string()), fresh.ty(last).map(|t| t.name().to_string()));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn damaged_or_foreign_index_files_are_not_used() {
+    let Some(fresh) = kernel_fresh() else { return ferret_testing::skip("needs /sys/kernel/btf/vmlinux") };
+    let dir = std::env::temp_dir().join(format!("ferret-btf-bad-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    fresh.save_indexes(&dir).unwrap();
+    let path = std::fs::read_dir(&dir).unwrap().flatten().next().unwrap().path();
+    let data = std::fs::read(format!("{}/vmlinux", kernel::SYSFS_DIR)).unwrap();
+    // Truncated: the sizes in its header no longer add up.
+    let whole = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &whole[..whole.len() - 4]).unwrap();
+    assert!(store::load(&dir, &data).is_none());
+    // Another BTF (one byte changed in a sampled place) has another key, so no file.
+    std::fs::write(&path, &whole).unwrap();
+    assert!(store::load(&dir, &data).is_some());
+    let mut other = data.clone();
+    other[data.len() / 2] ^= 0xff;
+    assert!(store::load(&dir, &other).is_none());
+    // A wrong magic.
+    let mut bad = whole.clone();
+    bad[0] ^= 0xff;
+    std::fs::write(&path, &bad).unwrap();
+    assert!(store::load(&dir, &data).is_none());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -14,6 +14,7 @@
 
 mod error;
 mod mmap;
+pub use mmap::FileMap;
 
 pub mod bpf;
 pub mod cpus;

@@ -51,3 +51,56 @@ impl Drop for Mmap {
         }
     }
 }
+
+/// A whole file mapped read-only and private, such as /sys/kernel/btf/vmlinux: the kernel
+/// maps its BTF in place (no copy, no page of it counted in our RSS), where `read` would copy
+/// 5 MB into the heap. Unmapped on drop.
+pub struct FileMap {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: a read-only private mapping is immutable memory owned by this value.
+unsafe impl Send for FileMap {}
+// SAFETY: as above: shared references only ever read it.
+unsafe impl Sync for FileMap {}
+
+impl FileMap {
+    /// Maps all of `path` (its size from fstat), or says why not: the caller falls back to
+    /// reading the file where mapping is refused (sysfs files other than vmlinux, kernels
+    /// before 6.16 for vmlinux).
+    pub fn open(path: &std::path::Path) -> std::io::Result<FileMap> {
+        let file = std::fs::File::open(path)?;
+        let len =
+            usize::try_from(file.metadata()?.len()).map_err(|_| std::io::Error::from_raw_os_error(libc::EFBIG))?;
+        if len == 0 {
+            return Err(std::io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        // SAFETY: a fresh read-only mapping at an address of the kernel's choosing aliases no
+        // Rust object; the fd is open for the duration of the call.
+        let p =
+            unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_PRIVATE, file.as_raw_fd(), 0) };
+        if p == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        let ptr = NonNull::new(p.cast::<u8>()).ok_or_else(|| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+        Ok(FileMap { ptr, len })
+    }
+}
+
+impl std::ops::Deref for FileMap {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        // SAFETY: ptr/len are the live read-only mapping, valid until drop.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for FileMap {
+    fn drop(&mut self) {
+        // SAFETY: ptr/len are exactly what mmap returned; no slice outlives self.
+        unsafe {
+            libc::munmap(self.ptr.as_ptr().cast(), self.len);
+        }
+    }
+}

@@ -23,7 +23,7 @@ pub fn is_iter(t: &Target) -> bool {
 /// The kernel BTF (vmlinux or a module) describing iterator `name`, and its `bpf_iter_<name>`
 /// function.
 fn find_iter(name: &str) -> Option<(Arc<Btf>, TypeId)> {
-    ferret_btf::kernel::all().into_iter().find_map(|btf| {
+    ferret_btf::kernel::each().find_map(|btf| {
         if !iterators(&btf).contains(&name) {
             return None;
         }

@@ -2,7 +2,7 @@
 //! BPF_RAW_TRACEPOINT_OPEN (detaching costs microseconds, not a perf event's RCU wait).
 use super::listing::with_any_module;
 use super::{arity_error, glob, AttachOpts, Context, ListQuery, Listed, ProbeKind, Target};
-use ferret_btf::{Btf, RAW_TRACEPOINT_FUNC_PREFIXES};
+use ferret_btf::{Btf, Kind, RAW_TRACEPOINT_FUNC_PREFIXES};
 use ferret_syntax::ast::AttachPoint;
 use ferret_syntax::Diagnostic;
 use ferret_sys::{bpf, tracefs};
@@ -63,8 +63,9 @@ pub fn as_tp_btf(mut t: Target) -> Result<Target, String> {
         return Ok(t);
     }
     let event = t.parts[0].clone();
-    let found = ferret_btf::kernel::all().into_iter().find_map(|btf| {
-        let id = btf.raw_tracepoints().find(|(ev, _)| *ev == event).map(|(_, id)| id)?;
+    let typedef = format!("btf_trace_{event}");
+    let found = ferret_btf::kernel::each().find_map(|btf| {
+        let id = btf.find(Kind::Typedef, &typedef).filter(|&id| id >= btf.first_id())?;
         Some((id, (btf.name() != "vmlinux").then(|| btf.name().to_string())))
     });
     let Some((btf_id, module)) = found else {
