@@ -216,8 +216,15 @@ impl Route {
     }
 }
 
-fn attach(name: &str, text: &str, pid: Option<u32>) -> Result<Running, ferret::Error> {
+/// Ring buffer bytes for tools that print events: 256 KiB holds ~1000 events of a path each,
+/// and every mapped page of it counts in RSS (the tracer's 1 MiB is for bpftrace's scripts).
+const EVENT_RING: u32 = 512 << 10;
+/// For tools that print summaries: their programs fill maps and send almost nothing.
+const SUMMARY_RING: u32 = 64 << 10;
+
+fn attach(name: &str, text: &str, pid: Option<u32>, ring: u32) -> Result<Running, ferret::Error> {
     let mut config = Config { name: name.to_string(), ..Config::default() };
+    config.options.ringbuf_size = ring;
     if let Some(p) = pid {
         config = config.pid(p as i32);
     }
@@ -241,7 +248,7 @@ fn first_line(e: &ferret::Error) -> String {
 /// attached, `{functions}` half of it, for tools with an entry and a return probe per
 /// function); the error, shown, as an exit code. With one route its error is shown whole; with
 /// several, each route's reason.
-fn start(name: &str, routes: &[Route], common: &Common, header: &str) -> Result<Running, i32> {
+fn start(name: &str, routes: &[Route], common: &Common, header: &str, ring: u32) -> Result<Running, i32> {
     let mut failed = vec![];
     let mut running = None;
     let chosen: Vec<&Route> =
@@ -258,7 +265,7 @@ fn start(name: &str, routes: &[Route], common: &Common, header: &str) -> Result<
     let routes = chosen;
     for route in routes.iter().copied() {
         let text = if common.containers { cgroup::with_cgroup(&route.text) } else { route.text.clone() };
-        match attach(name, &text, route.pid) {
+        match attach(name, &text, route.pid, ring) {
             Ok(r) => {
                 if common.verbose {
                     eprintln!("ferret {name}: route: {} ({} probes attached)", route.name, r.probes());
@@ -352,7 +359,7 @@ pub fn run(
     duration: Option<Duration>,
     mut on_event: impl FnMut(&Event) -> bool,
 ) -> i32 {
-    let mut running = match start(name, routes, common, header) {
+    let mut running = match start(name, routes, common, header, EVENT_RING) {
         Ok(r) => r,
         Err(code) => return code,
     };
@@ -438,7 +445,7 @@ pub fn run_summary_with(
         );
         return 2;
     }
-    let mut running = match start(name, routes, common, header) {
+    let mut running = match start(name, routes, common, header, SUMMARY_RING) {
         Ok(r) => r,
         Err(code) => return code,
     };
