@@ -3,12 +3,15 @@
 //! vmlinux BTF is mapped in place where the kernel allows it (Linux 6.16+ maps
 //! /sys/kernel/btf/vmlinux read-only: no copy and nothing added to our RSS), else read. Its
 //! three indexes (type offsets, names, enumerators: ~9 ms and ~2.5 MB to build from 5 MB of
-//! BTF) are written once to an index file keyed by the BTF's content, and later processes map
-//! that file instead of building them: a lookup then touches a few pages of it.
+//! BTF) are written once to an index file keyed by the BTF's content, and later processes read
+//! the pages of that file their lookups touch instead of building them. Read, not mapped: the
+//! kernel maps 64 KiB around each faulting page of a file mapping, so a dozen lookups put
+//! ~800 KiB of a mapped index in RSS where reading them puts ~50 KiB.
 use ferret_sys::FileMap;
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// The BTF blob: owned bytes, or a read-only mapping of the file.
 pub(crate) enum Data {
@@ -26,30 +29,73 @@ impl std::ops::Deref for Data {
     }
 }
 
-/// A table of u32 words: built in memory, or a range of a mapped index file (read with
-/// from_ne_bytes, so no alignment is assumed).
+/// A table of u32 words: built in memory, or a range of an index file.
 pub(crate) enum Words {
     Owned(Vec<u32>),
-    Mapped { file: Arc<FileMap>, start: usize, len: usize },
+    File { file: Arc<IndexFile>, start: usize, len: usize },
+}
+
+const PAGE: usize = 4096;
+
+/// An index file, read a page at a time as lookups reach its pages (and kept).
+pub(crate) struct IndexFile {
+    file: std::fs::File,
+    len: usize,
+    pages: Mutex<HashMap<usize, Box<[u8; PAGE]>>>,
+}
+
+impl IndexFile {
+    fn open(path: &Path) -> Option<IndexFile> {
+        let file = std::fs::File::open(path).ok()?;
+        let len = usize::try_from(file.metadata().ok()?.len()).ok()?;
+        Some(IndexFile { file, len, pages: Mutex::default() })
+    }
+
+    /// The `N` bytes at `at`, if the file has them.
+    fn bytes<const N: usize>(&self, at: usize) -> Option<[u8; N]> {
+        if at.checked_add(N)? > self.len {
+            return None;
+        }
+        let mut out = [0u8; N];
+        let mut pages = self.pages.lock().unwrap_or_else(|e| e.into_inner());
+        let mut done = 0;
+        // Words are 4-aligned, so this is one page; the loop serves any N.
+        while done < N {
+            let (page, off) = ((at + done) / PAGE, (at + done) % PAGE);
+            let buf = match pages.entry(page) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    use std::os::unix::fs::FileExt;
+                    let mut buf = Box::new([0u8; PAGE]);
+                    let want = PAGE.min(self.len - page * PAGE);
+                    self.file.read_exact_at(&mut buf[..want], (page * PAGE) as u64).ok()?;
+                    e.insert(buf)
+                }
+            };
+            let n = (N - done).min(PAGE - off);
+            out[done..done + n].copy_from_slice(&buf[off..off + n]);
+            done += n;
+        }
+        Some(out)
+    }
 }
 
 impl Words {
     pub(crate) fn len(&self) -> usize {
         match self {
             Words::Owned(v) => v.len(),
-            Words::Mapped { len, .. } => *len,
+            Words::File { len, .. } => *len,
         }
     }
 
     pub(crate) fn get(&self, i: usize) -> Option<u32> {
         match self {
             Words::Owned(v) => v.get(i).copied(),
-            Words::Mapped { file, start, len } => {
+            Words::File { file, start, len } => {
                 if i >= *len {
                     return None;
                 }
-                let b = file.get(start + 4 * i..start + 4 * i + 4)?;
-                Some(u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+                file.bytes::<4>(start + 4 * i).map(u32::from_ne_bytes)
             }
         }
     }
@@ -104,22 +150,22 @@ fn file_name(key: u64) -> String {
 /// The index file for `data` in `dir`, if there is one that fits: right magic, key and sizes.
 pub(crate) fn load(dir: &Path, data: &[u8]) -> Option<Indexes> {
     let k = key(data);
-    let file = Arc::new(FileMap::open(&dir.join(file_name(k))).ok()?);
-    let word = |i: usize| file.get(i..i + 4).map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
-    if file.get(..8)? != MAGIC
-        || file.get(8..16)? != (data.len() as u64).to_ne_bytes()
-        || file.get(16..24)? != k.to_ne_bytes()
+    let file = Arc::new(IndexFile::open(&dir.join(file_name(k)))?);
+    let word = |i: usize| file.bytes::<4>(i).map(u32::from_ne_bytes);
+    if file.bytes::<8>(0)? != *MAGIC
+        || file.bytes::<8>(8)? != (data.len() as u64).to_ne_bytes()
+        || file.bytes::<8>(16)? != k.to_ne_bytes()
     {
         return None;
     }
     let counts = [word(24)?, word(28)?, word(32)?, word(36)?].map(|c| c as usize);
     let total = HEADER + 4 * (counts[0] + counts[1] + counts[2] + 2 * counts[3]);
-    if file.len() != total || !counts[1].is_power_of_two() || !counts[2].is_power_of_two() {
+    if file.len != total || !counts[1].is_power_of_two() || !counts[2].is_power_of_two() {
         return None;
     }
     let mut start = HEADER;
     let mut next = |len: usize| {
-        let w = Words::Mapped { file: file.clone(), start, len };
+        let w = Words::File { file: file.clone(), start, len };
         start += 4 * len;
         w
     };

@@ -5,7 +5,10 @@
 //! enters the object's context around decoding. Contexts are per thread and scoped: two programs
 //! compiled in one process (on one thread or several) never see each other's.
 use crate::cstruct::ScriptStruct;
+use ferret_symbols::Elf;
 use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 #[derive(Debug, Default)]
@@ -21,6 +24,9 @@ pub struct Context {
     pub unsafe_: bool,
     /// `--no-feature`: kernel features not to use even when present (`kprobe_multi`, ...).
     pub no_features: Vec<String>,
+    /// ELF files opened while probes are resolved, by path: a script (or a tool like
+    /// gethostlatency) with several uprobes on libc reads its symbol table once.
+    elfs: Mutex<HashMap<PathBuf, Arc<Elf>>>,
 }
 
 impl Context {
@@ -36,7 +42,23 @@ impl Context {
             target_pid: target_pid.filter(|p| *p > 0),
             unsafe_,
             no_features,
+            elfs: Mutex::default(),
         })
+    }
+
+    /// The ELF file at `path`, opened once per compile.
+    pub fn elf(&self, path: &Path) -> Result<Arc<Elf>, String> {
+        if let Some(e) = self.elfs.lock().unwrap_or_else(|e| e.into_inner()).get(path) {
+            return Ok(e.clone());
+        }
+        let elf = Arc::new(Elf::open(path)?);
+        self.elfs.lock().unwrap_or_else(|e| e.into_inner()).insert(path.to_path_buf(), elf.clone());
+        Ok(elf)
+    }
+
+    /// Drop the ELF files opened so far (probes are resolved; the object keeps this context).
+    pub fn forget_elfs(&self) {
+        self.elfs.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
     /// Whether `--no-feature` turned the kernel feature `name` off.

@@ -307,6 +307,7 @@ pub fn compile_program(mut ast: ast::Program, opts: &Options) -> Result<Compiled
     ktypes::set_script_structs(structs);
     substitute_positional_attach_points(&mut ast, &opts.positional);
     let (mut instances, mut warnings) = resolve_probes(&ast, opts.missing_probes)?;
+    ctx.forget_elfs();
     if let Some(filter) = &opts.probe_filter {
         let re = regex::Regex::new(filter)
             .map_err(|e| vec![Diagnostic::global(format!("Invalid --probe-filter regex: {e}"))])?;

@@ -75,17 +75,25 @@ pub fn add_maps(maps: &mut Vec<MapSpec>, max_stacks: u32, dwarf: bool) -> StackM
 
 /// Whether the program names any builtin that needs the stack maps.
 pub fn used_by(program: &ferret_syntax::ast::Program) -> bool {
+    names_any(program, &["kstack", "ustack", "dw_ustack", "usym"])
+}
+
+/// Whether the program takes user stacks (the only users of the DWARF unwinder's tables, whose
+/// filling costs thousands of map updates: `usym` alone needs none of it).
+pub fn takes_user_stacks(program: &ferret_syntax::ast::Program) -> bool {
+    names_any(program, &["ustack", "dw_ustack"])
+}
+
+/// Whether the program names any of `builtins` (as a variable or a call).
+fn names_any(program: &ferret_syntax::ast::Program, builtins: &'static [&'static str]) -> bool {
     use ferret_syntax::ast::{Expr, ExprKind};
     use ferret_syntax::visit::{walk_expr, Visit};
-    struct Finder(bool);
+    struct Finder(bool, &'static [&'static str]);
     impl Visit for Finder {
         fn expr(&mut self, e: &Expr) {
             match &e.kind {
                 ExprKind::Ident(n) | ExprKind::Call { name: n, .. }
-                    if matches!(
-                        n.strip_prefix("__builtin_").unwrap_or(n),
-                        "kstack" | "ustack" | "dw_ustack" | "usym"
-                    ) =>
+                    if self.1.contains(&n.strip_prefix("__builtin_").unwrap_or(n)) =>
                 {
                     self.0 = true
                 }
@@ -94,7 +102,7 @@ pub fn used_by(program: &ferret_syntax::ast::Program) -> bool {
             walk_expr(self, e);
         }
     }
-    let mut f = Finder(false);
+    let mut f = Finder(false, builtins);
     for p in &program.probes {
         if let Some(pred) = &p.predicate {
             f.expr(pred);

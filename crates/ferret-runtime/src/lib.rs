@@ -18,7 +18,7 @@ use ferret_lang::probe::{AttachError, AttachOpts, Special};
 use ferret_lang::{Action, Object, MAP_FULL, MAP_LOST, MAP_RINGBUF, MAP_STOPPED};
 use ferret_output::{Event, Location, MapDump, Sink};
 use ferret_syntax::Diagnostic;
-use ferret_sys::bpf::{self, Map};
+use ferret_sys::bpf::{self, map_flags, map_type, Map};
 use ferret_sys::ringbuf::RingBuf;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
@@ -160,10 +160,18 @@ impl Session {
     /// Create maps and load every program. Nothing is attached yet.
     pub fn load(object: Object) -> Result<Session, RuntimeError> {
         let mut maps = vec![];
+        // Hash maps allocate their elements on insert where every program type may use such
+        // maps (6.1+): preallocating all of them took ~25 ms for a 4096-key per-CPU
+        // histogram and ~550 ms for memleak's 262144-entry maps, before anything attached.
+        let no_prealloc = || ferret_sys::features::features().hash_no_prealloc();
         for m in &object.maps {
             let name = m.name.trim_start_matches('@');
             let name = if name.is_empty() { "at" } else { name };
-            let map = Map::create(m.map_type, name, m.key_size, m.value_size, m.max_entries, 0)
+            let flags = match m.map_type {
+                map_type::HASH | map_type::PERCPU_HASH if no_prealloc() => map_flags::BPF_F_NO_PREALLOC,
+                _ => 0,
+            };
+            let map = Map::create(m.map_type, name, m.key_size, m.value_size, m.max_entries, flags)
                 .map_err(sys(format!("creating map {}", m.name)))?;
             maps.push(map);
         }

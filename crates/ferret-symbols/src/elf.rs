@@ -1,4 +1,5 @@
 //! ELF symbol tables and the address → file offset mapping uprobes need.
+use ferret_sys::FileMap;
 use object::read::elf::{ElfFile64, ProgramHeader};
 use object::{Object, ObjectSymbol, RelocationFlags, SymbolFlags, SymbolKind};
 use std::collections::HashMap;
@@ -41,8 +42,8 @@ pub struct Elf {
 /// Any defined symbol (function or data) named `name` in the ELF file at `path`: its address
 /// and size, for `uaddr("name")`.
 pub fn find_symbol(path: &Path, name: &str) -> Option<(u64, u64)> {
-    let cache = object::ReadCache::new(std::fs::File::open(path).ok()?);
-    let file = ElfFile64::<object::Endianness, _>::parse(&cache).ok()?;
+    let data = FileMap::open(path).ok()?;
+    let file = ElfFile64::<object::Endianness>::parse(&*data).ok()?;
     file.symbols()
         .chain(file.dynamic_symbols())
         .filter(|s| s.is_definition() && s.address() != 0)
@@ -52,18 +53,14 @@ pub fn find_symbol(path: &Path, name: &str) -> Option<(u64, u64)> {
 
 impl Elf {
     pub fn open(path: &Path) -> Result<Elf, String> {
-        // Read on demand (headers, symbol and string tables), not the whole file: symbolizing a
-        // system-wide profile opens every library the sampled processes map.
-        let f = std::fs::File::open(path).map_err(|e| format!("could not read {}: {e}", path.display()))?;
-        let cache = object::ReadCache::new(f);
-        let file = ElfFile64::<object::Endianness, _>::parse(&cache)
+        // Mapped, not read: only the pages of the headers and of the symbol and string tables
+        // are touched (symbolizing a system-wide profile opens every library the sampled
+        // processes map), and in one fault each, where reading symbol names one by one took
+        // ~2,600 read and lseek calls for libc.
+        let data = FileMap::open(path).map_err(|e| format!("could not read {}: {e}", path.display()))?;
+        let file = ElfFile64::<object::Endianness>::parse(&*data)
             .map_err(|e| format!("{} is not a 64-bit ELF file: {e}", path.display()))?;
-        let is_ifunc = |s: &object::read::elf::ElfSymbol64<
-            '_,
-            '_,
-            object::Endianness,
-            &object::ReadCache<std::fs::File>,
-        >| matches!(s.flags(), SymbolFlags::Elf { st_info, .. } if st_info & 0xf == STT_GNU_IFUNC);
+        let is_ifunc = |s: &object::read::elf::ElfSymbol64<'_, '_, object::Endianness, &[u8]>| matches!(s.flags(), SymbolFlags::Elf { st_info, .. } if st_info & 0xf == STT_GNU_IFUNC);
         let mut ifuncs: Vec<u64> = file
             .symbols()
             .chain(file.dynamic_symbols())
@@ -154,7 +151,7 @@ impl Elf {
     /// IRELATIVE relocations in ferret's own mapping of the same file (`/proc/self/mem`).
     fn resolve_ifuncs(&self) -> Option<HashMap<u64, u64>> {
         use std::os::unix::fs::FileExt;
-        let data = std::fs::read(&self.path).ok()?;
+        let data = FileMap::open(&self.path).ok()?;
         let file = ElfFile64::<object::Endianness>::parse(&*data).ok()?;
         let slots: Vec<(u64, u64)> = file
             .dynamic_relocations()?
@@ -186,14 +183,15 @@ impl Elf {
         Some(out)
     }
 
-    /// Load bias of this file in ferret's own address space, if ferret has it mapped.
+    /// Load bias of this file in ferret's own address space, if ferret has it mapped. Only the
+    /// loader's executable segment counts: ferret itself maps files read-only to parse them.
     fn self_load_bias(&self) -> Option<u64> {
         let want = std::fs::canonicalize(&self.path).ok()?;
         let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
         maps.lines().find_map(|line| {
             let f: Vec<&str> = line.split_whitespace().collect();
-            let (range, offset, path) = (f.first()?, f.get(2)?, f.get(5)?);
-            if std::fs::canonicalize(path).ok()? != want {
+            let (range, perms, offset, path) = (f.first()?, f.get(1)?, f.get(2)?, f.get(5)?);
+            if !perms.contains('x') || std::fs::canonicalize(path).ok()? != want {
                 return None;
             }
             let start = u64::from_str_radix(range.split('-').next()?, 16).ok()?;

@@ -153,24 +153,66 @@ fn is_library(file: &str, name: &str) -> bool {
     file == name || file.strip_prefix(&base).is_some_and(|rest| rest.starts_with(".so") || rest.starts_with('-'))
 }
 
+/// Where the dynamic loader would find library `name`: `$LD_LIBRARY_PATH`'s directories, then
+/// the loader's cache (/etc/ld.so.cache, as BCC and bpftrace look libraries up), then the usual
+/// library directories (systems without a cache).
 fn library(name: &str) -> Option<PathBuf> {
     let extra = std::env::var("LD_LIBRARY_PATH").unwrap_or_default();
-    let dirs =
-        extra.split(':').filter(|d| !d.is_empty()).map(str::to_string).chain(LIB_DIRS.iter().map(|d| d.to_string()));
-    for dir in dirs {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-        let mut found: Vec<PathBuf> = entries
-            .flatten()
-            .filter(|e| e.file_name().to_str().is_some_and(|f| is_library(f, name) && f.contains(".so")))
-            .map(|e| e.path())
-            .collect();
-        // Prefer the versioned runtime name (libc.so.6) over a linker script (libc.so).
-        found.sort_by_key(|p| (p.file_name().map_or(0, |f| f.len()) == name.len() + 3, p.clone()));
-        if let Some(p) = found.into_iter().find(|p| is_elf(p)) {
-            return Some(p.canonicalize().unwrap_or(p));
-        }
-    }
-    None
+    let in_dir = |dir: &str| {
+        let entries = std::fs::read_dir(dir).ok()?;
+        let found = entries.flatten().map(|e| e.path()).filter(|p| {
+            p.file_name().and_then(|f| f.to_str()).is_some_and(|f| is_library(f, name) && f.contains(".so"))
+        });
+        best(name, found.collect())
+    };
+    extra
+        .split(':')
+        .filter(|d| !d.is_empty())
+        .find_map(in_dir)
+        .or_else(|| best(name, ld_cache(LD_CACHE, |f| is_library(f, name) && f.contains(".so"))))
+        .or_else(|| LIB_DIRS.iter().find_map(|d| in_dir(d)))
+}
+
+/// The one of `found` (files named like library `name`) to probe: the versioned runtime name
+/// (libc.so.6) before a linker script (libc.so), an ELF file, its links resolved.
+fn best(name: &str, mut found: Vec<PathBuf>) -> Option<PathBuf> {
+    found.sort_by_key(|p| (p.file_name().map_or(0, |f| f.len()) == name.len() + 3, p.clone()));
+    let p = found.into_iter().find(|p| is_elf(p))?;
+    Some(p.canonicalize().unwrap_or(p))
+}
+
+/// glibc's loader cache.
+const LD_CACHE: &str = "/etc/ld.so.cache";
+
+/// Paths of the 64-bit libraries in loader cache `path` whose file names `want` admits.
+/// The cache (glibc 2.32+ writes only this "new" format; older ones put it after the old one):
+/// the magic `glibc-ld.so.cache1.1`, `u32 nlibs`, ..., 48 bytes of header, then `nlibs` entries
+/// of 24 bytes (`i32 flags, u32 name, u32 path, u32 _, u64 hwcap`) whose string offsets count
+/// from the header. Entries for 32-bit libraries (multilib) are left out by their ELF class.
+fn ld_cache(path: &str, want: impl Fn(&str) -> bool) -> Vec<PathBuf> {
+    const MAGIC: &[u8] = b"glibc-ld.so.cache1.1";
+    let Ok(data) = std::fs::read(path) else { return vec![] };
+    let Some(start) = data.windows(MAGIC.len()).position(|w| w == MAGIC) else { return vec![] };
+    let d = &data[start..];
+    let u32_at = |o: usize| d.get(o..o + 4).map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
+    let str_at = |o: u32| {
+        let s = d.get(o as usize..)?;
+        std::str::from_utf8(&s[..s.iter().position(|&b| b == 0)?]).ok()
+    };
+    let Some(nlibs) = u32_at(20) else { return vec![] };
+    (0..nlibs as usize)
+        .map_while(|i| Some((u32_at(48 + 24 * i + 4)?, u32_at(48 + 24 * i + 8)?)))
+        .filter_map(|(name, path)| if want(str_at(name)?) { str_at(path).map(PathBuf::from) } else { None })
+        .filter(|p| elf_class(p) == Some(2))
+        .collect()
+}
+
+/// `EI_CLASS` of an ELF file: 1 for 32-bit, 2 for 64-bit.
+fn elf_class(p: &Path) -> Option<u8> {
+    use std::io::Read;
+    let mut ident = [0u8; 5];
+    std::fs::File::open(p).and_then(|mut f| f.read_exact(&mut ident)).ok()?;
+    (ident[..4] == *b"\x7fELF").then_some(ident[4])
 }
 
 fn is_elf(p: &Path) -> bool {
@@ -199,6 +241,25 @@ mod tests {
         assert!(resolve_targets("/nonexistent/*", None).is_err());
         assert!(component_match(b"usdt_*", b"usdt_test"));
         assert!(!component_match(b"usdt_?", b"usdt_test"));
+    }
+
+    #[test]
+    fn the_loader_cache_finds_what_the_library_directories_hold() {
+        if !Path::new(LD_CACHE).exists() {
+            return ferret_testing::skip("no /etc/ld.so.cache on this system");
+        }
+        let libc = ld_cache(LD_CACHE, |f| f == "libc.so.6");
+        assert_eq!(libc.len(), 1, "{libc:?}");
+        // The directory scan, as systems without a cache are served, agrees.
+        let scanned = LIB_DIRS.iter().find_map(|d| {
+            let p = Path::new(d).join("libc.so.6");
+            p.exists().then(|| p.canonicalize().unwrap())
+        });
+        assert_eq!(Some(libc[0].canonicalize().unwrap()), scanned);
+        assert_eq!(library("c"), scanned);
+        assert_eq!(library("libc"), scanned);
+        assert!(ld_cache(LD_CACHE, |f| f == "libno-such-library.so.1").is_empty());
+        assert!(ld_cache("/nonexistent/ld.so.cache", |_| true).is_empty());
     }
 
     #[test]

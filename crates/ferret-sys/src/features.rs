@@ -76,6 +76,7 @@ pub struct Features {
     prog_test_run_raw_tp: OnceLock<bool>,
     kprobe_multi: OnceLock<bool>,
     iter: OnceLock<bool>,
+    hash_no_prealloc: OnceLock<bool>,
 }
 
 /// The names `--no-feature` accepts (bpftrace's), in its usage message's order. Turning one
@@ -113,6 +114,39 @@ impl Features {
         *self
             .ringbuf
             .get_or_init(|| Map::create(map_type::RINGBUF, "ferret_probe", 0, 0, crate::page_size() as u32, 0).is_ok())
+    }
+
+    /// Hash maps created with `BPF_F_NO_PREALLOC` may be used by every program type, perf_event
+    /// programs included (Linux 6.1 gave all hash maps the BPF memory allocator; before, the
+    /// verifier refused them in perf_event programs and warned in other tracing ones). Tried
+    /// with a perf_event program that looks a key up in such a map.
+    pub fn hash_no_prealloc(&self) -> bool {
+        *self.hash_no_prealloc.get_or_init(|| {
+            let Ok(m) = Map::create(map_type::HASH, "ferret_probe", 4, 8, 1, bpf::map_flags::BPF_F_NO_PREALLOC) else {
+                return false;
+            };
+            let insn = |code: u64, dst: u64, src: u64, off: i16, imm: i32| {
+                code | (dst | src << 4) << 8 | (off as u16 as u64) << 16 | (imm as u32 as u64) << 32
+            };
+            let insns = [
+                insn(0x18, 1, 1, 0, m.raw_fd()), // r1 = map (BPF_PSEUDO_MAP_FD)
+                0,
+                insn(0x62, 10, 0, -4, 0), // *(u32 *)(r10 - 4) = 0
+                insn(0xbf, 2, 10, 0, 0),  // r2 = r10
+                insn(0x07, 2, 0, 0, -4),  // r2 += -4
+                insn(0x85, 0, 0, 0, 1),   // call map_lookup_elem
+                RET0[0],
+                RET0[1],
+            ];
+            bpf::load_program(&ProgLoad {
+                prog_type: prog_type::PERF_EVENT,
+                insns: &insns,
+                name: "ferret_probe",
+                license: "GPL",
+                ..Default::default()
+            })
+            .is_ok()
+        })
     }
 
     /// raw_tracepoint programs load.

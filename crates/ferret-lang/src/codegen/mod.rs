@@ -172,8 +172,10 @@ pub fn generate(
             program.map_decls.iter().find(|d| d.name.trim_start_matches('@') == info.name.trim_start_matches('@'));
         maps.push(user_map_spec(opts, info, decl));
     }
-    let stack_maps = crate::stacks::used_by(program)
-        .then(|| crate::stacks::add_maps(&mut maps, opts.max_map_keys, opts.dwarf_unwind));
+    let stack_maps = crate::stacks::used_by(program).then(|| {
+        let dwarf = opts.dwarf_unwind && crate::stacks::takes_user_stacks(program);
+        crate::stacks::add_maps(&mut maps, opts.max_map_keys, dwarf)
+    });
     let skb_output_map = crate::uses_skboutput(program).then(|| {
         maps.push(MapSpec {
             name: "skb_output".into(),

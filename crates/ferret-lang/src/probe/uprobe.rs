@@ -104,7 +104,7 @@ fn expand(kind: &'static ProbeKind, ap: &AttachPoint) -> Result<Vec<Target>, Dia
     };
     let mut out = vec![];
     for b in bins {
-        let elf = match Elf::open(&b.path) {
+        let elf = match crate::context::current().elf(&b.path) {
             Ok(e) => e,
             Err(_) if many => continue,
             Err(e) => match parse_address(&func) {
@@ -128,7 +128,7 @@ fn expand(kind: &'static ProbeKind, ap: &AttachPoint) -> Result<Vec<Target>, Dia
             // Since glibc 2.34 libpthread, libdl, librt and libutil are empty stubs: their functions
             // live in libc.so.6, which is where the loader binds them.
             if let Ok(libc) = resolve_binary("libc.so.6", None) {
-                found = sites(&Elf::open(&libc).map_err(err)?, bin, &func).map_err(err)?;
+                found = sites(&*crate::context::current().elf(&libc).map_err(err)?, bin, &func).map_err(err)?;
                 shown = libc.to_string_lossy().into_owned();
                 path = libc;
             }
@@ -169,7 +169,7 @@ fn expand_line(kind: &'static ProbeKind, ap: &AttachPoint, bin: &str, file: &str
         return Err(err(format!("No DWARF debug info found for '{bin}', cannot attach by source code location.")));
     };
     let addr = debug.line_address(file, line, col).map_err(err)?;
-    let elf = Elf::open(&path).map_err(err)?;
+    let elf = crate::context::current().elf(&path).map_err(err)?;
     let offset = elf
         .file_offset(addr)
         .ok_or_else(|| err(format!("address {addr:#x} is not in a loaded segment of {path_str}")))?;

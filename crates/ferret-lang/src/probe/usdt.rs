@@ -2,7 +2,7 @@
 //! `.note.stapsdt` notes. Arguments (`arg0`..) are read where the note says they live; a probe's
 //! semaphore is raised by the kernel (the uprobe's reference counter) while it is attached.
 use super::{glob, AttachOpts, Context, ListQuery, Listed, ProbeKind, Target};
-use ferret_symbols::{resolve_targets, usdt, Elf};
+use ferret_symbols::{resolve_targets, usdt};
 use ferret_syntax::ast::AttachPoint;
 use ferret_syntax::Diagnostic;
 use ferret_sys::{bpf, perf};
@@ -21,7 +21,7 @@ fn expand(kind: &'static ProbeKind, ap: &AttachPoint) -> Result<Vec<Target>, Dia
     let many = bins.len() > 1 || bin.contains(['*', '?']) || bin.is_empty();
     let mut out = vec![];
     for b in bins {
-        let (elf, probes) = match Elf::open(&b.path).and_then(|e| Ok((e, usdt::probes(&b.path)?))) {
+        let (elf, probes) = match crate::context::current().elf(&b.path).and_then(|e| Ok((e, usdt::probes(&b.path)?))) {
             Ok(r) => r,
             Err(_) if many => continue,
             Err(e) => return Err(err(e)),

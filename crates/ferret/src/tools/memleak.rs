@@ -194,6 +194,10 @@ fn run(argv: Vec<OsString>) -> i32 {
         Some(p) => super::Route::new("uprobes", user_program(&a, &cg, p, &lib)).for_pid(Some(p)),
         None => super::Route::new("tracepoint kmem", kernel_program(&a, &cg)),
     };
+    if pid.is_none() {
+        super::stacks::Opts { kernel: true, user: false, delimited: false, offsets: false, annotate: false }
+            .prefetch_symbols();
+    }
     let header = if a.common.json {
         String::new()
     } else if let Some(p) = pid {

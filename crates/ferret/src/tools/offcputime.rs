@@ -163,6 +163,7 @@ fn run(argv: Vec<OsString>) -> i32 {
         offsets: a.offset && !a.folded && !a.common.json && a.flamegraph.is_none(),
         annotate: false,
     };
+    o.prefetch_symbols();
     let mut header = String::new();
     if !a.folded && !a.common.json {
         let thread = if let Some(p) = a.pid {

@@ -113,6 +113,7 @@ fn run(argv: Vec<OsString>) -> i32 {
         offsets: !a.folded && !a.common.json && a.flamegraph.is_none(),
         annotate: a.annotations,
     };
+    o.prefetch_symbols();
     let routes: Vec<Route> = match a.count {
         Some(n) => vec![
             Route::new("perf event cpu-cycles", program(&a, &cg, &o, &format!("hardware:cpu-cycles:{n}"))),

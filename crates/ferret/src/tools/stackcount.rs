@@ -117,6 +117,7 @@ fn run(argv: Vec<OsString>) -> i32 {
         offsets: a.offset && !a.folded && !a.common.json && a.flamegraph.is_none(),
         annotate: false,
     };
+    o.prefetch_symbols();
     let routes: Vec<Route> = target
         .probes()
         .into_iter()

@@ -19,6 +19,17 @@ pub struct Opts {
 }
 
 impl Opts {
+    /// Read the kernel's symbols on a thread of their own while tracing, when kernel stacks
+    /// are shown: kallsyms costs ~50 ms of kernel time to read, which would otherwise come
+    /// between Ctrl-C and the report. Symbolizing waits for it if it is not done.
+    pub fn prefetch_symbols(&self) {
+        if self.kernel {
+            std::thread::spawn(|| {
+                ferret_symbols::KernelSymbols::get();
+            });
+        }
+    }
+
     /// The stacks a map key starts with, in the order [`entries`] reads them back.
     pub fn stack_keys(&self) -> Vec<&'static str> {
         [(self.kernel, "kstack"), (self.user, "ustack")].into_iter().filter_map(|(on, k)| on.then_some(k)).collect()
