@@ -109,6 +109,11 @@ pub fn kernel_frames(v: &Value) -> Vec<String> {
     frames(Some(v), true)
 }
 
+/// A user stack's frames as BCC prints them (with offsets; `[unknown]` where no symbol).
+pub fn user_frames(v: &Value) -> Vec<String> {
+    frames(Some(v), true)
+}
+
 /// The entries of a map keyed `[kstack?, ustack?, comm, pid]` (the stacks as `o` says), least
 /// counted first, as BCC sorts them.
 pub fn entries(dump: Option<MapDump>, o: &Opts) -> Vec<Counted> {

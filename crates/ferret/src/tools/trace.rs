@@ -29,7 +29,9 @@ const EXAMPLES: &str = "examples:
     ferret trace 'u:pthread:pthread_create \"start addr = %U\", arg1'
         trace a USDT probe
     ferret trace -M 10 't:raw_syscalls:sys_enter'
-        print 10 events, then exit";
+        print 10 events, then exit
+    ferret trace -K -U 't:syscalls:sys_enter_openat'
+        print the kernel and the user stack of each openat()";
 
 /// Trace a function and print a trace message based on its parameters, with an optional filter
 #[derive(Parser, Debug)]
@@ -68,6 +70,12 @@ struct Args {
     /// only print the msg of event who contains this string
     #[arg(short = 'f', long = "msg-filter")]
     msg_filter: Option<String>,
+    /// output kernel stack trace
+    #[arg(short = 'K', long = "kernel-stack")]
+    kernel_stack: bool,
+    /// output user stack trace
+    #[arg(short = 'U', long = "user-stack")]
+    user_stack: bool,
     /// probe specifier (see examples)
     #[arg(required = true)]
     probes: Vec<String>,
@@ -185,8 +193,9 @@ fn parse_probe(text: &str) -> Result<Probe, String> {
 }
 
 /// The block of probe `i` at `attach`: printf of the row's fields, a 0x1f separator, then the
-/// user's message.
-fn block(i: usize, p: &Probe, attach: &str, filters: &[String]) -> Result<String, String> {
+/// user's message, then (`stacks`: `kstack`, `ustack` or both) a 0x1e and the stacks, which
+/// come back as the last arguments.
+fn block(i: usize, p: &Probe, attach: &str, filters: &[String], stacks: &[&str]) -> Result<String, String> {
     let mut f = filters.to_vec();
     f.extend(p.filter.as_ref().map(|x| format!("({x})")));
     let conv = regex::Regex::new(r"%(-?\d*)(l{0,2}|h)([sdiuxcKUp%])").expect("valid regex");
@@ -219,8 +228,10 @@ fn block(i: usize, p: &Probe, attach: &str, filters: &[String]) -> Result<String
     let fmt = format!("{fmt}").replace('"', "\\\"");
     let mut all = vec!["nsecs".to_string(), "pid".into(), "tid".into(), "cpu".into(), "comm".into()];
     all.extend(extra);
+    all.extend(stacks.iter().map(|s| s.to_string()));
+    let tail = if stacks.is_empty() { String::new() } else { format!("\\x1e{}", "%s".repeat(stacks.len())) };
     Ok(format!(
-        "{attach} {}{{ printf(\"%d %d %d %d %s\\x1f{i}\\x1f{fmt}\\n\", {}); }}\n",
+        "{attach} {}{{ printf(\"%d %d %d %d %s\\x1f{i}\\x1f{fmt}{tail}\\n\", {}); }}\n",
         super::predicate(&f),
         all.join(", ")
     ))
@@ -258,6 +269,10 @@ fn run(argv: Vec<OsString>) -> i32 {
     if !a.include_self {
         f.push(format!("pid != {}", std::process::id()));
     }
+    let stacks: Vec<&str> = [(a.kernel_stack, "kstack"), (a.user_stack, "ustack")]
+        .into_iter()
+        .filter_map(|(on, s)| on.then_some(s))
+        .collect();
     // A route for each choice of the first alternatives (fentry) or the last (kprobes):
     // enough, as only kernel functions have two.
     let mut routes = vec![];
@@ -266,7 +281,7 @@ fn run(argv: Vec<OsString>) -> i32 {
         for (i, p) in probes.iter().enumerate() {
             let attach = p.target.probes();
             let (_, probe) = if pick_last { attach.last() } else { attach.first() }.expect("a probe").clone();
-            match block(i, p, &probe, &f) {
+            match block(i, p, &probe, &f, &stacks) {
                 Ok(b) => text.push_str(&b),
                 Err(e) => {
                     eprintln!("ferret trace: error: {e}");
@@ -298,6 +313,12 @@ fn run(argv: Vec<OsString>) -> i32 {
             if trivial { "" } else { "-" }
         ));
     }
+    // Frame pointers for user stacks, as BCC (the DWARF unwinder's tables cost ~200 ms first).
+    if a.user_stack {
+        for r in &mut routes {
+            r.text.insert_str(0, super::stacks::unwind_config(false));
+        }
+    }
     let mut first: Option<i64> = None;
     let mut printed = 0u64;
     super::run("trace", &routes, h.trim_end(), &a.common, None, |e| {
@@ -306,6 +327,11 @@ fn run(argv: Vec<OsString>) -> i32 {
         let (Some(_), Some(idx), Some(msg)) = (parts.next(), parts.next(), parts.next()) else { return true };
         let Some(p) = idx.parse::<usize>().ok().and_then(|i| probes.get(i)) else { return true };
         let msg = msg.strip_suffix('\n').unwrap_or(msg);
+        // The stacks' text follows a 0x1e; their values are the last arguments.
+        let msg = msg.split_once('\x1e').map_or(msg, |(m, _)| m);
+        let taken = &args[args.len().saturating_sub(stacks.len())..];
+        let kernel = a.kernel_stack.then(|| super::stacks::kernel_frames(&taken[0]));
+        let user = a.user_stack.then(|| super::stacks::user_frames(&taken[taken.len() - 1]));
         let (ts, pid, tid, cpu, comm) = (int(&args[0]), int(&args[1]), int(&args[2]), int(&args[3]), string(&args[4]));
         if a.name.as_ref().is_some_and(|n| !comm.contains(n.as_str())) {
             return true;
@@ -320,8 +346,17 @@ fn run(argv: Vec<OsString>) -> i32 {
         let secs = (ts - *first.get_or_insert(ts)) as f64 / 1e9;
         let more = a.max_events.is_none_or(|m| printed < m);
         if a.common.json {
+            let list =
+                |f: &[String]| format!("[{}]", f.iter().map(|x| super::json_str(x)).collect::<Vec<_>>().join(", "));
+            let mut stack_fields = String::new();
+            if let Some(k) = &kernel {
+                stack_fields.push_str(&format!(", \"kernel_stack\": {}", list(k)));
+            }
+            if let Some(u) = &user {
+                stack_fields.push_str(&format!(", \"user_stack\": {}", list(u)));
+            }
             return line(&format!(
-                "{{\"ts\": {secs:.6}, \"pid\": {pid}, \"tid\": {tid}, \"cpu\": {cpu}, \"comm\": {}, \"func\": {}, \"msg\": {}}}",
+                "{{\"ts\": {secs:.6}, \"pid\": {pid}, \"tid\": {tid}, \"cpu\": {cpu}, \"comm\": {}, \"func\": {}, \"msg\": {}{stack_fields}}}",
                 super::json_str(&comm),
                 super::json_str(&p.func),
                 super::json_str(msg)
@@ -337,7 +372,17 @@ fn run(argv: Vec<OsString>) -> i32 {
             row.push_str(&format!("{cpu:<3} "));
         }
         row.push_str(&format!("{pid:<7} {tid:<7} {comm:<15} {:<16} {msg}", p.func));
-        line(row.trim_end()) && more
+        let mut text = row.trim_end().to_string();
+        // BCC's layout: each frame on a line of its own, eight spaces in, the module after it.
+        for (frames, module) in [(&kernel, "kernel"), (&user, "")] {
+            for f in frames.iter().flatten() {
+                text.push_str(&format!("\n        {f}"));
+                if !module.is_empty() && f != "[unknown]" {
+                    text.push_str(&format!(" [{module}]"));
+                }
+            }
+        }
+        line(&text) && more
     })
 }
 
