@@ -58,13 +58,16 @@ impl NameIndex {
     {
         let mut i = hash(name.as_bytes()) & self.mask;
         let mut done = false;
+        // At most every slot once: a table read from a file might have no empty slot.
+        let mut left = self.mask + 1;
         std::iter::from_fn(move || {
             while !done {
                 let v = self.slots.get(i).unwrap_or(0);
-                if v == 0 {
+                if v == 0 || left == 0 {
                     done = true;
                     return None;
                 }
+                left -= 1;
                 i = (i + 1) & self.mask;
                 if name_of(v) == name {
                     return Some(v);

@@ -40,17 +40,20 @@ pub fn vmlinux() -> Result<Arc<Btf>, Error> {
         Ok(path) => Btf::from_bytes("vmlinux", read(&path)?)?,
         Err(_) => {
             let path = format!("{SYSFS_DIR}/vmlinux");
-            let data = match ferret_sys::FileMap::open(std::path::Path::new(&path)) {
+            let data = match ferret_sys::FileMap::open_sysfs(std::path::Path::new(&path)) {
                 Ok(m) => Data::Mapped(m),
                 Err(_) => Data::Owned(read(&path)?),
             };
+            let salt = std::fs::read("/proc/version").unwrap_or_default();
             let dir = cache_dir();
-            let saved = dir.as_deref().and_then(|d| store::load(d, &data));
+            let saved = dir.as_deref().and_then(|d| store::load(d, &data, &salt));
             let fresh = saved.is_none();
             let btf = Btf::parse("vmlinux", data, None, saved)?;
-            if let (true, Some(d)) = (fresh, &dir) {
+            // Build the indexes to save them only where they can be saved (a process that
+            // cannot write there builds each one when it first needs it).
+            if let Some(d) = dir.as_deref().filter(|d| fresh && store::trusted(d, true)) {
                 // A cache: failing to write it costs the next process the build, nothing else.
-                let _ = btf.save_indexes(d);
+                let _ = btf.save_indexes(d, &salt);
             }
             btf
         }

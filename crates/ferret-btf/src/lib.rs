@@ -156,10 +156,10 @@ impl Btf {
 
     /// Saves this object's indexes (building the name and enumerator ones first) for
     /// [`store::load`] to find next time.
-    fn save_indexes(&self, dir: &std::path::Path) -> std::io::Result<()> {
+    fn save_indexes(&self, dir: &std::path::Path, salt: &[u8]) -> std::io::Result<()> {
         let names = self.name_index().slots();
         let (enums, packed) = self.enumerator_index();
-        store::save(dir, &self.data, [&self.offsets, names, enums.slots(), packed])
+        store::save(dir, &self.data, salt, [&self.offsets, names, enums.slots(), packed])
     }
 
     /// `vmlinux` or the module's name.

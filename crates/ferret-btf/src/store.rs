@@ -124,9 +124,10 @@ pub(crate) struct Indexes {
     pub enum_packed: Words,
 }
 
-/// A key for `data`: its length and a hash of 64 spread samples of 64 bytes, the header and
-/// the tail (another kernel's BTF differs in length or in nearly every sample).
-pub(crate) fn key(data: &[u8]) -> u64 {
+/// A key for `data`: its length, `salt` (the kernel's /proc/version: release, build number and
+/// date) and a hash of 64 spread samples of 64 bytes, the header and the tail (another
+/// kernel's BTF differs in length or in nearly every sample).
+pub(crate) fn key(data: &[u8], salt: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ data.len() as u64;
     let mut eat = |b: &[u8]| {
         for &x in b {
@@ -134,6 +135,7 @@ pub(crate) fn key(data: &[u8]) -> u64 {
             h = h.wrapping_mul(0x0100_0000_01b3);
         }
     };
+    eat(salt);
     let n = data.len();
     for i in 0..64 {
         let at = n / 64 * i;
@@ -147,9 +149,24 @@ fn file_name(key: u64) -> String {
     format!("btf-vmlinux-{key:016x}.idx")
 }
 
+/// Whether index files in `dir` may be trusted and written: a directory owned by root or by
+/// us that no one else may write (a planted index could hang lookups or give wrong types).
+/// `create` makes it (mode 0755) where it is missing.
+pub(crate) fn trusted(dir: &Path, create: bool) -> bool {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    if create && !dir.exists() {
+        let _ = std::fs::DirBuilder::new().recursive(true).mode(0o755).create(dir);
+    }
+    let (Ok(m), Ok(me)) = (std::fs::symlink_metadata(dir), std::fs::metadata("/proc/self")) else { return false };
+    m.is_dir() && (m.uid() == 0 || m.uid() == me.uid()) && m.mode() & 0o022 == 0
+}
+
 /// The index file for `data` in `dir`, if there is one that fits: right magic, key and sizes.
-pub(crate) fn load(dir: &Path, data: &[u8]) -> Option<Indexes> {
-    let k = key(data);
+pub(crate) fn load(dir: &Path, data: &[u8], salt: &[u8]) -> Option<Indexes> {
+    if !trusted(dir, false) {
+        return None;
+    }
+    let k = key(data, salt);
     let file = Arc::new(IndexFile::open(&dir.join(file_name(k)))?);
     let word = |i: usize| file.bytes::<4>(i).map(u32::from_ne_bytes);
     if file.bytes::<8>(0)? != *MAGIC
@@ -181,8 +198,11 @@ pub(crate) fn load(dir: &Path, data: &[u8]) -> Option<Indexes> {
 /// so a reader never maps half a file, and removes the index files of other BTF (another
 /// kernel's). A failure (read-only /var, say) only costs the next process the build again.
 /// `parts` are the tables of [`Indexes`], in its order.
-pub(crate) fn save(dir: &Path, data: &[u8], parts: [&Words; 4]) -> std::io::Result<()> {
-    let k = key(data);
+pub(crate) fn save(dir: &Path, data: &[u8], salt: &[u8], parts: [&Words; 4]) -> std::io::Result<()> {
+    if !trusted(dir, true) {
+        return Err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, "index directory not trusted"));
+    }
+    let k = key(data, salt);
     let mut out = Vec::with_capacity(HEADER + 4 * parts.iter().map(|w| w.len()).sum::<usize>());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&(data.len() as u64).to_ne_bytes());
@@ -194,10 +214,13 @@ pub(crate) fn save(dir: &Path, data: &[u8], parts: [&Words; 4]) -> std::io::Resu
     for w in parts {
         w.write(&mut out);
     }
-    std::fs::create_dir_all(dir)?;
     let name = file_name(k);
     let tmp: PathBuf = dir.join(format!(".{name}.{}", std::process::id()));
-    let written = std::fs::File::create(&tmp)
+    // create_new: never through a link or into a file that is there.
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
         .and_then(|mut f| f.write_all(&out))
         .and_then(|_| std::fs::rename(&tmp, dir.join(&name)));
     if written.is_err() {

@@ -260,11 +260,11 @@ fn index_file_round_trip_answers_as_a_fresh_parse() {
     // A stale file of another kernel is removed when the new one is written.
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("btf-vmlinux-0000000000000000.idx"), b"old").unwrap();
-    fresh.save_indexes(&dir).unwrap();
+    fresh.save_indexes(&dir, b"salt").unwrap();
     let files: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.file_name()).collect();
     assert_eq!(files.len(), 1, "{files:?}");
     let data = std::fs::read(format!("{}/vmlinux", kernel::SYSFS_DIR)).unwrap();
-    let saved = store::load(&dir, &data).expect("the index file just written loads");
+    let saved = store::load(&dir, &data, b"salt").expect("the index file just written loads");
     let cached = Btf::parse("vmlinux", Data::Owned(data), None, Some(saved)).unwrap();
     assert_eq!(cached.len(), fresh.len());
     for name in ["struct task_struct", "struct sk_buff", "pid_t", "vfs_read", "btf_trace_sched_switch"] {
@@ -285,23 +285,30 @@ fn damaged_or_foreign_index_files_are_not_used() {
     let Some(fresh) = kernel_fresh() else { return ferret_testing::skip("needs /sys/kernel/btf/vmlinux") };
     let dir = std::env::temp_dir().join(format!("ferret-btf-bad-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    fresh.save_indexes(&dir).unwrap();
+    fresh.save_indexes(&dir, b"salt").unwrap();
     let path = std::fs::read_dir(&dir).unwrap().flatten().next().unwrap().path();
     let data = std::fs::read(format!("{}/vmlinux", kernel::SYSFS_DIR)).unwrap();
     // Truncated: the sizes in its header no longer add up.
     let whole = std::fs::read(&path).unwrap();
     std::fs::write(&path, &whole[..whole.len() - 4]).unwrap();
-    assert!(store::load(&dir, &data).is_none());
+    assert!(store::load(&dir, &data, b"salt").is_none());
     // Another BTF (one byte changed in a sampled place) has another key, so no file.
     std::fs::write(&path, &whole).unwrap();
-    assert!(store::load(&dir, &data).is_some());
+    assert!(store::load(&dir, &data, b"salt").is_some());
     let mut other = data.clone();
     other[data.len() / 2] ^= 0xff;
-    assert!(store::load(&dir, &other).is_none());
+    assert!(store::load(&dir, &other, b"salt").is_none());
+    // Another kernel build of the same BTF (another /proc/version).
+    assert!(store::load(&dir, &data, b"another build").is_none());
+    // A directory others may write is not trusted: a planted index could hang lookups.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    assert!(store::load(&dir, &data, b"salt").is_none());
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     // A wrong magic.
     let mut bad = whole.clone();
     bad[0] ^= 0xff;
     std::fs::write(&path, &bad).unwrap();
-    assert!(store::load(&dir, &data).is_none());
+    assert!(store::load(&dir, &data, b"salt").is_none());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -163,7 +163,10 @@ impl Session {
         // Hash maps allocate their elements on insert where every program type may use such
         // maps (6.1+): preallocating all of them took ~25 ms for a 4096-key per-CPU
         // histogram and ~550 ms for memleak's 262144-entry maps, before anything attached.
-        let no_prealloc = || ferret_sys::features::features().hash_no_prealloc();
+        // Not with perf_event programs (profile:, hardware events): in NMI context an
+        // allocation can fail under a burst, and that would read as a full map.
+        let sampling = object.progs.iter().any(|p| p.prog_type == bpf::prog_type::PERF_EVENT);
+        let no_prealloc = || !sampling && ferret_sys::features::features().hash_no_prealloc();
         for m in &object.maps {
             let name = m.name.trim_start_matches('@');
             let name = if name.is_empty() { "at" } else { name };

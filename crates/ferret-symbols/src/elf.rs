@@ -1,7 +1,6 @@
 //! ELF symbol tables and the address → file offset mapping uprobes need.
-use ferret_sys::FileMap;
-use object::read::elf::{ElfFile64, ProgramHeader};
-use object::{Object, ObjectSymbol, RelocationFlags, SymbolFlags, SymbolKind};
+use object::read::elf::{ElfFile64, ProgramHeader, SectionHeader};
+use object::{Object, ObjectSymbol, RelocationFlags};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -42,8 +41,8 @@ pub struct Elf {
 /// Any defined symbol (function or data) named `name` in the ELF file at `path`: its address
 /// and size, for `uaddr("name")`.
 pub fn find_symbol(path: &Path, name: &str) -> Option<(u64, u64)> {
-    let data = FileMap::open(path).ok()?;
-    let file = ElfFile64::<object::Endianness>::parse(&*data).ok()?;
+    let cache = object::ReadCache::new(std::fs::File::open(path).ok()?);
+    let file = ElfFile64::<object::Endianness, _>::parse(&cache).ok()?;
     file.symbols()
         .chain(file.dynamic_symbols())
         .filter(|s| s.is_definition() && s.address() != 0)
@@ -51,41 +50,88 @@ pub fn find_symbol(path: &Path, name: &str) -> Option<(u64, u64)> {
         .map(|s| (s.address(), s.size()))
 }
 
+/// `Elf64_Sym` entries of `table` (names in `strings`) into `symbols` (functions and indirect
+/// functions with an address, defined in a section) and `ifuncs` (indirect functions'
+/// addresses), as object's `SymbolKind::Text` with `is_definition()` chose them.
+fn read_symbols(table: &[u8], strings: &[u8], little: bool, symbols: &mut Vec<Symbol>, ifuncs: &mut Vec<u64>) {
+    const STT_FUNC: u8 = 2;
+    let u16_at = |b: &[u8]| if little { u16::from_le_bytes([b[0], b[1]]) } else { u16::from_be_bytes([b[0], b[1]]) };
+    let u32_at = |b: &[u8]| {
+        let w = [b[0], b[1], b[2], b[3]];
+        if little {
+            u32::from_le_bytes(w)
+        } else {
+            u32::from_be_bytes(w)
+        }
+    };
+    let u64_at = |b: &[u8]| {
+        let w = [b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]];
+        if little {
+            u64::from_le_bytes(w)
+        } else {
+            u64::from_be_bytes(w)
+        }
+    };
+    for e in table.chunks_exact(24) {
+        let (name, info, shndx, addr, size) =
+            (u32_at(&e[0..]), e[4], u16_at(&e[6..]), u64_at(&e[8..]), u64_at(&e[16..]));
+        let ty = info & 0xf;
+        // Defined: in a section (not SHN_UNDEF, not a reserved index but SHN_XINDEX).
+        let in_section =
+            shndx != object::elf::SHN_UNDEF && (shndx < object::elf::SHN_LORESERVE || shndx == object::elf::SHN_XINDEX);
+        let wanted = match ty {
+            STT_FUNC => in_section,
+            STT_GNU_IFUNC => shndx != object::elf::SHN_UNDEF,
+            _ => false,
+        };
+        if !wanted || addr == 0 {
+            continue;
+        }
+        if ty == STT_GNU_IFUNC {
+            ifuncs.push(addr);
+        }
+        let Some(rest) = strings.get(name as usize..) else { continue };
+        let Ok(full) = std::str::from_utf8(&rest[..rest.iter().position(|&b| b == 0).unwrap_or(rest.len())]) else {
+            continue;
+        };
+        // `malloc@@GLIBC_2.2.5` spellings in some symbol tables: the bare name is what scripts use.
+        let name = full.split('@').next().unwrap_or(full);
+        symbols.push(Symbol { name: name.to_string(), addr, size });
+    }
+}
+
 impl Elf {
     pub fn open(path: &Path) -> Result<Elf, String> {
-        // Mapped, not read: only the pages of the headers and of the symbol and string tables
-        // are touched (symbolizing a system-wide profile opens every library the sampled
-        // processes map), and in one fault each, where reading symbol names one by one took
-        // ~2,600 read and lseek calls for libc.
-        let data = FileMap::open(path).map_err(|e| format!("could not read {}: {e}", path.display()))?;
-        let file = ElfFile64::<object::Endianness>::parse(&*data)
+        // Headers through a read cache; each symbol table and its strings in one read apiece,
+        // parsed here (object's string lookups read each name with a read and an lseek of its
+        // own: ~2,600 calls for libc). Read, not mapped: the file may be anyone's, and a mapped
+        // file that shrinks under us is a SIGBUS.
+        let f = std::fs::File::open(path).map_err(|e| format!("could not read {}: {e}", path.display()))?;
+        let cache = object::ReadCache::new(f);
+        let file = ElfFile64::<object::Endianness, _>::parse(&cache)
             .map_err(|e| format!("{} is not a 64-bit ELF file: {e}", path.display()))?;
-        let is_ifunc = |s: &object::read::elf::ElfSymbol64<'_, '_, object::Endianness, &[u8]>| matches!(s.flags(), SymbolFlags::Elf { st_info, .. } if st_info & 0xf == STT_GNU_IFUNC);
-        let mut ifuncs: Vec<u64> = file
-            .symbols()
-            .chain(file.dynamic_symbols())
-            // object's is_definition() only admits plain functions and objects.
-            .filter(|s| is_ifunc(s) && !s.is_undefined())
-            .map(|s| s.address())
-            .collect();
+        let (mut symbols, mut ifuncs) = (vec![], vec![]);
+        let endian = file.endian();
+        let sections = file.elf_section_table();
+        for sh in sections.iter() {
+            let kind = sh.sh_type(endian);
+            if kind != object::elf::SHT_SYMTAB && kind != object::elf::SHT_DYNSYM {
+                continue;
+            }
+            let (Ok(table), Ok(strings)) = (
+                sh.data(endian, &cache),
+                sections
+                    .section(object::SectionIndex(sh.sh_link(endian) as usize))
+                    .and_then(|s| s.data(endian, &cache)),
+            ) else {
+                continue;
+            };
+            read_symbols(table, strings, endian == object::Endianness::Little, &mut symbols, &mut ifuncs);
+        }
         ifuncs.sort_unstable();
         ifuncs.dedup();
-        let mut symbols: Vec<Symbol> = file
-            .symbols()
-            .chain(file.dynamic_symbols())
-            .filter(|s| s.address() != 0)
-            .filter(|s| (s.kind() == SymbolKind::Text && s.is_definition()) || (is_ifunc(s) && !s.is_undefined()))
-            .filter_map(|s| {
-                let name = s.name().ok()?;
-                // `malloc@@GLIBC_2.2.5` spellings in some symbol tables: the bare name is what
-                // scripts use.
-                let name = name.split('@').next().unwrap_or(name);
-                Some(Symbol { name: name.to_string(), addr: s.address(), size: s.size() })
-            })
-            .collect();
         symbols.sort_by(|a, b| a.name.cmp(&b.name).then(a.addr.cmp(&b.addr)));
         symbols.dedup_by(|a, b| a.name == b.name && a.addr == b.addr);
-        let endian = file.endian();
         let segments = file
             .elf_program_headers()
             .iter()
@@ -151,7 +197,7 @@ impl Elf {
     /// IRELATIVE relocations in ferret's own mapping of the same file (`/proc/self/mem`).
     fn resolve_ifuncs(&self) -> Option<HashMap<u64, u64>> {
         use std::os::unix::fs::FileExt;
-        let data = FileMap::open(&self.path).ok()?;
+        let data = std::fs::read(&self.path).ok()?;
         let file = ElfFile64::<object::Endianness>::parse(&*data).ok()?;
         let slots: Vec<(u64, u64)> = file
             .dynamic_relocations()?
@@ -183,15 +229,14 @@ impl Elf {
         Some(out)
     }
 
-    /// Load bias of this file in ferret's own address space, if ferret has it mapped. Only the
-    /// loader's executable segment counts: ferret itself maps files read-only to parse them.
+    /// Load bias of this file in ferret's own address space, if ferret has it mapped.
     fn self_load_bias(&self) -> Option<u64> {
         let want = std::fs::canonicalize(&self.path).ok()?;
         let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
         maps.lines().find_map(|line| {
             let f: Vec<&str> = line.split_whitespace().collect();
-            let (range, perms, offset, path) = (f.first()?, f.get(1)?, f.get(2)?, f.get(5)?);
-            if !perms.contains('x') || std::fs::canonicalize(path).ok()? != want {
+            let (range, offset, path) = (f.first()?, f.get(2)?, f.get(5)?);
+            if std::fs::canonicalize(path).ok()? != want {
                 return None;
             }
             let start = u64::from_str_radix(range.split('-').next()?, 16).ok()?;

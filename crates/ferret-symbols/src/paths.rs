@@ -169,14 +169,23 @@ fn library(name: &str) -> Option<PathBuf> {
         .split(':')
         .filter(|d| !d.is_empty())
         .find_map(in_dir)
-        .or_else(|| best(name, ld_cache(LD_CACHE, |f| is_library(f, name) && f.contains(".so"))))
+        .or_else(|| in_order(name, ld_cache(LD_CACHE, |f| is_library(f, name) && f.contains(".so"))))
         .or_else(|| LIB_DIRS.iter().find_map(|d| in_dir(d)))
 }
 
-/// The one of `found` (files named like library `name`) to probe: the versioned runtime name
-/// (libc.so.6) before a linker script (libc.so), an ELF file, its links resolved.
+/// The one of `found` (files named like library `name`, in a directory's listing) to probe:
+/// the versioned runtime name (libc.so.6) before a linker script (libc.so), an ELF file, its
+/// links resolved.
 fn best(name: &str, mut found: Vec<PathBuf>) -> Option<PathBuf> {
     found.sort_by_key(|p| (p.file_name().map_or(0, |f| f.len()) == name.len() + 3, p.clone()));
+    let p = found.into_iter().find(|p| is_elf(p))?;
+    Some(p.canonicalize().unwrap_or(p))
+}
+
+/// As [`best`] for the loader cache's matches, which keep the cache's order (the loader's
+/// preference among directories): only the versioned-name preference reorders them.
+fn in_order(name: &str, mut found: Vec<PathBuf>) -> Option<PathBuf> {
+    found.sort_by_key(|p| p.file_name().map_or(0, |f| f.len()) == name.len() + 3);
     let p = found.into_iter().find(|p| is_elf(p))?;
     Some(p.canonicalize().unwrap_or(p))
 }
@@ -188,7 +197,8 @@ const LD_CACHE: &str = "/etc/ld.so.cache";
 /// The cache (glibc 2.32+ writes only this "new" format; older ones put it after the old one):
 /// the magic `glibc-ld.so.cache1.1`, `u32 nlibs`, ..., 48 bytes of header, then `nlibs` entries
 /// of 24 bytes (`i32 flags, u32 name, u32 path, u32 _, u64 hwcap`) whose string offsets count
-/// from the header. Entries for 32-bit libraries (multilib) are left out by their ELF class.
+/// from the header. Entries for 32-bit libraries (multilib) are left out by their ELF class,
+/// entries for a CPU level by their hwcap.
 fn ld_cache(path: &str, want: impl Fn(&str) -> bool) -> Vec<PathBuf> {
     const MAGIC: &[u8] = b"glibc-ld.so.cache1.1";
     let Ok(data) = std::fs::read(path) else { return vec![] };
@@ -200,7 +210,11 @@ fn ld_cache(path: &str, want: impl Fn(&str) -> bool) -> Vec<PathBuf> {
         std::str::from_utf8(&s[..s.iter().position(|&b| b == 0)?]).ok()
     };
     let Some(nlibs) = u32_at(20) else { return vec![] };
+    let hwcap = |i: usize| d.get(48 + 24 * i + 16..48 + 24 * i + 24).map(|b| b.iter().any(|&x| x != 0));
     (0..nlibs as usize)
+        // Entries for one CPU level (glibc-hwcaps, hwcap subdirectories) are left out: the
+        // baseline library is what processes load wherever they run.
+        .filter(|&i| hwcap(i) == Some(false))
         .map_while(|i| Some((u32_at(48 + 24 * i + 4)?, u32_at(48 + 24 * i + 8)?)))
         .filter_map(|(name, path)| if want(str_at(name)?) { str_at(path).map(PathBuf::from) } else { None })
         .filter(|p| elf_class(p) == Some(2))

@@ -52,9 +52,11 @@ impl Drop for Mmap {
     }
 }
 
-/// A whole file mapped read-only and private, such as /sys/kernel/btf/vmlinux: the kernel
-/// maps its BTF in place (no copy, no page of it counted in our RSS), where `read` would copy
-/// 5 MB into the heap. Unmapped on drop.
+/// A whole sysfs file mapped read-only and private: /sys/kernel/btf/vmlinux, which the kernel
+/// maps in place (no copy, no page of it counted in our RSS), where `read` would copy 5 MB into
+/// the heap. Only sysfs files are mapped: their size and bytes are the kernel's, so the slice
+/// cannot change or shrink under its reader (a regular file can, by anyone who may write it,
+/// and a mapping of a shrunk file is a SIGBUS). Unmapped on drop.
 pub struct FileMap {
     ptr: NonNull<u8>,
     len: usize,
@@ -66,11 +68,20 @@ unsafe impl Send for FileMap {}
 unsafe impl Sync for FileMap {}
 
 impl FileMap {
-    /// Maps all of `path` (its size from fstat), or says why not: the caller falls back to
-    /// reading the file where mapping is refused (sysfs files other than vmlinux, kernels
-    /// before 6.16 for vmlinux).
-    pub fn open(path: &std::path::Path) -> std::io::Result<FileMap> {
+    /// Maps all of sysfs file `path` (its size from fstat), or says why not: the caller falls
+    /// back to reading the file where mapping is refused (a file elsewhere than sysfs, sysfs
+    /// files other than vmlinux, kernels before 6.16 for vmlinux).
+    pub fn open_sysfs(path: &std::path::Path) -> std::io::Result<FileMap> {
         let file = std::fs::File::open(path)?;
+        // SAFETY: fstatfs writes only the statfs we pass, on an open fd.
+        let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        if unsafe { libc::fstatfs(file.as_raw_fd(), &mut st) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if st.f_type != libc::SYSFS_MAGIC {
+            return Err(std::io::Error::from_raw_os_error(libc::EINVAL));
+        }
         let len =
             usize::try_from(file.metadata()?.len()).map_err(|_| std::io::Error::from_raw_os_error(libc::EFBIG))?;
         if len == 0 {
