@@ -330,8 +330,8 @@ fn run(argv: Vec<OsString>) -> i32 {
         // The stacks' text follows a 0x1e; their values are the last arguments.
         let msg = msg.split_once('\x1e').map_or(msg, |(m, _)| m);
         let taken = &args[args.len().saturating_sub(stacks.len())..];
-        let kernel = a.kernel_stack.then(|| super::stacks::kernel_frames(&taken[0]));
-        let user = a.user_stack.then(|| super::stacks::user_frames(&taken[taken.len() - 1]));
+        let kernel = a.kernel_stack.then(|| taken.first().map(super::stacks::kernel_frames).unwrap_or_default());
+        let user = a.user_stack.then(|| taken.last().map(super::stacks::user_frames).unwrap_or_default());
         let (ts, pid, tid, cpu, comm) = (int(&args[0]), int(&args[1]), int(&args[2]), int(&args[3]), string(&args[4]));
         if a.name.as_ref().is_some_and(|n| !comm.contains(n.as_str())) {
             return true;
