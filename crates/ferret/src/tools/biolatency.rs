@@ -20,7 +20,9 @@ const EXAMPLES: &str = "examples:
     ferret biolatency -Q           # include OS queued time in I/O time
     ferret biolatency -D           # show each disk device separately
     ferret biolatency -d vda       # trace vda only
-    ferret biolatency -j 1         # JSON lines: time, [disk,] unit, hist [{interval-start, interval-end, count}]";
+    ferret biolatency -e           # show extension summary (average, total, count)
+    ferret biolatency -j 1         # JSON lines: time, [disk,] unit, hist [{interval-start, interval-end, count}]
+                                   # (-e adds a record of time, unit, avg, total, count)";
 
 /// Summarize block device I/O latency as a histogram
 #[derive(Parser, Debug)]
@@ -41,6 +43,9 @@ struct Args {
     /// trace this disk only
     #[arg(short = 'd', long = "disk")]
     disk: Option<String>,
+    /// summarize average/total value
+    #[arg(short = 'e', long = "extension")]
+    extension: bool,
     /// output interval, in seconds
     #[arg(value_parser = clap::value_parser!(u64).range(1..))]
     interval: Option<u64>,
@@ -59,6 +64,8 @@ fn program(a: &Args, cg: &[String], start: &str, dev: Option<u64>) -> String {
     let pred = super::predicate(&f);
     let div = if a.milliseconds { 1_000_000 } else { 1000 };
     let key = if a.disks { "[args.dev]" } else { "" };
+    // -e: the total (ns) and the count of all I/O, whatever the disk.
+    let ext = if a.extension { " @ext_ns = sum(nsecs - $t); @ext_n = count();" } else { "" };
     // With -Q the start is the I/O's start, else its issue; a request issued without a start
     // seen (before tracing began) keeps its first stamp.
     let issue = if start == "block_rq_issue" {
@@ -70,7 +77,7 @@ fn program(a: &Args, cg: &[String], start: &str, dev: Option<u64>) -> String {
         r#"tracepoint:block:{start} {pred}{{ @start[args.dev, args.sector] = nsecs; }}
 {issue}tracepoint:block:block_rq_complete {{
     $t = @start[args.dev, args.sector];
-    if ($t) {{ @dist{key} = hist((nsecs - $t) / {div}); delete(@start[args.dev, args.sector]); }}
+    if ($t) {{ @dist{key} = hist((nsecs - $t) / {div});{ext} delete(@start[args.dev, args.sector]); }}
 }}
 "#
     )
@@ -106,6 +113,28 @@ fn run(argv: Vec<OsString>) -> i32 {
         json: a.common.json,
     };
     super::run_summary("biolatency", &routes, header, &a.common, Every::positional(a.interval, a.count), |r| {
-        hist::show(r, &show)
+        hist::show(r, &show) && (!a.extension || extension(r, unit, a.common.json))
     })
+}
+
+/// BCC's `-e` line after the histograms: `avg = A usecs, total: T usecs, count: N` (whole
+/// units, as BCC's `%ld` prints them), for the interval's I/O; nothing when there was none.
+fn extension(r: &ferret::Running, unit: &str, json: bool) -> bool {
+    let total = |m: &str| r.map(m).and_then(|d| d.entries.first().and_then(|(_, v)| super::num(v))).unwrap_or(0);
+    let (ns, n) = (total("@ext_ns"), total("@ext_n"));
+    r.clear("@ext_ns");
+    r.clear("@ext_n");
+    if n == 0 {
+        return true;
+    }
+    let total = ns / if unit == "msecs" { 1_000_000 } else { 1000 };
+    if json {
+        return super::line(&format!(
+            "{{\"time\": {}, \"unit\": {}, \"avg\": {}, \"total\": {total}, \"count\": {n}}}",
+            super::json_str(&super::hms()),
+            super::json_str(unit),
+            total / n
+        ));
+    }
+    super::line(&format!("\navg = {} {unit}, total: {total} {unit}, count: {n}\n", total / n))
 }
