@@ -149,16 +149,19 @@ fn file_name(key: u64) -> String {
     format!("btf-vmlinux-{key:016x}.idx")
 }
 
-/// Whether index files in `dir` may be trusted and written: a directory owned by root or by
-/// us that no one else may write (a planted index could hang lookups or give wrong types).
-/// `create` makes it (mode 0755) where it is missing.
-pub(crate) fn trusted(dir: &Path, create: bool) -> bool {
+/// Whether index files in `dir` may be trusted: a directory owned by root or by us that no one
+/// else may write (a planted index could hang lookups or give wrong types). `write`: whether we
+/// may also write there, as its owner (so a process without root, which cannot write root's
+/// directory, does not build indexes only to fail to save them); it makes the directory (mode
+/// 0755) where it is missing.
+pub(crate) fn trusted(dir: &Path, write: bool) -> bool {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt};
-    if create && !dir.exists() {
+    if write && !dir.exists() {
         let _ = std::fs::DirBuilder::new().recursive(true).mode(0o755).create(dir);
     }
     let (Ok(m), Ok(me)) = (std::fs::symlink_metadata(dir), std::fs::metadata("/proc/self")) else { return false };
-    m.is_dir() && (m.uid() == 0 || m.uid() == me.uid()) && m.mode() & 0o022 == 0
+    let owner = if write { m.uid() == me.uid() } else { m.uid() == 0 || m.uid() == me.uid() };
+    m.is_dir() && owner && m.mode() & 0o022 == 0
 }
 
 /// The index file for `data` in `dir`, if there is one that fits: right magic, key and sizes.
