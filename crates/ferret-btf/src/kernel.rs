@@ -49,9 +49,7 @@ pub fn vmlinux() -> Result<Arc<Btf>, Error> {
             let saved = dir.as_deref().and_then(|d| store::load(d, &data, &salt));
             let fresh = saved.is_none();
             let btf = Btf::parse("vmlinux", data, None, saved)?;
-            // Build the indexes to save them only where they can be saved (a process that
-            // cannot write there builds each one when it first needs it).
-            if let Some(d) = dir.as_deref().filter(|d| fresh && store::trusted(d, true)) {
+            if let Some(d) = dir.as_deref().filter(|_| fresh) {
                 // A cache: failing to write it costs the next process the build, nothing else.
                 let _ = btf.save_indexes(d, &salt);
             }

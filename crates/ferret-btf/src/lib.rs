@@ -155,8 +155,12 @@ impl Btf {
     }
 
     /// Saves this object's indexes (building the name and enumerator ones first) for
-    /// [`store::load`] to find next time.
+    /// [`store::load`] to find next time, in a directory we own (checked before anything is
+    /// built: a process that cannot write there builds each index when it first needs it).
     fn save_indexes(&self, dir: &std::path::Path, salt: &[u8]) -> std::io::Result<()> {
+        if !store::trusted(dir, true) {
+            return Err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, "index directory not ours"));
+        }
         let names = self.name_index().slots();
         let (enums, packed) = self.enumerator_index();
         store::save(dir, &self.data, salt, [&self.offsets, names, enums.slots(), packed])

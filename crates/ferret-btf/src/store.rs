@@ -8,10 +8,9 @@
 //! kernel maps 64 KiB around each faulting page of a file mapping, so a dozen lookups put
 //! ~800 KiB of a mapped index in RSS where reading them puts ~50 KiB.
 use ferret_sys::FileMap;
-use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, OnceLock};
 
 /// The BTF blob: owned bytes, or a read-only mapping of the file.
 pub(crate) enum Data {
@@ -37,18 +36,33 @@ pub(crate) enum Words {
 
 const PAGE: usize = 4096;
 
-/// An index file, read a page at a time as lookups reach its pages (and kept).
+/// An index file, read a page at a time as lookups reach its pages (and kept). A page once
+/// read is reached without a lock: a scan of every type (wildcards, listings) reads a word per
+/// type.
 pub(crate) struct IndexFile {
     file: std::fs::File,
     len: usize,
-    pages: Mutex<HashMap<usize, Box<[u8; PAGE]>>>,
+    pages: Vec<OnceLock<Box<[u8; PAGE]>>>,
 }
 
 impl IndexFile {
     fn open(path: &Path) -> Option<IndexFile> {
         let file = std::fs::File::open(path).ok()?;
         let len = usize::try_from(file.metadata().ok()?.len()).ok()?;
-        Some(IndexFile { file, len, pages: Mutex::default() })
+        Some(IndexFile { file, len, pages: (0..len.div_ceil(PAGE)).map(|_| OnceLock::new()).collect() })
+    }
+
+    /// Page `n` of the file, read on first use (two threads may both read it; one copy stays).
+    fn page(&self, n: usize) -> Option<&[u8; PAGE]> {
+        use std::os::unix::fs::FileExt;
+        let slot = self.pages.get(n)?;
+        if let Some(p) = slot.get() {
+            return Some(p);
+        }
+        let mut buf = Box::new([0u8; PAGE]);
+        let want = PAGE.min(self.len - n * PAGE);
+        self.file.read_exact_at(&mut buf[..want], (n * PAGE) as u64).ok()?;
+        Some(slot.get_or_init(|| buf))
     }
 
     /// The `N` bytes at `at`, if the file has them.
@@ -57,21 +71,11 @@ impl IndexFile {
             return None;
         }
         let mut out = [0u8; N];
-        let mut pages = self.pages.lock().unwrap_or_else(|e| e.into_inner());
         let mut done = 0;
         // Words are 4-aligned, so this is one page; the loop serves any N.
         while done < N {
             let (page, off) = ((at + done) / PAGE, (at + done) % PAGE);
-            let buf = match pages.entry(page) {
-                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(e) => {
-                    use std::os::unix::fs::FileExt;
-                    let mut buf = Box::new([0u8; PAGE]);
-                    let want = PAGE.min(self.len - page * PAGE);
-                    self.file.read_exact_at(&mut buf[..want], (page * PAGE) as u64).ok()?;
-                    e.insert(buf)
-                }
-            };
+            let buf = self.page(page)?;
             let n = (N - done).min(PAGE - off);
             out[done..done + n].copy_from_slice(&buf[off..off + n]);
             done += n;
@@ -197,14 +201,11 @@ pub(crate) fn load(dir: &Path, data: &[u8], salt: &[u8]) -> Option<Indexes> {
     })
 }
 
-/// Writes `ix` for `data` into `dir` (made if missing) through a temporary file and a rename,
-/// so a reader never maps half a file, and removes the index files of other BTF (another
+/// Writes `ix` for `data` into `dir` through a temporary file and a rename,
+/// so a reader never reads half a file, and removes the index files of other BTF (another
 /// kernel's). A failure (read-only /var, say) only costs the next process the build again.
-/// `parts` are the tables of [`Indexes`], in its order.
+/// `parts` are the tables of [`Indexes`], in its order; `dir` is [`trusted`] for writing.
 pub(crate) fn save(dir: &Path, data: &[u8], salt: &[u8], parts: [&Words; 4]) -> std::io::Result<()> {
-    if !trusted(dir, true) {
-        return Err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, "index directory not trusted"));
-    }
     let k = key(data, salt);
     let mut out = Vec::with_capacity(HEADER + 4 * parts.iter().map(|w| w.len()).sum::<usize>());
     out.extend_from_slice(MAGIC);

@@ -53,50 +53,35 @@ pub fn find_symbol(path: &Path, name: &str) -> Option<(u64, u64)> {
 /// `Elf64_Sym` entries of `table` (names in `strings`) into `symbols` (functions and indirect
 /// functions with an address, defined in a section) and `ifuncs` (indirect functions'
 /// addresses), as object's `SymbolKind::Text` with `is_definition()` chose them.
-fn read_symbols(table: &[u8], strings: &[u8], little: bool, symbols: &mut Vec<Symbol>, ifuncs: &mut Vec<u64>) {
-    const STT_FUNC: u8 = 2;
-    let u16_at = |b: &[u8]| if little { u16::from_le_bytes([b[0], b[1]]) } else { u16::from_be_bytes([b[0], b[1]]) };
-    let u32_at = |b: &[u8]| {
-        let w = [b[0], b[1], b[2], b[3]];
-        if little {
-            u32::from_le_bytes(w)
-        } else {
-            u32::from_be_bytes(w)
-        }
+fn read_symbols(
+    table: &[u8],
+    strings: &[u8],
+    endian: object::Endianness,
+    symbols: &mut Vec<Symbol>,
+    ifuncs: &mut Vec<u64>,
+) {
+    use object::read::elf::Sym;
+    let Ok(entries) = object::pod::slice_from_all_bytes::<object::elf::Sym64<object::Endianness>>(table) else {
+        return;
     };
-    let u64_at = |b: &[u8]| {
-        let w = [b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]];
-        if little {
-            u64::from_le_bytes(w)
-        } else {
-            u64::from_be_bytes(w)
-        }
-    };
-    for e in table.chunks_exact(24) {
-        let (name, info, shndx, addr, size) =
-            (u32_at(&e[0..]), e[4], u16_at(&e[6..]), u64_at(&e[8..]), u64_at(&e[16..]));
-        let ty = info & 0xf;
-        // Defined: in a section (not SHN_UNDEF, not a reserved index but SHN_XINDEX).
-        let in_section =
-            shndx != object::elf::SHN_UNDEF && (shndx < object::elf::SHN_LORESERVE || shndx == object::elf::SHN_XINDEX);
-        let wanted = match ty {
-            STT_FUNC => in_section,
-            STT_GNU_IFUNC => shndx != object::elf::SHN_UNDEF,
+    let strings = object::read::StringTable::new(strings, 0, strings.len() as u64);
+    for s in entries {
+        let wanted = match s.st_type() {
+            object::elf::STT_FUNC => s.is_definition(endian),
+            STT_GNU_IFUNC => !s.is_undefined(endian),
             _ => false,
         };
+        let addr = s.st_value(endian);
         if !wanted || addr == 0 {
             continue;
         }
-        if ty == STT_GNU_IFUNC {
+        if s.st_type() == STT_GNU_IFUNC {
             ifuncs.push(addr);
         }
-        let Some(rest) = strings.get(name as usize..) else { continue };
-        let Ok(full) = std::str::from_utf8(&rest[..rest.iter().position(|&b| b == 0).unwrap_or(rest.len())]) else {
-            continue;
-        };
+        let Some(full) = s.name(endian, strings).ok().and_then(|n| std::str::from_utf8(n).ok()) else { continue };
         // `malloc@@GLIBC_2.2.5` spellings in some symbol tables: the bare name is what scripts use.
         let name = full.split('@').next().unwrap_or(full);
-        symbols.push(Symbol { name: name.to_string(), addr, size });
+        symbols.push(Symbol { name: name.to_string(), addr, size: s.st_size(endian) });
     }
 }
 
@@ -126,7 +111,7 @@ impl Elf {
             ) else {
                 continue;
             };
-            read_symbols(table, strings, endian == object::Endianness::Little, &mut symbols, &mut ifuncs);
+            read_symbols(table, strings, endian, &mut symbols, &mut ifuncs);
         }
         ifuncs.sort_unstable();
         ifuncs.dedup();

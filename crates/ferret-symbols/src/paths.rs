@@ -158,33 +158,30 @@ fn is_library(file: &str, name: &str) -> bool {
 /// library directories (systems without a cache).
 fn library(name: &str) -> Option<PathBuf> {
     let extra = std::env::var("LD_LIBRARY_PATH").unwrap_or_default();
+    let wanted = |f: &str| is_library(f, name) && f.contains(".so");
     let in_dir = |dir: &str| {
         let entries = std::fs::read_dir(dir).ok()?;
-        let found = entries.flatten().map(|e| e.path()).filter(|p| {
-            p.file_name().and_then(|f| f.to_str()).is_some_and(|f| is_library(f, name) && f.contains(".so"))
-        });
-        best(name, found.collect())
+        let mut found: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.file_name().and_then(|f| f.to_str()).is_some_and(wanted))
+            .collect();
+        // A listing has no order of its own: by name.
+        found.sort();
+        best(name, found)
     };
     extra
         .split(':')
         .filter(|d| !d.is_empty())
         .find_map(in_dir)
-        .or_else(|| in_order(name, ld_cache(LD_CACHE, |f| is_library(f, name) && f.contains(".so"))))
+        .or_else(|| best(name, ld_cache(LD_CACHE, wanted)))
         .or_else(|| LIB_DIRS.iter().find_map(|d| in_dir(d)))
 }
 
-/// The one of `found` (files named like library `name`, in a directory's listing) to probe:
-/// the versioned runtime name (libc.so.6) before a linker script (libc.so), an ELF file, its
-/// links resolved.
+/// The one of `found` (files named like library `name`, in the order of preference: the loader
+/// cache's, or a listing's by name) to probe: the versioned runtime name (libc.so.6) before a
+/// linker script (libc.so), an ELF file, its links resolved.
 fn best(name: &str, mut found: Vec<PathBuf>) -> Option<PathBuf> {
-    found.sort_by_key(|p| (p.file_name().map_or(0, |f| f.len()) == name.len() + 3, p.clone()));
-    let p = found.into_iter().find(|p| is_elf(p))?;
-    Some(p.canonicalize().unwrap_or(p))
-}
-
-/// As [`best`] for the loader cache's matches, which keep the cache's order (the loader's
-/// preference among directories): only the versioned-name preference reorders them.
-fn in_order(name: &str, mut found: Vec<PathBuf>) -> Option<PathBuf> {
     found.sort_by_key(|p| p.file_name().map_or(0, |f| f.len()) == name.len() + 3);
     let p = found.into_iter().find(|p| is_elf(p))?;
     Some(p.canonicalize().unwrap_or(p))
@@ -230,9 +227,7 @@ fn elf_class(p: &Path) -> Option<u8> {
 }
 
 fn is_elf(p: &Path) -> bool {
-    use std::io::Read;
-    let mut magic = [0u8; 4];
-    std::fs::File::open(p).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && magic == *b"\x7fELF"
+    elf_class(p).is_some()
 }
 
 /// A file mapped into process `pid` whose name is the library or program `name`.

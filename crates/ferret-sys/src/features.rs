@@ -6,7 +6,7 @@ use std::os::fd::AsFd;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use crate::bpf::{self, attach_type, map_type, prog_type, LoadError, Map, ProgLoad};
+use crate::bpf::{self, attach_type, insn, map_type, prog_type, LoadError, Map, ProgLoad};
 
 /// `r0 = 0; exit`: mov64 imm (0xb7) to r0, exit (0x95).
 const RET0: [u64; 2] = [0xb7, 0x95];
@@ -124,9 +124,6 @@ impl Features {
         *self.hash_no_prealloc.get_or_init(|| {
             let Ok(m) = Map::create(map_type::HASH, "ferret_probe", 4, 8, 1, bpf::map_flags::BPF_F_NO_PREALLOC) else {
                 return false;
-            };
-            let insn = |code: u64, dst: u64, src: u64, off: i16, imm: i32| {
-                code | (dst | src << 4) << 8 | (off as u16 as u64) << 16 | (imm as u32 as u64) << 32
             };
             let insns = [
                 insn(0x18, 1, 1, 0, m.raw_fd()), // r1 = map (BPF_PSEUDO_MAP_FD)

@@ -1,11 +1,13 @@
-//! Shared kernel mappings behind the ring and perf buffer readers: an owned `mmap` region.
+//! Owned `mmap` regions: the shared kernel mappings behind the ring and perf buffer readers, and
+//! read-only mappings of sysfs files ([`FileMap`]).
 
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::ptr::NonNull;
 
 use crate::{last_errno, Result, SysError};
 
-/// An owned `MAP_SHARED` mapping of a kernel object, unmapped on drop.
+/// An owned mapping, unmapped on drop: `MAP_SHARED` of a kernel object ([`Mmap::new`]), or
+/// [`FileMap`]'s private one.
 pub(crate) struct Mmap {
     ptr: NonNull<u8>,
     len: usize,
@@ -21,13 +23,18 @@ impl Mmap {
         let prot = if writable { libc::PROT_READ | libc::PROT_WRITE } else { libc::PROT_READ };
         let off =
             libc::off_t::try_from(offset).map_err(|_| SysError::Invalid(format!("mmap offset {offset} too large")))?;
+        Mmap::raw(fd, len, off, prot, libc::MAP_SHARED).map_err(|errno| SysError::syscall("mmap", errno, what))
+    }
+
+    /// `mmap(NULL, len, prot, flags, fd, off)`, or its errno.
+    fn raw(fd: BorrowedFd<'_>, len: usize, off: libc::off_t, prot: i32, flags: i32) -> std::result::Result<Mmap, i32> {
         // SAFETY: a fresh mapping at an address of the kernel's choosing aliases no Rust object;
         // the fd is valid for the duration of the call (borrowed).
-        let p = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, libc::MAP_SHARED, fd.as_raw_fd(), off) };
+        let p = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, flags, fd.as_raw_fd(), off) };
         if p == libc::MAP_FAILED {
-            return Err(SysError::syscall("mmap", last_errno(), what));
+            return Err(last_errno());
         }
-        let ptr = NonNull::new(p.cast::<u8>()).ok_or_else(|| SysError::syscall("mmap", libc::EINVAL, what))?;
+        let ptr = NonNull::new(p.cast::<u8>()).ok_or(libc::EINVAL)?;
         Ok(Mmap { ptr, len })
     }
 
@@ -57,14 +64,10 @@ impl Drop for Mmap {
 /// the heap. Only sysfs files are mapped: their size and bytes are the kernel's, so the slice
 /// cannot change or shrink under its reader (a regular file can, by anyone who may write it,
 /// and a mapping of a shrunk file is a SIGBUS). Unmapped on drop.
-pub struct FileMap {
-    ptr: NonNull<u8>,
-    len: usize,
-}
+pub struct FileMap(Mmap);
 
-// SAFETY: a read-only private mapping is immutable memory owned by this value.
-unsafe impl Send for FileMap {}
-// SAFETY: as above: shared references only ever read it.
+// SAFETY: a read-only private mapping of a sysfs file is immutable memory owned by this value
+// (Mmap, Send, unmaps it on drop); shared references only ever read it.
 unsafe impl Sync for FileMap {}
 
 impl FileMap {
@@ -87,31 +90,16 @@ impl FileMap {
         if len == 0 {
             return Err(std::io::Error::from_raw_os_error(libc::EINVAL));
         }
-        // SAFETY: a fresh read-only mapping at an address of the kernel's choosing aliases no
-        // Rust object; the fd is open for the duration of the call.
-        let p =
-            unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_PRIVATE, file.as_raw_fd(), 0) };
-        if p == libc::MAP_FAILED {
-            return Err(std::io::Error::last_os_error());
-        }
-        let ptr = NonNull::new(p.cast::<u8>()).ok_or_else(|| std::io::Error::from_raw_os_error(libc::EINVAL))?;
-        Ok(FileMap { ptr, len })
+        Mmap::raw(file.as_fd(), len, 0, libc::PROT_READ, libc::MAP_PRIVATE)
+            .map(FileMap)
+            .map_err(std::io::Error::from_raw_os_error)
     }
 }
 
 impl std::ops::Deref for FileMap {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        // SAFETY: ptr/len are the live read-only mapping, valid until drop.
-        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
-    }
-}
-
-impl Drop for FileMap {
-    fn drop(&mut self) {
-        // SAFETY: ptr/len are exactly what mmap returned; no slice outlives self.
-        unsafe {
-            libc::munmap(self.ptr.as_ptr().cast(), self.len);
-        }
+        // SAFETY: the live read-only mapping, valid until the Mmap inside drops with self.
+        unsafe { std::slice::from_raw_parts(self.0.as_ptr(), self.0.len()) }
     }
 }

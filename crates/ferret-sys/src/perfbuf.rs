@@ -200,7 +200,7 @@ fn drain(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bpf::{self, prog_type, ProgLoad};
+    use crate::bpf::{self, insn, prog_type, ProgLoad};
 
     fn sample(payload: &[u8]) -> Vec<u8> {
         // header, u32 raw size, raw data padded so that 4 + raw is 8-aligned.
@@ -255,10 +255,6 @@ mod tests {
         let data = RingData { base: zeros.as_ptr(), size: 64 };
         let (tail, n, _) = drain(&data, 0, 32, &mut scratch, &mut |_: &[u8]| {});
         assert_eq!((tail, n), (32, 0));
-    }
-
-    fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> u64 {
-        (code as u64) | (((src << 4) | (dst & 0xf)) as u64) << 8 | (off as u16 as u64) << 16 | (imm as u32 as u64) << 32
     }
 
     #[test]

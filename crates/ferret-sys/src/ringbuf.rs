@@ -153,21 +153,7 @@ impl RingBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bpf::{self, prog_type, ProgLoad};
-
-    /// One instruction: opcode, dst, src, off, imm.
-    fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> u64 {
-        u64::from_le_bytes([
-            code,
-            (src << 4) | (dst & 0xf),
-            off.to_le_bytes()[0],
-            off.to_le_bytes()[1],
-            imm.to_le_bytes()[0],
-            imm.to_le_bytes()[1],
-            imm.to_le_bytes()[2],
-            imm.to_le_bytes()[3],
-        ])
-    }
+    use crate::bpf::{self, insn, prog_type, ProgLoad};
 
     fn ld_map(dst: u8, fd: i32) -> [u64; 2] {
         [insn(0x18, dst, 1, 0, fd), 0]

@@ -18,6 +18,13 @@ pub use prog::{
 
 use crate::last_errno;
 
+/// One instruction as the kernel reads it (`struct bpf_insn` on a little-endian host): opcode,
+/// dst and src registers, offset, immediate. For the trial loads of [`crate::features`] and the
+/// tests here; programs are assembled by ferret-bpf.
+pub(crate) fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> u64 {
+    (code as u64) | (((src << 4) | (dst & 0xf)) as u64) << 8 | (off as u16 as u64) << 16 | (imm as u32 as u64) << 32
+}
+
 /// `enum bpf_map_type` values ferret uses.
 pub mod map_type {
     /// `BPF_MAP_TYPE_HASH`.

@@ -120,8 +120,7 @@ fn run(argv: Vec<OsString>) -> i32 {
 /// BCC's `-e` line after the histograms: `avg = A usecs, total: T usecs, count: N` (whole
 /// units, as BCC's `%ld` prints them), for the interval's I/O; nothing when there was none.
 fn extension(r: &ferret::Running, unit: &str, json: bool) -> bool {
-    let total = |m: &str| r.map(m).and_then(|d| d.entries.first().and_then(|(_, v)| super::num(v))).unwrap_or(0);
-    let (ns, n) = (total("@ext_ns"), total("@ext_n"));
+    let (ns, n) = (super::scalar(r, "@ext_ns"), super::scalar(r, "@ext_n"));
     r.clear("@ext_ns");
     r.clear("@ext_n");
     if n == 0 {

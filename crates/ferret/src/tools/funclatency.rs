@@ -75,10 +75,6 @@ fn program(a: &Args, cg: &[String], entry: &str, exit: &str, div: u64) -> String
     )
 }
 
-fn scalar(r: &ferret::Running, name: &str) -> u64 {
-    r.map(name).and_then(|d| d.entries.into_iter().next()).and_then(|(_, v)| super::num(&v)).unwrap_or(0)
-}
-
 fn run(argv: Vec<OsString>) -> i32 {
     let (a, cg) = match super::parse_tool::<Args>(argv, |a| &a.common) {
         Ok(x) => x,
@@ -135,7 +131,7 @@ fn run(argv: Vec<OsString>) -> i32 {
     };
     let every = Every::secs(a.interval, None, a.duration);
     let status = super::run_summary("funclatency", &routes, &header, &a.common, every, |r| {
-        let (total, n) = (scalar(r, "@total") / div, scalar(r, "@n"));
+        let (total, n) = (super::scalar(r, "@total") / div, super::scalar(r, "@n"));
         r.clear("@total");
         r.clear("@n");
         if !hist::show(r, &show) {

@@ -195,8 +195,7 @@ fn run(argv: Vec<OsString>) -> i32 {
         None => super::Route::new("tracepoint kmem", kernel_program(&a, &cg)),
     };
     if pid.is_none() {
-        super::stacks::Opts { kernel: true, user: false, delimited: false, offsets: false, annotate: false }
-            .prefetch_symbols();
+        super::stacks::prefetch_kernel_symbols();
     }
     let header = if a.common.json {
         String::new()

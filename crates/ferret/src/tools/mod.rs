@@ -173,6 +173,11 @@ pub fn proc_comm(pid: i64) -> Option<String> {
     std::fs::read_to_string(format!("/proc/{pid}/comm")).ok().map(|c| c.trim_end().to_string())
 }
 
+/// The value of keyless count or sum map `name` (0 when it holds none).
+pub fn scalar(r: &Running, name: &str) -> u64 {
+    r.map(name).and_then(|d| d.entries.into_iter().next()).and_then(|(_, v)| num(&v)).unwrap_or(0)
+}
+
 /// A count or sum from a map as an unsigned number (a negative sum as 0).
 pub fn num(v: &ferret::MapValue) -> Option<u64> {
     use ferret::MapValue;

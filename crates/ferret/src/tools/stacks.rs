@@ -24,9 +24,7 @@ impl Opts {
     /// between Ctrl-C and the report. Symbolizing waits for it if it is not done.
     pub fn prefetch_symbols(&self) {
         if self.kernel {
-            std::thread::spawn(|| {
-                ferret_symbols::KernelSymbols::get();
-            });
+            prefetch_kernel_symbols();
         }
     }
 
@@ -92,6 +90,13 @@ fn frames(v: Option<&Value>, offsets: bool) -> Vec<String> {
             .collect(),
         _ => vec![],
     }
+}
+
+/// Read the kernel's symbols on a thread of their own (see [`Opts::prefetch_symbols`]).
+pub fn prefetch_kernel_symbols() {
+    std::thread::spawn(|| {
+        ferret_symbols::KernelSymbols::get();
+    });
 }
 
 /// The config line choosing how user stacks unwind: frame pointers as BCC (cheap to start), or
@@ -169,15 +174,19 @@ pub fn multiline(c: &Counted, o: &Opts, indent: &str, tail: &str, count_indent: 
     out
 }
 
+/// Frames as a JSON array of strings.
+pub fn json_frames(frames: &[String]) -> String {
+    format!("[{}]", frames.iter().map(|f| json_str(f)).collect::<Vec<_>>().join(", "))
+}
+
 /// One JSON object for a stack: `{"comm", "pid", "kernel": [...], "user": [...], "count"}`.
 pub fn json(c: &Counted) -> String {
-    let list = |v: &[String]| v.iter().map(|f| json_str(f)).collect::<Vec<_>>().join(", ");
     format!(
-        "{{\"comm\": {}, \"pid\": {}, \"kernel\": [{}], \"user\": [{}], \"count\": {}}}",
+        "{{\"comm\": {}, \"pid\": {}, \"kernel\": {}, \"user\": {}, \"count\": {}}}",
         json_str(&c.comm),
         c.pid,
-        list(&c.kernel),
-        list(&c.user),
+        json_frames(&c.kernel),
+        json_frames(&c.user),
         c.count
     )
 }

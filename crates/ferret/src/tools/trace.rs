@@ -269,10 +269,14 @@ fn run(argv: Vec<OsString>) -> i32 {
     if !a.include_self {
         f.push(format!("pid != {}", std::process::id()));
     }
-    let stacks: Vec<&str> = [(a.kernel_stack, "kstack"), (a.user_stack, "ustack")]
-        .into_iter()
-        .filter_map(|(on, s)| on.then_some(s))
-        .collect();
+    let stacks = super::stacks::Opts {
+        kernel: a.kernel_stack,
+        user: a.user_stack,
+        delimited: false,
+        offsets: true,
+        annotate: false,
+    }
+    .stack_keys();
     // A route for each choice of the first alternatives (fentry) or the last (kprobes):
     // enough, as only kernel functions have two.
     let mut routes = vec![];
@@ -346,14 +350,12 @@ fn run(argv: Vec<OsString>) -> i32 {
         let secs = (ts - *first.get_or_insert(ts)) as f64 / 1e9;
         let more = a.max_events.is_none_or(|m| printed < m);
         if a.common.json {
-            let list =
-                |f: &[String]| format!("[{}]", f.iter().map(|x| super::json_str(x)).collect::<Vec<_>>().join(", "));
             let mut stack_fields = String::new();
             if let Some(k) = &kernel {
-                stack_fields.push_str(&format!(", \"kernel_stack\": {}", list(k)));
+                stack_fields.push_str(&format!(", \"kernel_stack\": {}", super::stacks::json_frames(k)));
             }
             if let Some(u) = &user {
-                stack_fields.push_str(&format!(", \"user_stack\": {}", list(u)));
+                stack_fields.push_str(&format!(", \"user_stack\": {}", super::stacks::json_frames(u)));
             }
             return line(&format!(
                 "{{\"ts\": {secs:.6}, \"pid\": {pid}, \"tid\": {tid}, \"cpu\": {cpu}, \"comm\": {}, \"func\": {}, \"msg\": {}{stack_fields}}}",
